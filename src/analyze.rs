@@ -1,0 +1,1 @@
+//! The pipeline: files in, verdicts out.

@@ -1,0 +1,23 @@
+//! tlsautopsy: finds where a TLS handshake died and who killed it.
+//!
+//! Data flows one way, and each module imports only from those to its left:
+//!
+//! ```text
+//! capture -> decode -> tcp -> tls -> verdict -> report -> (cli in main.rs)
+//! ```
+//!
+//! - [`capture`] reads pcap and pcapng files into [`capture::Frame`]s (frame numbers as Wireshark counts them).
+//! - [`decode`] turns a frame into a [`decode::Decoded`] packet: link layer, IPv4/IPv6, TCP, ICMP errors.
+//! - [`tcp`] tracks connections, reassembles each direction and records the TCP facts verdicts need.
+//! - [`tls`] observes the reassembled byte streams: TLS records, handshake messages, alerts, HTTP instead of TLS.
+//! - [`verdict`] turns one connection's facts into exactly one outcome, a cause, and the evidence.
+//! - [`report`] prints verdicts as text (with a ladder diagram) or JSON lines.
+#![forbid(unsafe_code)]
+
+pub mod analyze;
+pub mod capture;
+pub mod decode;
+pub mod report;
+pub mod tcp;
+pub mod tls;
+pub mod verdict;

@@ -1,0 +1,1 @@
+//! Printers: text with ladder diagrams, JSON lines.

@@ -1,0 +1,232 @@
+//! TLS (and what arrives instead of it) observed on the two reassembled byte streams of a connection.
+//!
+//! A passive observer in the manner of tls-parser: it records what it sees and never rejects. It is fed
+//! in-order bytes per direction by the TCP layer ([`TlsSession::feed`]) and told about holes
+//! ([`TlsSession::gap`]). It emits [`TlsEvent`]s tagged with stream offsets; the TCP layer maps offsets
+//! back to capture frames. Buffering is bounded: a partial record header or a partial handshake message
+//! (capped at [`MAX_HANDSHAKE_MESSAGE`]) is all it keeps; record bodies it does not need are skipped.
+//!
+//! This module imports only [`crate::tcp::Direction`].
+
+use crate::tcp::Direction;
+
+/// Largest handshake message we reassemble (as rustls does: a 16 MB claim must not allocate 16 MB).
+pub const MAX_HANDSHAKE_MESSAGE: usize = 64 * 1024;
+
+/// A parsed ClientHello (TLS, or SSLv2-compatible).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientHello {
+    /// True when it came in the SSLv2-compatible format (byte0 & 0x80, msg type 1).
+    pub sslv2_format: bool,
+    /// Record-layer version of the first record that carried it.
+    pub record_version: u16,
+    /// `legacy_version` field of the ClientHello body.
+    pub legacy_version: u16,
+    /// supported_versions extension (GREASE removed), empty when absent.
+    pub supported_versions: Vec<u16>,
+    /// Cipher suites in offer order (GREASE removed; SCSVs kept).
+    pub cipher_suites: Vec<u16>,
+    /// server_name (host_name), if present.
+    pub sni: Option<String>,
+    /// ALPN protocol names (lossy UTF-8).
+    pub alpn: Vec<String>,
+    /// supported_groups (GREASE removed).
+    pub groups: Vec<u16>,
+    /// key_share entries: (group, key exchange length in bytes), GREASE removed.
+    pub key_shares: Vec<(u16, usize)>,
+    /// signature_algorithms.
+    pub signature_algorithms: Vec<u16>,
+    /// Extension types in wire order (GREASE removed).
+    pub extensions: Vec<u16>,
+    /// encrypted_client_hello (0xfe0d) present.
+    pub ech: bool,
+    /// session_id length.
+    pub session_id_len: u8,
+    /// Handshake message length including its 4-byte header (SSLv2: record body length).
+    pub message_len: usize,
+    /// How many TLS records carried the message.
+    pub records: u32,
+}
+
+impl ClientHello {
+    /// Highest version offered: max of supported_versions if present, else legacy_version.
+    pub fn max_version(&self) -> u16 {
+        self.supported_versions
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(self.legacy_version)
+    }
+}
+
+/// A parsed ServerHello or HelloRetryRequest.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServerHello {
+    /// True when the random is the RFC 8446 HelloRetryRequest magic.
+    pub hello_retry_request: bool,
+    /// `legacy_version` field.
+    pub legacy_version: u16,
+    /// supported_versions extension value, if present (TLS 1.3).
+    pub supported_version: Option<u16>,
+    /// The chosen cipher suite.
+    pub cipher_suite: u16,
+    /// key_share group (ServerHello) or selected_group (HRR).
+    pub key_share_group: Option<u16>,
+    /// ALPN chosen.
+    pub alpn: Option<String>,
+    /// Extension types in wire order.
+    pub extensions: Vec<u16>,
+    /// Last 8 bytes of the random are the RFC 8446 downgrade sentinel.
+    pub downgrade_sentinel: bool,
+}
+
+impl ServerHello {
+    /// The negotiated version: supported_versions if present, else legacy_version.
+    pub fn version(&self) -> u16 {
+        self.supported_version.unwrap_or(self.legacy_version)
+    }
+}
+
+/// One certificate of a chain (TLS <= 1.2, where the Certificate message is plaintext).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CertInfo {
+    /// Subject DN in RFC 4514 form.
+    pub subject: String,
+    /// Issuer DN in RFC 4514 form.
+    pub issuer: String,
+    /// Subject common name, if any.
+    pub subject_cn: Option<String>,
+    /// Issuer common name (or organisation when there is no CN), if any.
+    pub issuer_cn: Option<String>,
+    /// notBefore / notAfter as seconds since the epoch.
+    pub not_before: i64,
+    pub not_after: i64,
+    /// DNS and IP subjectAltNames.
+    pub san: Vec<String>,
+    /// Subject equals issuer.
+    pub self_issued: bool,
+    /// DER length in bytes.
+    pub der_len: usize,
+    /// Set when x509-parser could not parse it; the other fields are then empty.
+    pub parse_error: Option<String>,
+}
+
+/// A plaintext alert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Alert {
+    /// 1 warning, 2 fatal.
+    pub level: u8,
+    /// Alert description code.
+    pub description: u8,
+}
+
+/// An HTTP request line and the headers we care about.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// e.g. "CONNECT", "GET".
+    pub method: String,
+    /// e.g. "example.com:443" or "/path".
+    pub target: String,
+    /// Host header.
+    pub host: Option<String>,
+}
+
+/// An HTTP response: status line, some headers and the start of the body.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// Status code, e.g. 470.
+    pub status: u16,
+    /// The whole status line, lossy UTF-8, e.g. "HTTP/1.1 470 status code 470".
+    pub status_line: String,
+    /// Headers in order (at most 32 kept).
+    pub headers: Vec<(String, String)>,
+    /// Start of the body as lossy UTF-8 (at most 1024 bytes kept), once seen.
+    pub body_excerpt: String,
+    /// Total length of the response header block including the blank line.
+    pub header_len: usize,
+}
+
+/// Bytes that are neither TLS nor an HTTP message we parse.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NotTls {
+    /// What it looks like: "HTML", "SSH banner", "SMTP/FTP banner", "binary", ...
+    pub looks_like: String,
+    /// First bytes as printable text (non-printables escaped), at most 120 characters.
+    pub excerpt: String,
+}
+
+/// What was seen, one item per record or message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TlsEventKind {
+    /// A ClientHello (also SSLv2-compatible, see [`ClientHello::sslv2_format`]).
+    ClientHello(Box<ClientHello>),
+    /// A ServerHello or HelloRetryRequest.
+    ServerHello(Box<ServerHello>),
+    /// A plaintext Certificate message (TLS <= 1.2).
+    Certificate(Vec<CertInfo>),
+    /// Another plaintext handshake message, by type (12 ServerKeyExchange, 13 CertificateRequest,
+    /// 14 ServerHelloDone, 15 CertificateVerify, 16 ClientKeyExchange, 4 NewSessionTicket, ...).
+    Handshake(u8),
+    /// A ChangeCipherSpec record.
+    ChangeCipherSpec,
+    /// A plaintext alert.
+    Alert(Alert),
+    /// A record that is encrypted (after this direction's CCS in TLS <= 1.2; any 0x17 in TLS 1.3),
+    /// emitted while the handshake is not complete: content type and record length.
+    /// TLS 1.2 Finished shows up here as content type 22.
+    EncryptedRecord { content_type: u8, len: u16 },
+    /// The first application-data record of this direction after the handshake completed.
+    FirstApplicationData { len: u16 },
+    /// An HTTP request (CONNECT or plain HTTP).
+    HttpRequest(HttpRequest),
+    /// An HTTP response. For a CONNECT with status 200, TLS is expected next in both directions.
+    HttpResponse(HttpResponse),
+    /// Bytes that are not TLS.
+    NotTls(NotTls),
+    /// Bytes that claim to be TLS but are malformed; parsing of this direction stops.
+    Malformed(String),
+    /// Parsing of this direction stopped because bytes were missing (a gap) and it could not resynchronise.
+    LostSync,
+}
+
+/// One observation, with the stream offsets (bytes since the first payload byte of its direction)
+/// of its first byte and one past its last byte.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsEvent {
+    pub dir: Direction,
+    pub start: u64,
+    pub end: u64,
+    pub kind: TlsEventKind,
+}
+
+/// Where the handshake got to, as far as the bytes show.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum HandshakeProgress {
+    /// No ClientHello yet.
+    #[default]
+    None,
+    /// ClientHello seen, nothing from the server.
+    ClientHello,
+    /// HelloRetryRequest seen, waiting for the second ClientHello / ServerHello.
+    HelloRetry,
+    /// ServerHello seen (and maybe more of the server's flight).
+    ServerHello,
+    /// Both sides sent their Finished (TLS 1.2: CCS + encrypted handshake record each way;
+    /// TLS 1.3: the client's first encrypted record that is not an alert-sized record).
+    Complete,
+}
+
+/// Per-direction counters and the last record, kept even after the handshake (cheap: headers only).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DirectionStats {
+    /// Bytes fed.
+    pub bytes: u64,
+    /// TLS records framed.
+    pub records: u64,
+    /// Application-data records framed.
+    pub app_data_records: u64,
+    /// The last complete record: (start offset, content type, length).
+    pub last_record: Option<(u64, u8, u16)>,
+    /// True once the direction was found not to be TLS (HTTP, banner, garbage).
+    pub not_tls: bool,
+}

@@ -1,0 +1,1 @@
+//! Verdicts: one outcome, cause and evidence per connection.
