@@ -1,1 +1,373 @@
-//! The pipeline: files in, verdicts out.
+//! The pipeline: frames in, one judged [`Connection`] out per TCP connection.
+//!
+//! [`Analyzer`] owns the flow table. Each packet goes to its connection's [`TcpConn`]; the reassembled
+//! bytes go to its [`TlsSession`]; the TLS events are tied back to the packets that carried them. A
+//! connection is judged and handed to the caller when it is over (closed, then quiet for a grace period;
+//! idle too long; evicted by the connection limit; or at the end of the input), so memory holds only
+//! live connections.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use crate::capture::{Frame, Timestamp};
+use crate::decode::{Decoded, Decoder, IcmpError, SkipReason, TcpPacket};
+use crate::tcp::{Chunk, Direction, FrameRef, TcpConn};
+use crate::tls::{HandshakeProgress, TlsEvent, TlsEventKind, TlsSession};
+use crate::verdict::{self, ConnInput, TlsEventAt, Verdict};
+
+/// Limits and tunables. Every limit, when hit, is counted in [`Totals`].
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    pub verdict: verdict::Config,
+    /// Connections tracked at once; beyond it the least recently active one is judged early.
+    pub max_connections: usize,
+    /// Out-of-order bytes buffered per direction.
+    pub max_out_of_order: usize,
+    /// TLS events kept per connection.
+    pub max_events: usize,
+    /// A closed connection is judged after this much capture time without packets.
+    pub close_grace_ns: u64,
+    /// A connection with no packets for this long is judged as it stands.
+    pub idle_timeout_ns: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            verdict: verdict::Config::default(),
+            max_connections: 200_000,
+            max_out_of_order: 256 * 1024,
+            max_events: 64,
+            close_grace_ns: 2_000_000_000,
+            idle_timeout_ns: 600_000_000_000,
+        }
+    }
+}
+
+/// One connection with everything seen of it.
+#[derive(Debug)]
+pub struct Connection {
+    /// 1-based, in order of the connection's first packet.
+    pub id: u64,
+    pub tcp: TcpConn,
+    pub tls: TlsSession,
+    pub events: Vec<TlsEventAt>,
+    pub events_dropped: u64,
+    pub icmp: Option<(FrameRef, IcmpError)>,
+    pub completed: Option<(FrameRef, u64)>,
+    /// Why it was judged when it was (closed, idle, evicted, end of input).
+    pub judged_because: JudgedBecause,
+}
+
+/// Why a connection was judged when it was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JudgedBecause {
+    Closed,
+    Idle,
+    Evicted,
+    EndOfInput,
+}
+
+/// Counters for the whole run.
+#[derive(Clone, Debug, Default)]
+pub struct Totals {
+    pub frames: u64,
+    pub bytes: u64,
+    pub tcp_packets: u64,
+    pub icmp_errors: u64,
+    /// ICMP errors that quote no tracked connection.
+    pub icmp_unmatched: u64,
+    pub skipped: Vec<(SkipReason, u64)>,
+    pub connections: u64,
+    pub evicted: u64,
+    pub idle_judged: u64,
+    pub first_ts: Option<Timestamp>,
+    pub last_ts: Option<Timestamp>,
+    pub max_live_connections: usize,
+}
+
+type FlowKey = (IpAddr, u16, IpAddr, u16);
+
+fn key(a: IpAddr, ap: u16, b: IpAddr, bp: u16) -> FlowKey {
+    if (a, ap) <= (b, bp) {
+        (a, ap, b, bp)
+    } else {
+        (b, bp, a, ap)
+    }
+}
+
+/// A short label for a ladder row.
+pub fn event_label(kind: &TlsEventKind) -> String {
+    match kind {
+        TlsEventKind::ClientHello(ch) => {
+            let mut s = "ClientHello".to_string();
+            if ch.sslv2_format {
+                s.push_str(" (SSLv2 format)");
+            }
+            if let Some(sni) = &ch.sni {
+                s.push_str(&format!(" SNI={sni}"));
+            }
+            s
+        }
+        TlsEventKind::ServerHello(sh) if sh.hello_retry_request => "HelloRetryRequest".to_string(),
+        TlsEventKind::ServerHello(sh) => format!("ServerHello {}", crate::tls::names::version_name(sh.version())),
+        TlsEventKind::Certificate(c) => format!("Certificate ({})", c.len()),
+        TlsEventKind::Handshake(t) => crate::tls::names::handshake_type_name(*t).to_string(),
+        TlsEventKind::ChangeCipherSpec => "ChangeCipherSpec".to_string(),
+        TlsEventKind::Alert(a) => format!(
+            "Alert {} {}",
+            if a.level == 2 { "fatal" } else { "warning" },
+            crate::tls::names::alert_name(a.description).map(str::to_string).unwrap_or_else(|| a.description.to_string())
+        ),
+        TlsEventKind::EncryptedRecord { content_type, len } => match content_type {
+            22 => format!("Encrypted handshake ({len})"),
+            21 => format!("Encrypted alert ({len})"),
+            23 => format!("Application data ({len})"),
+            t => format!("Encrypted record type {t} ({len})"),
+        },
+        TlsEventKind::FirstApplicationData { len } => format!("Application data ({len})"),
+        TlsEventKind::HttpRequest(r) => format!("HTTP {} {}", r.method, r.target),
+        TlsEventKind::HttpResponse(r) => format!("HTTP {}", r.status),
+        TlsEventKind::NotTls(n) => format!("Not TLS: {}", n.looks_like),
+        TlsEventKind::Malformed(m) => format!("Malformed TLS: {m}"),
+        TlsEventKind::LostSync => "TLS parsing lost (gap)".to_string(),
+    }
+}
+
+/// The analyzer: feed it frames, receive judged connections.
+pub struct Analyzer {
+    opts: Options,
+    decoder: Decoder,
+    table: HashMap<FlowKey, Connection>,
+    next_id: u64,
+    now: Timestamp,
+    last_sweep: Timestamp,
+    since_sweep: u32,
+    skipped: HashMap<SkipReason, u64>,
+    totals: Totals,
+    scratch: Vec<(Direction, TlsEvent, FrameRef)>,
+}
+
+impl Analyzer {
+    /// A new analyzer.
+    pub fn new(opts: Options) -> Self {
+        Analyzer {
+            opts,
+            decoder: Decoder::new(),
+            table: HashMap::new(),
+            next_id: 1,
+            now: Timestamp(0),
+            last_sweep: Timestamp(0),
+            since_sweep: 0,
+            skipped: HashMap::new(),
+            totals: Totals::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    /// Process one frame of file `file` (index in input order). Connections that are over are passed to `done`.
+    pub fn frame(&mut self, file: u16, frame: &Frame<'_>, done: &mut dyn FnMut(Connection, Verdict)) {
+        let t = &mut self.totals;
+        t.frames += 1;
+        t.bytes += frame.data.len() as u64;
+        t.first_ts = Some(t.first_ts.map_or(frame.ts, |f| f.min(frame.ts)));
+        t.last_ts = Some(t.last_ts.map_or(frame.ts, |l| l.max(frame.ts)));
+        if frame.ts > self.now {
+            self.now = frame.ts;
+        }
+        let at = FrameRef { file, frame: frame.number, ts: frame.ts };
+        match self.decoder.decode(frame) {
+            Decoded::Tcp(pkt) => self.tcp(&pkt, at, done),
+            Decoded::IcmpError(e) => self.icmp(e, at),
+            Decoded::Skipped(r) => *self.skipped.entry(r).or_insert(0) += 1,
+        }
+        self.since_sweep += 1;
+        if self.since_sweep >= 1024 && self.now.since(self.last_sweep) >= 1_000_000_000 {
+            self.sweep(false, done);
+        }
+    }
+
+    /// End of input: judge every remaining connection.
+    pub fn finish(&mut self, done: &mut dyn FnMut(Connection, Verdict)) -> Totals {
+        self.sweep(true, done);
+        let mut skipped: Vec<(SkipReason, u64)> = self.skipped.iter().map(|(k, v)| (*k, *v)).collect();
+        skipped.sort();
+        self.totals.skipped = skipped;
+        self.totals.clone()
+    }
+
+    fn tcp(&mut self, pkt: &TcpPacket<'_>, at: FrameRef, done: &mut dyn FnMut(Connection, Verdict)) {
+        self.totals.tcp_packets += 1;
+        let k = key(pkt.ip.src, pkt.src_port, pkt.ip.dst, pkt.dst_port);
+        if self.table.get(&k).is_some_and(|c| c.tcp.is_new_syn(pkt)) {
+            if let Some(old) = self.table.remove(&k) {
+                self.judge(old, JudgedBecause::Closed, done);
+            }
+        }
+        if !self.table.contains_key(&k) {
+            if self.table.len() >= self.opts.max_connections {
+                self.evict_oldest(done);
+            }
+            let conn = Connection {
+                id: self.next_id,
+                tcp: TcpConn::new(pkt, at, self.opts.max_out_of_order),
+                tls: TlsSession::new(),
+                events: Vec::new(),
+                events_dropped: 0,
+                icmp: None,
+                completed: None,
+                judged_because: JudgedBecause::EndOfInput,
+            };
+            self.next_id += 1;
+            self.totals.connections += 1;
+            self.table.insert(k, conn);
+            self.totals.max_live_connections = self.totals.max_live_connections.max(self.table.len());
+        }
+        let Some(conn) = self.table.get_mut(&k) else {
+            return;
+        };
+        let scratch = &mut self.scratch;
+        scratch.clear();
+        let tls = &mut conn.tls;
+        let mut buf: Vec<TlsEvent> = Vec::new();
+        conn.tcp.on_packet(pkt, at, &mut |dir, chunk, at| {
+            match chunk {
+                Chunk::Data(d) => tls.feed(dir, d, &mut buf),
+                Chunk::Gap(n) => tls.gap(dir, n, &mut buf),
+            }
+            for e in buf.drain(..) {
+                scratch.push((dir, e, at));
+            }
+        });
+        for (_, event, at) in scratch.drain(..) {
+            let first = conn.tcp.frame_of_offset(event.dir, event.start);
+            conn.tcp.ladder.label(at, event_label(&event.kind));
+            if conn.events.len() < self.opts.max_events {
+                conn.events.push(TlsEventAt { event, first, at });
+            } else {
+                conn.events_dropped += 1;
+            }
+            if conn.completed.is_none() && conn.tls.progress() == HandshakeProgress::Complete {
+                conn.completed = Some((at, conn.tls.stats(Direction::ToClient).app_data_records));
+            }
+        }
+        if conn.completed.is_none() && conn.tls.progress() == HandshakeProgress::Complete {
+            conn.completed = Some((at, conn.tls.stats(Direction::ToClient).app_data_records));
+        }
+    }
+
+    fn icmp(&mut self, e: IcmpError, at: FrameRef) {
+        self.totals.icmp_errors += 1;
+        let k = key(e.quoted_src, e.quoted_src_port, e.quoted_dst, e.quoted_dst_port);
+        match self.table.get_mut(&k) {
+            Some(conn) => {
+                if conn.icmp.is_none() {
+                    conn.icmp = Some((at, e));
+                }
+                conn.tcp.last = at;
+            }
+            None => self.totals.icmp_unmatched += 1,
+        }
+    }
+
+    fn judge(&mut self, mut conn: Connection, why: JudgedBecause, done: &mut dyn FnMut(Connection, Verdict)) {
+        let end = FrameRef { file: conn.tcp.last.file, frame: conn.tcp.last.frame, ts: conn.tcp.last.ts };
+        let mut buf: Vec<TlsEvent> = Vec::new();
+        let tls = &mut conn.tls;
+        let mut late: Vec<(TlsEvent, FrameRef)> = Vec::new();
+        conn.tcp.flush(end, &mut |dir, chunk, at| {
+            match chunk {
+                Chunk::Data(d) => tls.feed(dir, d, &mut buf),
+                Chunk::Gap(n) => tls.gap(dir, n, &mut buf),
+            }
+            late.extend(buf.drain(..).map(|e| (e, at)));
+        });
+        for (event, at) in late {
+            let first = conn.tcp.frame_of_offset(event.dir, event.start);
+            if conn.events.len() < self.opts.max_events {
+                conn.events.push(TlsEventAt { event, first, at });
+            } else {
+                conn.events_dropped += 1;
+            }
+        }
+        conn.judged_because = why;
+        let capture_end = match why {
+            JudgedBecause::EndOfInput | JudgedBecause::Evicted => self.now,
+            JudgedBecause::Closed | JudgedBecause::Idle => self.now,
+        };
+        let input = ConnInput {
+            tcp: &conn.tcp,
+            tls: &conn.tls,
+            events: &conn.events,
+            events_dropped: conn.events_dropped,
+            icmp: conn.icmp.as_ref(),
+            completed: conn.completed,
+            capture_end,
+        };
+        let mut v = verdict::judge(&input, &self.opts.verdict);
+        match why {
+            JudgedBecause::Evicted => v.notes.push(format!(
+                "judged early: more than {} connections were live at once (--max-connections)",
+                self.opts.max_connections
+            )),
+            JudgedBecause::Idle => v.notes.push(format!(
+                "judged after {} s without packets",
+                self.opts.idle_timeout_ns / 1_000_000_000
+            )),
+            _ => {}
+        }
+        done(conn, v);
+    }
+
+    /// Judge connections that are over (or all, at the end), in order of their first packet.
+    fn sweep(&mut self, all: bool, done: &mut dyn FnMut(Connection, Verdict)) {
+        self.since_sweep = 0;
+        self.last_sweep = self.now;
+        let now = self.now;
+        let grace = self.opts.close_grace_ns;
+        let idle = self.opts.idle_timeout_ns;
+        let mut ready: Vec<(u64, FlowKey, JudgedBecause)> = self
+            .table
+            .iter()
+            .filter_map(|(k, c)| {
+                let quiet = now.since(c.tcp.last.ts);
+                if all {
+                    Some((c.id, *k, JudgedBecause::EndOfInput))
+                } else if c.tcp.is_closed() && quiet >= grace {
+                    Some((c.id, *k, JudgedBecause::Closed))
+                } else if quiet >= idle {
+                    Some((c.id, *k, JudgedBecause::Idle))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        ready.sort_by_key(|r| r.0);
+        for (_, k, why) in ready {
+            if let Some(c) = self.table.remove(&k) {
+                if why == JudgedBecause::Idle {
+                    self.totals.idle_judged += 1;
+                }
+                self.judge(c, why, done);
+            }
+        }
+    }
+
+    fn evict_oldest(&mut self, done: &mut dyn FnMut(Connection, Verdict)) {
+        // Judge the least recently active tenth, so eviction work is amortised.
+        let mut by_age: Vec<(Timestamp, FlowKey)> = self.table.iter().map(|(k, c)| (c.tcp.last.ts, *k)).collect();
+        by_age.sort();
+        let n = (self.table.len() / 10).max(1);
+        for (_, k) in by_age.into_iter().take(n) {
+            if let Some(c) = self.table.remove(&k) {
+                self.totals.evicted += 1;
+                self.judge(c, JudgedBecause::Evicted, done);
+            }
+        }
+    }
+}

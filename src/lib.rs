@@ -18,6 +18,7 @@ pub mod analyze;
 pub mod capture;
 pub mod decode;
 pub mod report;
+pub mod run;
 pub mod tcp;
 pub mod tls;
 pub mod verdict;

@@ -1,1 +1,100 @@
-fn main() {}
+//! The `tlsautopsy` command line: flags, then the library does the work. Exit status: 0 when every
+//! judged connection completed, 1 when at least one failed, 2 on a usage or input error.
+
+use std::io::{self, BufWriter};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use tlsautopsy::analyze::Options;
+use tlsautopsy::report::json::JsonLinesReport;
+use tlsautopsy::report::text::TextReport;
+use tlsautopsy::report::ReportSink;
+
+/// Finds where a TLS handshake died and who killed it.
+#[derive(Parser)]
+#[command(name = "tlsautopsy", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Analyse pcap/pcapng files: one verdict per TCP connection.
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(Args)]
+struct AnalyzeArgs {
+    /// Capture files (pcap or pcapng); `-` reads standard input.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<String>,
+    /// JSON lines (schema in docs/json-schema.md) instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Show healthy connections too (text output).
+    #[arg(long)]
+    all: bool,
+    /// Do not draw ladder diagrams (text output).
+    #[arg(long)]
+    no_ladder: bool,
+    /// Seconds without an answer after a ClientHello (or SYN) that count as silence, not "in progress".
+    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
+    quiet_time: f64,
+    /// Connections tracked at once before the least recently active are judged early.
+    #[arg(long, value_name = "N", default_value_t = 200_000)]
+    max_connections: usize,
+}
+
+fn analyze(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
+    let mut opts = Options::default();
+    if !(a.quiet_time.is_finite() && a.quiet_time >= 0.0) {
+        anyhow::bail!("--quiet-time must be a non-negative number of seconds");
+    }
+    opts.verdict.quiet_ns = (a.quiet_time * 1e9) as u64;
+    opts.max_connections = a.max_connections.max(1);
+    let stdout = io::stdout();
+    let out = BufWriter::new(stdout.lock());
+    let mut sink: Box<dyn ReportSink> = if a.json {
+        Box::new(JsonLinesReport::new(out))
+    } else {
+        Box::new(TextReport::new(out, a.all, !a.no_ladder))
+    };
+    let summary = match tlsautopsy::run::run(&a.files, opts, sink.as_mut()) {
+        Ok(s) => s,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+        Err(e) => return Err(e.into()),
+    };
+    drop(sink);
+    let mut status = 0;
+    for i in &summary.inputs {
+        if let Some(e) = &i.error {
+            eprintln!("tlsautopsy: {e}");
+        }
+        for w in &i.warnings {
+            eprintln!("tlsautopsy: warning: {}: {w}", i.name);
+        }
+    }
+    let readable = summary.inputs.iter().filter(|i| i.error.is_none()).count();
+    if readable == 0 {
+        status = 2;
+    } else if summary.failed > 0 {
+        status = 1;
+    }
+    Ok(ExitCode::from(status))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Analyze(a) => analyze(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tlsautopsy: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

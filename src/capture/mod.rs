@@ -51,3 +51,6 @@ pub struct Frame<'a> {
     /// Captured bytes.
     pub data: &'a [u8],
 }
+
+mod stub;
+pub use stub::*;

@@ -132,3 +132,6 @@ pub enum Decoded<'a> {
     IcmpError(IcmpError),
     Skipped(SkipReason),
 }
+
+mod stub;
+pub use stub::*;

@@ -1,1 +1,102 @@
-//! Printers: text with ladder diagrams, JSON lines.
+//! Printers. Every printer implements [`ReportSink`]: `begin`, then `connection` for each judged
+//! connection as it is judged, then `finish` with the run's [`Summary`].
+//!
+//! - [`text::TextReport`]: a summary and, per failed connection, the verdict, the evidence, a Wireshark
+//!   display filter and a ladder diagram.
+//! - [`json::JsonLinesReport`]: one JSON object per line; the schema is documented on that type and in
+//!   `docs/json-schema.md`.
+
+pub mod json;
+pub mod text;
+pub mod time;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::SocketAddr;
+
+use crate::analyze::{Connection, Totals};
+use crate::verdict::{Outcome, OutcomeClass, Verdict};
+
+/// What was read from one input file.
+#[derive(Clone, Debug, Default)]
+pub struct InputInfo {
+    /// As given on the command line.
+    pub name: String,
+    /// "pcap", "pcap (ns)", "pcapng".
+    pub format: String,
+    /// LINKTYPE names of its interfaces.
+    pub link_types: Vec<String>,
+    pub frames: u64,
+    pub bytes: u64,
+    /// Problems reading it (truncated, unreadable): analysis went on with what was read.
+    pub warnings: Vec<String>,
+    /// Set when the file could not be read at all.
+    pub error: Option<String>,
+}
+
+/// A judged connection, as printers see it.
+pub struct ConnReport<'a> {
+    pub conn: &'a Connection,
+    pub verdict: &'a Verdict,
+    /// Input names by file index.
+    pub files: &'a [String],
+}
+
+impl ConnReport<'_> {
+    /// The file a frame index refers to.
+    pub fn file_name(&self, idx: u16) -> &str {
+        self.files.get(idx as usize).map_or("?", String::as_str)
+    }
+}
+
+/// The whole run.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    pub inputs: Vec<InputInfo>,
+    pub totals: Totals,
+    /// Connections per outcome.
+    pub outcomes: BTreeMap<Outcome, u64>,
+    pub failed: u64,
+    pub ok: u64,
+    pub undetermined: u64,
+}
+
+impl Summary {
+    /// Count one verdict.
+    pub fn count(&mut self, v: &Verdict) {
+        *self.outcomes.entry(v.outcome).or_insert(0) += 1;
+        match v.outcome.class() {
+            OutcomeClass::Ok => self.ok += 1,
+            OutcomeClass::Failed => self.failed += 1,
+            OutcomeClass::Undetermined => self.undetermined += 1,
+        }
+    }
+}
+
+/// The interface every printer implements.
+pub trait ReportSink {
+    /// Before the first connection.
+    fn begin(&mut self, inputs: &[String]) -> io::Result<()>;
+    /// One judged connection.
+    fn connection(&mut self, c: &ConnReport<'_>) -> io::Result<()>;
+    /// After the last connection.
+    fn finish(&mut self, s: &Summary) -> io::Result<()>;
+}
+
+/// `ip:port`, or `[v6]:port` for IPv6 (Rust's `SocketAddr` display does exactly that).
+pub fn endpoint(a: &SocketAddr) -> String {
+    a.to_string()
+}
+
+/// A Wireshark display filter that isolates the connection (ICMP errors quoting it match too).
+pub fn wireshark_filter(c: &Connection) -> String {
+    let (a, b) = (c.tcp.client, c.tcp.server);
+    let ip = if a.is_ipv4() { "ip.addr" } else { "ipv6.addr" };
+    format!(
+        "{ip} == {} && tcp.port == {} && {ip} == {} && tcp.port == {}",
+        a.ip(),
+        a.port(),
+        b.ip(),
+        b.port()
+    )
+}

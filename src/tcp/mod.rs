@@ -26,3 +26,9 @@ impl Direction {
         }
     }
 }
+
+pub mod assembler;
+pub mod conn;
+
+pub use assembler::{Assembler, AssemblerStats, Chunk};
+pub use conn::{FrameRef, Ladder, LadderRow, PacketFacts, RoleBasis, SideFacts, TcpConn};

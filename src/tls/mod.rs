@@ -230,3 +230,6 @@ pub struct DirectionStats {
     /// True once the direction was found not to be TLS (HTTP, banner, garbage).
     pub not_tls: bool,
 }
+
+mod stub;
+pub use stub::*;

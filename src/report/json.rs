@@ -1,0 +1,378 @@
+//! JSON lines: one object per line, schema version [`SCHEMA`].
+//!
+//! Every line has `"schema": 1` and a `"type"`:
+//! - `"connection"`: one per TCP connection, as soon as it is judged ([`JsonConnection`]);
+//! - `"summary"`: once, last ([`JsonSummary`]).
+//!
+//! Fields are never removed or renamed within a schema version; new fields may be added. Absent
+//! values are `null` (or `[]` for lists). Strings from the wire (SNI, HTTP lines, certificate names)
+//! are lossy UTF-8. Times are RFC 3339 UTC with nanoseconds; durations are milliseconds (floats).
+//! The full field reference is `docs/json-schema.md`.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use super::{endpoint, time, wireshark_filter, ConnReport, ReportSink, Summary};
+use crate::tcp::Direction;
+use crate::tls::names;
+use crate::verdict::offer;
+
+/// The schema version written in every line.
+pub const SCHEMA: u32 = 1;
+
+/// One connection.
+#[derive(Serialize)]
+pub struct JsonConnection<'a> {
+    pub schema: u32,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub id: u64,
+    pub file: &'a str,
+    pub client: String,
+    pub server: String,
+    pub outcome: &'static str,
+    pub class: &'static str,
+    pub cause: &'static str,
+    pub ended_by: &'static str,
+    pub confidence: &'static str,
+    pub explanation: &'a str,
+    pub reasons: &'a [String],
+    pub candidates: Vec<&'static str>,
+    pub sni: Option<&'a str>,
+    pub alpn: Vec<&'a str>,
+    pub tls_version: Option<String>,
+    pub cipher_suite: Option<String>,
+    pub alert: Option<&'a str>,
+    pub alert_code: Option<u8>,
+    pub alert_from: Option<&'static str>,
+    pub http_status: Option<u16>,
+    pub proxy: Option<JsonProxy<'a>>,
+    pub client_hello: Option<JsonClientHello>,
+    pub server_hello: Option<JsonServerHello>,
+    pub certificates: Vec<JsonCert<'a>>,
+    pub timing: JsonTiming,
+    pub ttl: JsonTtl,
+    pub tcp: JsonTcp,
+    pub evidence: Vec<JsonEvidence<'a>>,
+    pub decisive_frame: Option<u64>,
+    pub notes: &'a [String],
+    pub wireshark_filter: String,
+}
+
+/// The explicit proxy a connection went through.
+#[derive(Serialize)]
+pub struct JsonProxy<'a> {
+    pub address: String,
+    pub target: &'a str,
+    pub status: Option<u16>,
+}
+
+/// The ClientHello's offer.
+#[derive(Serialize)]
+pub struct JsonClientHello {
+    pub versions: Vec<String>,
+    pub cipher_suites: Vec<String>,
+    pub groups: Vec<String>,
+    pub key_shares: Vec<JsonKeyShare>,
+    pub signature_algorithms: usize,
+    pub ech: bool,
+    pub sslv2_format: bool,
+    pub length: usize,
+    pub records: u32,
+    pub segments: u32,
+    pub acceptable: bool,
+}
+
+/// One key share.
+#[derive(Serialize)]
+pub struct JsonKeyShare {
+    pub group: String,
+    pub bytes: usize,
+}
+
+/// The server's hello.
+#[derive(Serialize)]
+pub struct JsonServerHello {
+    pub version: String,
+    pub cipher_suite: String,
+    pub hello_retry_request: bool,
+    pub group: Option<String>,
+    pub alpn: Option<String>,
+}
+
+/// One certificate of the server's chain (TLS <= 1.2 only: TLS 1.3 encrypts it).
+#[derive(Serialize)]
+pub struct JsonCert<'a> {
+    pub subject: &'a str,
+    pub issuer: &'a str,
+    pub not_before: String,
+    pub not_after: String,
+    pub san: &'a [String],
+}
+
+/// Times.
+#[derive(Serialize)]
+pub struct JsonTiming {
+    pub start: String,
+    pub end: String,
+    pub duration_ms: f64,
+    pub syn_ack_rtt_ms: Option<f64>,
+    pub client_hello_to_decisive_ms: Option<f64>,
+}
+
+/// TTL / hop limit of the packets that matter.
+#[derive(Serialize)]
+pub struct JsonTtl {
+    pub client: Option<u8>,
+    pub syn_ack: Option<u8>,
+    pub decisive: Option<u8>,
+}
+
+/// TCP counters.
+#[derive(Serialize)]
+pub struct JsonTcp {
+    pub packets: u64,
+    pub syn_count: u32,
+    pub duplicates: u64,
+    pub to_server: JsonDirection,
+    pub to_client: JsonDirection,
+}
+
+/// Counters of one direction.
+#[derive(Serialize)]
+pub struct JsonDirection {
+    pub packets: u64,
+    pub bytes: u64,
+    pub missed_bytes: u64,
+    pub retransmissions: u64,
+    pub fin: Option<u64>,
+    pub rst: Option<u64>,
+}
+
+/// One piece of evidence.
+#[derive(Serialize)]
+pub struct JsonEvidence<'a> {
+    pub file: &'a str,
+    pub frame: u64,
+    pub time: String,
+    pub from: &'static str,
+    pub what: &'a str,
+    pub why: &'a str,
+}
+
+/// The last line.
+#[derive(Serialize)]
+pub struct JsonSummary<'a> {
+    pub schema: u32,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub connections: u64,
+    pub ok: u64,
+    pub failed: u64,
+    pub undetermined: u64,
+    pub outcomes: std::collections::BTreeMap<&'static str, u64>,
+    pub frames: u64,
+    pub tcp_packets: u64,
+    pub icmp_errors: u64,
+    pub skipped: std::collections::BTreeMap<String, u64>,
+    pub evicted_connections: u64,
+    pub max_live_connections: usize,
+    pub inputs: Vec<JsonInput<'a>>,
+}
+
+/// One input file.
+#[derive(Serialize)]
+pub struct JsonInput<'a> {
+    pub name: &'a str,
+    pub format: &'a str,
+    pub link_types: &'a [String],
+    pub frames: u64,
+    pub warnings: &'a [String],
+    pub error: Option<&'a str>,
+}
+
+fn ms(ns: u64) -> f64 {
+    (ns as f64 / 1e3).round() / 1e3
+}
+
+fn epoch(secs: i64) -> String {
+    time::rfc3339(crate::capture::Timestamp((secs.max(0) as u64).saturating_mul(1_000_000_000)))
+}
+
+/// Build the wire object of one connection.
+pub fn connection<'a>(c: &'a ConnReport<'a>) -> JsonConnection<'a> {
+    let conn = c.conn;
+    let v = c.verdict;
+    let tls = &conn.tls;
+    let t = &conn.tcp;
+    let ch = tls.client_hello();
+    let ch_ev = conn.events.iter().find(|e| matches!(e.event.kind, crate::tls::TlsEventKind::ClientHello(_)));
+    let segments = ch_ev.map_or(0, |e| t.segments_of(Direction::ToServer, e.event.start, e.event.end).0);
+    let dir = |d: Direction| {
+        let s = &t.side[d.index()];
+        let a = t.stream_stats(d);
+        JsonDirection {
+            packets: s.packets,
+            bytes: s.payload_bytes,
+            missed_bytes: a.missed_bytes,
+            retransmissions: a.retransmissions,
+            fin: s.first_fin.map(|p| p.at.frame),
+            rst: s.first_rst.map(|p| p.at.frame),
+        }
+    };
+    JsonConnection {
+        schema: SCHEMA,
+        kind: "connection",
+        id: conn.id,
+        file: c.file_name(t.first.file),
+        client: endpoint(&t.client),
+        server: endpoint(&t.server),
+        outcome: v.outcome.as_str(),
+        class: match v.outcome.class() {
+            crate::verdict::OutcomeClass::Ok => "ok",
+            crate::verdict::OutcomeClass::Failed => "failed",
+            crate::verdict::OutcomeClass::Undetermined => "undetermined",
+        },
+        cause: v.cause.as_str(),
+        ended_by: v.ended_by.as_str(),
+        confidence: v.confidence.as_str(),
+        explanation: &v.explanation,
+        reasons: &v.reasons,
+        candidates: v.candidates.iter().map(|c| c.as_str()).collect(),
+        sni: ch.and_then(|c| c.sni.as_deref()),
+        alpn: ch.map(|c| c.alpn.iter().map(String::as_str).collect()).unwrap_or_default(),
+        tls_version: tls.version().map(names::version_name),
+        cipher_suite: tls.server_hello().map(|s| offer::suite(s.cipher_suite)),
+        alert: v.alert.as_ref().map(|a| a.name.as_str()),
+        alert_code: v.alert.as_ref().and_then(|a| a.code),
+        alert_from: v.alert.as_ref().map(|a| a.from.as_str()),
+        http_status: v.http_status,
+        proxy: tls.connect_request().map(|r| JsonProxy {
+            address: endpoint(&t.server),
+            target: &r.target,
+            status: tls.connect_response().map(|r| r.status),
+        }),
+        client_hello: ch.map(|ch| JsonClientHello {
+            versions: if ch.supported_versions.is_empty() {
+                vec![names::version_name(ch.legacy_version)]
+            } else {
+                ch.supported_versions.iter().map(|v| names::version_name(*v)).collect()
+            },
+            cipher_suites: ch.cipher_suites.iter().map(|s| offer::suite(*s)).collect(),
+            groups: ch.groups.iter().map(|g| offer::group(*g)).collect(),
+            key_shares: ch.key_shares.iter().map(|(g, n)| JsonKeyShare { group: offer::group(*g), bytes: *n }).collect(),
+            signature_algorithms: ch.signature_algorithms.len(),
+            ech: ch.ech,
+            sslv2_format: ch.sslv2_format,
+            length: ch.message_len,
+            records: ch.records,
+            segments,
+            acceptable: offer::assess(ch).acceptable,
+        }),
+        server_hello: tls.server_hello().or(tls.hello_retry()).map(|sh| JsonServerHello {
+            version: names::version_name(sh.version()),
+            cipher_suite: offer::suite(sh.cipher_suite),
+            hello_retry_request: sh.hello_retry_request || tls.hello_retry().is_some(),
+            group: sh.key_share_group.map(offer::group),
+            alpn: sh.alpn.clone(),
+        }),
+        certificates: tls
+            .certificates()
+            .iter()
+            .map(|c| JsonCert {
+                subject: &c.subject,
+                issuer: &c.issuer,
+                not_before: epoch(c.not_before),
+                not_after: epoch(c.not_after),
+                san: &c.san,
+            })
+            .collect(),
+        timing: JsonTiming {
+            start: time::rfc3339(t.first.ts),
+            end: time::rfc3339(t.last.ts),
+            duration_ms: ms(t.last.ts.since(t.first.ts)),
+            syn_ack_rtt_ms: v.syn_ack_rtt_ns.map(ms),
+            client_hello_to_decisive_ms: v.client_hello_to_decisive_ns.map(ms),
+        },
+        ttl: JsonTtl { client: v.ttl_client, syn_ack: v.ttl_syn_ack, decisive: v.ttl_decisive },
+        tcp: JsonTcp {
+            packets: t.packets,
+            syn_count: t.syn_count,
+            duplicates: t.duplicates,
+            to_server: dir(Direction::ToServer),
+            to_client: dir(Direction::ToClient),
+        },
+        evidence: v
+            .evidence
+            .iter()
+            .map(|e| JsonEvidence {
+                file: c.file_name(e.at.file),
+                frame: e.at.frame,
+                time: time::rfc3339(e.at.ts),
+                from: e.from.as_str(),
+                what: &e.what,
+                why: &e.why,
+            })
+            .collect(),
+        decisive_frame: v.decisive.map(|d| d.frame),
+        notes: &v.notes,
+        wireshark_filter: wireshark_filter(conn),
+    }
+}
+
+/// JSON lines printer.
+pub struct JsonLinesReport<W: Write> {
+    out: W,
+}
+
+impl<W: Write> JsonLinesReport<W> {
+    /// Print to `out`.
+    pub fn new(out: W) -> Self {
+        JsonLinesReport { out }
+    }
+}
+
+impl<W: Write> ReportSink for JsonLinesReport<W> {
+    fn begin(&mut self, _inputs: &[String]) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn connection(&mut self, c: &ConnReport<'_>) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, &connection(c))?;
+        self.out.write_all(b"\n")
+    }
+
+    fn finish(&mut self, s: &Summary) -> io::Result<()> {
+        let summary = JsonSummary {
+            schema: SCHEMA,
+            kind: "summary",
+            connections: s.totals.connections,
+            ok: s.ok,
+            failed: s.failed,
+            undetermined: s.undetermined,
+            outcomes: s.outcomes.iter().map(|(k, v)| (k.as_str(), *v)).collect(),
+            frames: s.totals.frames,
+            tcp_packets: s.totals.tcp_packets,
+            icmp_errors: s.totals.icmp_errors,
+            skipped: s.totals.skipped.iter().map(|(k, v)| (super::text::skip_name(*k), *v)).collect(),
+            evicted_connections: s.totals.evicted,
+            max_live_connections: s.totals.max_live_connections,
+            inputs: s
+                .inputs
+                .iter()
+                .map(|i| JsonInput {
+                    name: &i.name,
+                    format: &i.format,
+                    link_types: &i.link_types,
+                    frames: i.frames,
+                    warnings: &i.warnings,
+                    error: i.error.as_deref(),
+                })
+                .collect(),
+        };
+        serde_json::to_writer(&mut self.out, &summary)?;
+        self.out.write_all(b"\n")?;
+        self.out.flush()
+    }
+}

@@ -1,0 +1,276 @@
+//! The human view: a summary, and for each connection that did not complete (all with `--all`) its
+//! verdict, explanation, reasons, evidence frames, a Wireshark display filter and a ladder diagram.
+
+use std::io::{self, Write};
+
+use super::{endpoint, time, wireshark_filter, ConnReport, ReportSink, Summary};
+use crate::decode::{SkipReason, TcpFlags};
+use crate::tcp::Direction;
+use crate::tls::names;
+use crate::verdict::{offer, OutcomeClass};
+
+/// Width of the arrow column of the ladder.
+const LANE: usize = 58;
+
+/// A name for a skip reason, as used in the summary and the JSON.
+pub fn skip_name(r: SkipReason) -> String {
+    match r {
+        SkipReason::UnsupportedLinkType(n) => format!("unsupported_link_type_{n}"),
+        SkipReason::NotIp => "not_ip".to_string(),
+        SkipReason::NotTcp => "not_tcp".to_string(),
+        SkipReason::FragmentPending => "ip_fragment_pending".to_string(),
+        SkipReason::Malformed => "malformed".to_string(),
+    }
+}
+
+fn flags(f: TcpFlags) -> String {
+    let mut s = Vec::new();
+    if f.syn {
+        s.push("SYN");
+    }
+    if f.fin {
+        s.push("FIN");
+    }
+    if f.rst {
+        s.push("RST");
+    }
+    if f.psh {
+        s.push("PSH");
+    }
+    if f.ack {
+        s.push("ACK");
+    }
+    s.join(",")
+}
+
+/// The text printer.
+pub struct TextReport<W: Write> {
+    out: W,
+    all: bool,
+    ladder: bool,
+    printed: u64,
+}
+
+impl<W: Write> TextReport<W> {
+    /// `all`: show healthy connections too. `ladder`: draw ladder diagrams.
+    pub fn new(out: W, all: bool, ladder: bool) -> Self {
+        TextReport { out, all, ladder, printed: 0 }
+    }
+
+    fn ladder(&mut self, c: &ConnReport<'_>) -> io::Result<()> {
+        let conn = c.conn;
+        let t = &conn.tcp;
+        let start = t.first.ts;
+        let decisive = c.verdict.decisive;
+        let client = endpoint(&t.client);
+        let server = endpoint(&t.server);
+        writeln!(self.out, "  Ladder:")?;
+        let left = format!("client {client}");
+        let right = format!("server {server}");
+        let width = (LANE + 2).saturating_sub(right.len());
+        writeln!(self.out, "    {:>7} {:>10}  {left:<width$}{right}", "frame", "ms")?;
+        let mut last_frame = 0u64;
+        let head_len = t.ladder.head.len();
+        for (i, row) in t.ladder.rows().enumerate() {
+            if i == head_len && t.ladder.omitted > 0 {
+                writeln!(self.out, "    {:>7} {:>10}  ... {} packets not shown ...", "", "", t.ladder.omitted)?;
+            }
+            let mut label = flags(row.flags);
+            if row.len > 0 {
+                label.push_str(&format!(" len={}", row.len));
+            }
+            if row.dir == Direction::ToClient || row.flags.rst {
+                label.push_str(&format!(" ttl={}", row.ttl));
+            }
+            for l in &row.labels {
+                label.push_str(&format!(" | {l}"));
+            }
+            if row.duplicate {
+                label.push_str(" (duplicate)");
+            }
+            let mut text: String = label.chars().take(LANE - 6).collect();
+            text = format!(" {text} ");
+            let dashes = LANE.saturating_sub(text.chars().count() + 2);
+            let arrow = match row.dir {
+                Direction::ToServer => format!("|-{text}{}>|", "-".repeat(dashes)),
+                Direction::ToClient => format!("|<{}{text}-|", "-".repeat(dashes)),
+            };
+            let mark = if Some(row.at) == decisive { "  <== decisive" } else { "" };
+            let frame = if row.at.file > 0 || c.files.len() > 1 {
+                format!("{}:{}", row.at.file + 1, row.at.frame)
+            } else {
+                row.at.frame.to_string()
+            };
+            writeln!(
+                self.out,
+                "    {:>7} {:>10.3}  {arrow}{mark}",
+                frame,
+                row.at.ts.since(start) as f64 / 1e6
+            )?;
+            last_frame = row.at.frame;
+        }
+        if let Some((at, icmp)) = &conn.icmp {
+            if at.frame > last_frame || last_frame == 0 {
+                writeln!(
+                    self.out,
+                    "    {:>7} {:>10.3}  |<-- {} from {}{}",
+                    at.frame,
+                    at.ts.since(start) as f64 / 1e6,
+                    icmp.describe(),
+                    icmp.ip.src,
+                    if Some(*at) == decisive { "  <== decisive" } else { "" }
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<W: Write> ReportSink for TextReport<W> {
+    fn begin(&mut self, _inputs: &[String]) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn connection(&mut self, c: &ConnReport<'_>) -> io::Result<()> {
+        let v = c.verdict;
+        if v.outcome.class() == OutcomeClass::Ok && !self.all {
+            return Ok(());
+        }
+        self.printed += 1;
+        let conn = c.conn;
+        let t = &conn.tcp;
+        let tls = &conn.tls;
+        writeln!(self.out)?;
+        writeln!(
+            self.out,
+            "#{} {} -> {}  {}",
+            conn.id,
+            endpoint(&t.client),
+            endpoint(&t.server),
+            v.outcome.as_str().to_uppercase()
+        )?;
+        writeln!(
+            self.out,
+            "  cause: {}   ended by: {}   confidence: {}",
+            v.cause.as_str(),
+            v.ended_by.as_str(),
+            v.confidence.as_str()
+        )?;
+        let mut facts = Vec::new();
+        if let Some(sni) = tls.client_hello().and_then(|c| c.sni.as_deref()) {
+            facts.push(format!("SNI {sni}"));
+        }
+        if let Some(ver) = tls.version() {
+            facts.push(names::version_name(ver));
+        }
+        if let Some(sh) = tls.server_hello() {
+            facts.push(offer::suite(sh.cipher_suite));
+        }
+        if let Some(a) = &v.alert {
+            facts.push(format!("alert {} from {}", a.name, a.from.as_str()));
+        }
+        if let Some(s) = v.http_status {
+            facts.push(format!("HTTP {s}"));
+        }
+        if let Some(p) = &v.proxy_target {
+            facts.push(format!("via proxy to {p}"));
+        }
+        if let Some(rtt) = v.syn_ack_rtt_ns {
+            facts.push(format!("SYN-ACK RTT {:.3} ms", rtt as f64 / 1e6));
+        }
+        if !facts.is_empty() {
+            writeln!(self.out, "  {}", facts.join("   "))?;
+        }
+        writeln!(self.out, "  {}", v.explanation)?;
+        if !v.reasons.is_empty() {
+            writeln!(self.out, "  Why:")?;
+            for r in &v.reasons {
+                writeln!(self.out, "    - {r}")?;
+            }
+        }
+        if !v.candidates.is_empty() {
+            let c: Vec<&str> = v.candidates.iter().map(|c| c.as_str()).collect();
+            writeln!(self.out, "  Possible causes: {}", c.join(", "))?;
+        }
+        if !v.evidence.is_empty() {
+            writeln!(self.out, "  Evidence:")?;
+            for e in &v.evidence {
+                let frame = if c.files.len() > 1 {
+                    format!("{}:{}", c.file_name(e.at.file), e.at.frame)
+                } else {
+                    e.at.frame.to_string()
+                };
+                writeln!(
+                    self.out,
+                    "    frame {frame:<6} {}  {:<9} {}\n{:>27}-> {}",
+                    time::clock(e.at.ts),
+                    e.from.as_str(),
+                    e.what,
+                    "",
+                    e.why
+                )?;
+            }
+        }
+        for n in &v.notes {
+            writeln!(self.out, "  Note: {n}")?;
+        }
+        writeln!(self.out, "  Wireshark: {}", wireshark_filter(conn))?;
+        if self.ladder {
+            self.ladder(c)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, s: &Summary) -> io::Result<()> {
+        writeln!(self.out)?;
+        writeln!(self.out, "== Summary ==")?;
+        for i in &s.inputs {
+            match &i.error {
+                Some(e) => writeln!(self.out, "  {}: not analysed: {e}", i.name)?,
+                None => writeln!(
+                    self.out,
+                    "  {}: {}, {} frames, link types {}",
+                    i.name,
+                    i.format,
+                    i.frames,
+                    if i.link_types.is_empty() { "-".to_string() } else { i.link_types.join(", ") }
+                )?,
+            }
+            for w in &i.warnings {
+                writeln!(self.out, "    warning: {w}")?;
+            }
+        }
+        let tot = &s.totals;
+        if let (Some(a), Some(b)) = (tot.first_ts, tot.last_ts) {
+            writeln!(
+                self.out,
+                "  {} frames, {} TCP packets, {} ICMP errors, from {} to {} ({:.3} s)",
+                tot.frames,
+                tot.tcp_packets,
+                tot.icmp_errors,
+                time::rfc3339(a),
+                time::rfc3339(b),
+                b.since(a) as f64 / 1e9
+            )?;
+        }
+        if !tot.skipped.is_empty() {
+            let parts: Vec<String> = tot.skipped.iter().map(|(k, v)| format!("{} {v}", skip_name(*k))).collect();
+            writeln!(self.out, "  skipped frames: {}", parts.join(", "))?;
+        }
+        if tot.evicted > 0 {
+            writeln!(self.out, "  {} connections judged early (connection limit)", tot.evicted)?;
+        }
+        writeln!(
+            self.out,
+            "  {} TCP connections: {} failed, {} ok, {} undetermined",
+            tot.connections, s.failed, s.ok, s.undetermined
+        )?;
+        for (o, n) in &s.outcomes {
+            writeln!(self.out, "    {:<28} {n}", o.as_str())?;
+        }
+        if self.printed == 0 && s.failed == 0 && !self.all {
+            writeln!(self.out, "  (no failed connection; --all shows every connection)")?;
+        }
+        self.out.flush()
+    }
+}

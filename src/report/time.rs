@@ -1,0 +1,57 @@
+//! Timestamp formatting (RFC 3339, UTC) without a date library.
+
+use crate::capture::Timestamp;
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// `2026-11-28T20:51:17.123456789Z`.
+pub fn rfc3339(ts: Timestamp) -> String {
+    let secs = (ts.0 / 1_000_000_000) as i64;
+    let nanos = ts.0 % 1_000_000_000;
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let rem = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Time of day with microseconds: `20:51:17.123456`.
+pub fn clock(ts: Timestamp) -> String {
+    let secs = ts.0 / 1_000_000_000;
+    let rem = secs % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}.{:06}",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60,
+        (ts.0 % 1_000_000_000) / 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_known_instants() {
+        assert_eq!(rfc3339(Timestamp(0)), "1970-01-01T00:00:00.000000000Z");
+        // 2000-02-29T12:34:56.5Z
+        assert_eq!(rfc3339(Timestamp(951_827_696_500_000_000)), "2000-02-29T12:34:56.500000000Z");
+        assert_eq!(clock(Timestamp(951_827_696_500_000_000)), "12:34:56.500000");
+    }
+}

@@ -1,0 +1,528 @@
+//! One TCP connection as a passive observer sees it: who is client and server, the handshake packets,
+//! the first RST and FIN of each side, TTL / IP ID / window of the packets that matter, and the two
+//! reassembled byte streams (handed to the caller as [`Chunk`]s).
+
+use std::net::{IpAddr, SocketAddr};
+
+use super::assembler::{Assembler, AssemblerStats, Chunk};
+use super::Direction;
+use crate::capture::Timestamp;
+use crate::decode::{TcpFlags, TcpPacket};
+
+/// Where a packet is in the input: file index (in command-line order), frame number, timestamp.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FrameRef {
+    pub file: u16,
+    pub frame: u64,
+    pub ts: Timestamp,
+}
+
+/// The header facts of one packet that a verdict may cite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PacketFacts {
+    pub at: FrameRef,
+    pub dir: Direction,
+    pub flags: TcpFlags,
+    pub seq: u32,
+    pub ack: u32,
+    /// Payload length on the wire (captured + cut).
+    pub len: u32,
+    pub ttl: u8,
+    pub ip_id: Option<u16>,
+    pub window: u16,
+}
+
+/// How the client was told from the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoleBasis {
+    /// The client sent the SYN.
+    Syn,
+    /// The server sent the SYN-ACK (the SYN was not captured).
+    SynAck,
+    /// The first payload was a ClientHello / HTTP request (or a ServerHello / HTTP response).
+    Payload,
+    /// Guessed from port numbers: the lower or well-known port is the server.
+    PortGuess,
+}
+
+/// Per-side facts (index with [`Direction::index`]: facts of packets sent in that direction).
+#[derive(Clone, Debug, Default)]
+pub struct SideFacts {
+    pub packets: u64,
+    pub payload_bytes: u64,
+    pub first_packet: Option<PacketFacts>,
+    pub last_packet: Option<PacketFacts>,
+    pub first_data: Option<PacketFacts>,
+    pub last_data: Option<PacketFacts>,
+    pub first_fin: Option<PacketFacts>,
+    pub first_rst: Option<PacketFacts>,
+    pub rst_count: u32,
+    /// Sequence numbers of RSTs differ (a sign of injection).
+    pub rst_seq_varies: bool,
+    /// Packets this side sent after its own first RST, and the first of them.
+    pub after_rst: u32,
+    pub first_after_rst: Option<PacketFacts>,
+    /// Lowest and highest TTL / hop limit seen.
+    pub ttl_min: u8,
+    pub ttl_max: u8,
+    /// ACK advances of this side over the peer's stream: (peer stream offset acknowledged, packet).
+    /// The first [`ACK_HISTORY`] are kept.
+    pub acks: Vec<(u64, FrameRef)>,
+    /// Zero-window advertisements.
+    pub zero_windows: u32,
+}
+
+/// How many ACK advances per side are kept.
+pub const ACK_HISTORY: usize = 32;
+/// How many data segments per direction are kept for mapping stream offsets to frames.
+pub const SEGMENT_MAP: usize = 96;
+/// How many ladder rows are kept from the start of a connection, and from its end.
+pub const LADDER_HEAD: usize = 64;
+pub const LADDER_TAIL: usize = 12;
+
+/// One row of a ladder diagram.
+#[derive(Clone, Debug)]
+pub struct LadderRow {
+    pub at: FrameRef,
+    pub dir: Direction,
+    pub flags: TcpFlags,
+    /// Relative sequence / ack numbers (offsets in the sender's / receiver's stream).
+    pub rel_seq: u64,
+    pub len: u32,
+    pub ttl: u8,
+    /// Labels added by upper layers (TLS message names, HTTP status...).
+    pub labels: Vec<String>,
+    /// Set when this row is a capture duplicate of the previous one.
+    pub duplicate: bool,
+}
+
+/// The packets of a connection for a ladder diagram: the first [`LADDER_HEAD`] and the last [`LADDER_TAIL`].
+#[derive(Clone, Debug, Default)]
+pub struct Ladder {
+    pub head: Vec<LadderRow>,
+    pub tail: std::collections::VecDeque<LadderRow>,
+    /// Rows dropped between head and tail.
+    pub omitted: u64,
+}
+
+impl Ladder {
+    fn push(&mut self, row: LadderRow) {
+        if self.head.len() < LADDER_HEAD {
+            self.head.push(row);
+            return;
+        }
+        if self.tail.len() == LADDER_TAIL {
+            self.tail.pop_front();
+            self.omitted += 1;
+        }
+        self.tail.push_back(row);
+    }
+
+    /// Add a label to the row of `frame`, if that row is still kept.
+    pub fn label(&mut self, at: FrameRef, label: String) {
+        let row = self
+            .head
+            .iter_mut()
+            .rev()
+            .chain(self.tail.iter_mut().rev())
+            .find(|r| r.at == at && !r.duplicate);
+        if let Some(row) = row {
+            if !row.labels.contains(&label) && row.labels.len() < 8 {
+                row.labels.push(label);
+            }
+        }
+    }
+
+    /// All kept rows in order.
+    pub fn rows(&self) -> impl Iterator<Item = &LadderRow> {
+        self.head.iter().chain(self.tail.iter())
+    }
+}
+
+/// A TCP connection.
+#[derive(Debug)]
+pub struct TcpConn {
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub role_basis: RoleBasis,
+    pub first: FrameRef,
+    pub last: FrameRef,
+    /// The client's first SYN, how many SYNs it sent, and the last one.
+    pub syn: Option<PacketFacts>,
+    pub syn_count: u32,
+    pub last_syn: Option<PacketFacts>,
+    /// The server's first SYN-ACK and how many.
+    pub syn_ack: Option<PacketFacts>,
+    pub syn_ack_count: u32,
+    /// The first ACK from the client completing the 3-way handshake.
+    pub handshake_ack: Option<PacketFacts>,
+    pub side: [SideFacts; 2],
+    /// Packets seen twice (the same packet captured on two interfaces, or pktmon's copies).
+    pub duplicates: u64,
+    pub packets: u64,
+    pub ladder: Ladder,
+    asm: [Assembler; 2],
+    /// (start offset, end offset, packet) of the first data segments per direction.
+    segments: [Vec<(u64, u64, FrameRef)>; 2],
+    last_sig: [Option<(PacketSig, Timestamp)>; 2],
+    /// Payload has been handed out: the roles can no longer be swapped.
+    fed: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PacketSig {
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    len: u32,
+    ip_id: Option<u16>,
+    window: u16,
+}
+
+fn flag_bits(f: TcpFlags) -> u8 {
+    u8::from(f.fin)
+        | u8::from(f.syn) << 1
+        | u8::from(f.rst) << 2
+        | u8::from(f.psh) << 3
+        | u8::from(f.ack) << 4
+        | u8::from(f.urg) << 5
+        | u8::from(f.ece) << 6
+        | u8::from(f.cwr) << 7
+}
+
+/// Ports on which the server side is assumed when no SYN was seen.
+fn well_known(port: u16) -> bool {
+    matches!(
+        port,
+        443 | 80 | 8443 | 8080 | 3128 | 465 | 993 | 995 | 636 | 853 | 990 | 5061 | 3389 | 25 | 587 | 143 | 110 | 21
+    ) || port < 1024
+}
+
+/// Payload that only a client sends first: a TLS ClientHello record, an SSLv2 ClientHello, an HTTP request.
+pub fn looks_like_client_first(p: &[u8]) -> bool {
+    match p {
+        [0x16, 0x03, _, _, _, 0x01, ..] => true,
+        [b0, _, 0x01, 0x03 | 0x00, ..] if b0 & 0x80 != 0 => true,
+        _ => {
+            const METHODS: [&[u8]; 9] = [
+                b"GET ", b"POST ", b"HEAD ", b"PUT ", b"CONNECT ", b"OPTIONS ", b"DELETE ", b"PATCH ", b"TRACE ",
+            ];
+            METHODS.iter().any(|m| p.starts_with(m))
+        }
+    }
+}
+
+/// Payload that only a server sends first in a TLS exchange: a ServerHello or an HTTP response.
+pub fn looks_like_server_first(p: &[u8]) -> bool {
+    matches!(p, [0x16, 0x03, _, _, _, 0x02, ..]) || p.starts_with(b"HTTP/1.")
+}
+
+impl TcpConn {
+    /// A connection whose first packet is `pkt`.
+    pub fn new(pkt: &TcpPacket<'_>, at: FrameRef, out_of_order_cap: usize) -> TcpConn {
+        let src = SocketAddr::new(pkt.ip.src, pkt.src_port);
+        let dst = SocketAddr::new(pkt.ip.dst, pkt.dst_port);
+        let f = pkt.flags;
+        let (client, server, basis) = if f.syn && !f.ack {
+            (src, dst, RoleBasis::Syn)
+        } else if f.syn && f.ack {
+            (dst, src, RoleBasis::SynAck)
+        } else if looks_like_client_first(&pkt.payload) {
+            (src, dst, RoleBasis::Payload)
+        } else if looks_like_server_first(&pkt.payload) {
+            (dst, src, RoleBasis::Payload)
+        } else {
+            let src_server = match (well_known(pkt.src_port), well_known(pkt.dst_port)) {
+                (true, false) => true,
+                (false, true) => false,
+                _ => pkt.src_port < pkt.dst_port,
+            };
+            if src_server {
+                (dst, src, RoleBasis::PortGuess)
+            } else {
+                (src, dst, RoleBasis::PortGuess)
+            }
+        };
+        TcpConn {
+            client,
+            server,
+            role_basis: basis,
+            first: at,
+            last: at,
+            syn: None,
+            syn_count: 0,
+            last_syn: None,
+            syn_ack: None,
+            syn_ack_count: 0,
+            handshake_ack: None,
+            side: [SideFacts::default(), SideFacts::default()],
+            duplicates: 0,
+            packets: 0,
+            ladder: Ladder::default(),
+            asm: [Assembler::new(out_of_order_cap), Assembler::new(out_of_order_cap)],
+            segments: [Vec::new(), Vec::new()],
+            last_sig: [None, None],
+            fed: false,
+        }
+    }
+
+    /// Direction of a packet from `src`.
+    pub fn direction_of(&self, src: IpAddr, src_port: u16) -> Direction {
+        if self.client.ip() == src && self.client.port() == src_port {
+            Direction::ToServer
+        } else {
+            Direction::ToClient
+        }
+    }
+
+    /// The side that sent a SYN for a connection we already track with a different ISN, after it closed,
+    /// starts a new connection (port reuse).
+    pub fn is_new_syn(&self, pkt: &TcpPacket<'_>) -> bool {
+        if !pkt.flags.syn || pkt.flags.ack {
+            return false;
+        }
+        match &self.syn {
+            Some(s) => s.seq != pkt.seq && (self.is_closed() || self.fed),
+            None => self.packets > 0 && (self.is_closed() || self.fed),
+        }
+    }
+
+    /// An RST was seen, or both sides sent a FIN.
+    pub fn is_closed(&self) -> bool {
+        self.side.iter().any(|s| s.first_rst.is_some())
+            || self.side.iter().all(|s| s.first_fin.is_some())
+    }
+
+    /// Reassembly counters per direction.
+    pub fn stream_stats(&self, dir: Direction) -> AssemblerStats {
+        self.asm[dir.index()].stats()
+    }
+
+    /// Bytes buffered out of order in both directions.
+    pub fn buffered(&self) -> usize {
+        self.asm.iter().map(|a| a.buffered()).sum()
+    }
+
+    /// The packet that carried stream byte `offset` of `dir`, if it is among the first segments kept.
+    pub fn frame_of_offset(&self, dir: Direction, offset: u64) -> Option<FrameRef> {
+        self.segments[dir.index()]
+            .iter()
+            .find(|(s, e, _)| *s <= offset && offset < *e)
+            .map(|(_, _, f)| *f)
+    }
+
+    /// How many data segments carried stream bytes `[start, end)` of `dir`, and the packets (first, last).
+    pub fn segments_of(&self, dir: Direction, start: u64, end: u64) -> (u32, Vec<FrameRef>) {
+        let mut frames: Vec<FrameRef> = Vec::new();
+        for (s, e, f) in &self.segments[dir.index()] {
+            if *s < end && start < *e && !frames.contains(f) {
+                frames.push(*f);
+            }
+        }
+        (frames.len() as u32, frames)
+    }
+
+    /// The first packet of the receiving side that acknowledged stream byte `end - 1` of `dir`.
+    pub fn first_ack_covering(&self, dir: Direction, end: u64) -> Option<FrameRef> {
+        self.side[dir.reverse().index()]
+            .acks
+            .iter()
+            .find(|(off, _)| *off >= end)
+            .map(|(_, f)| *f)
+    }
+
+    /// Swap client and server (allowed until payload has been handed out).
+    fn swap_roles(&mut self, basis: RoleBasis) {
+        std::mem::swap(&mut self.client, &mut self.server);
+        self.side.swap(0, 1);
+        self.asm.swap(0, 1);
+        self.segments.swap(0, 1);
+        self.last_sig.swap(0, 1);
+        for row in self.ladder.head.iter_mut().chain(self.ladder.tail.iter_mut()) {
+            row.dir = row.dir.reverse();
+        }
+        self.role_basis = basis;
+    }
+
+    /// Process one packet. Reassembled payload is handed to `out` in stream order.
+    /// Returns the packet's direction, or `None` when it was a capture duplicate (ignored).
+    pub fn on_packet(
+        &mut self,
+        pkt: &TcpPacket<'_>,
+        at: FrameRef,
+        out: &mut dyn FnMut(Direction, Chunk<'_>, FrameRef),
+    ) -> Option<Direction> {
+        let mut dir = self.direction_of(pkt.ip.src, pkt.src_port);
+        // Roles guessed from ports can be corrected by the first payload, before anything was fed.
+        if !self.fed && matches!(self.role_basis, RoleBasis::PortGuess) && !pkt.payload.is_empty() {
+            let flip = match dir {
+                Direction::ToServer => looks_like_server_first(&pkt.payload),
+                Direction::ToClient => looks_like_client_first(&pkt.payload),
+            };
+            if flip {
+                self.swap_roles(RoleBasis::Payload);
+                dir = dir.reverse();
+            } else if looks_like_client_first(&pkt.payload) || looks_like_server_first(&pkt.payload) {
+                self.role_basis = RoleBasis::Payload;
+            }
+        }
+        if !self.fed
+            && matches!(self.role_basis, RoleBasis::PortGuess | RoleBasis::Payload)
+            && pkt.flags.syn
+            && self.syn.is_none()
+        {
+            // A SYN decides even after a guess.
+            let sender_is_client = !pkt.flags.ack;
+            let sender_dir_should_be = if sender_is_client { Direction::ToServer } else { Direction::ToClient };
+            if dir != sender_dir_should_be {
+                self.swap_roles(if sender_is_client { RoleBasis::Syn } else { RoleBasis::SynAck });
+                dir = dir.reverse();
+            }
+        }
+        let i = dir.index();
+        let wire_len = pkt.payload.len() as u32 + pkt.payload_missing;
+        let sig = PacketSig {
+            seq: pkt.seq,
+            ack: pkt.ack,
+            flags: flag_bits(pkt.flags),
+            len: wire_len,
+            ip_id: pkt.ip.ip_id,
+            window: pkt.window,
+        };
+        if let Some((prev, ts)) = self.last_sig[i] {
+            let close_in_time = at.ts.since(ts) <= if sig.ip_id.is_some() { 50_000_000 } else { 5_000_000 };
+            if prev == sig && close_in_time {
+                self.duplicates += 1;
+                self.ladder.push(self.row(pkt, at, dir, wire_len, true));
+                return None;
+            }
+        }
+        self.last_sig[i] = Some((sig, at.ts));
+        self.packets += 1;
+        self.last = at;
+        let facts = PacketFacts {
+            at,
+            dir,
+            flags: pkt.flags,
+            seq: pkt.seq,
+            ack: pkt.ack,
+            len: wire_len,
+            ttl: pkt.ip.ttl,
+            ip_id: pkt.ip.ip_id,
+            window: pkt.window,
+        };
+        self.note_side(i, &facts);
+        let f = pkt.flags;
+        if f.syn && !f.ack && dir == Direction::ToServer {
+            self.syn_count += 1;
+            self.syn.get_or_insert(facts);
+            self.last_syn = Some(facts);
+            self.asm[i].set_isn(pkt.seq);
+        }
+        if f.syn && f.ack && dir == Direction::ToClient {
+            self.syn_ack_count += 1;
+            self.syn_ack.get_or_insert(facts);
+            self.asm[i].set_isn(pkt.seq);
+        }
+        if !f.syn && f.ack && dir == Direction::ToServer && self.syn_ack.is_some() && self.handshake_ack.is_none() {
+            self.handshake_ack = Some(facts);
+        }
+        self.ladder.push(self.row(pkt, at, dir, wire_len, false));
+
+        // Payload (a SYN may carry data with TCP Fast Open; its first byte is ISN + 1).
+        if !pkt.payload.is_empty() || pkt.payload_missing > 0 {
+            let seq = if f.syn { pkt.seq.wrapping_add(1) } else { pkt.seq };
+            if !self.asm[i].anchored() {
+                self.asm[i].set_isn(seq.wrapping_sub(1));
+            }
+            if let Some(start) = self.asm[i].offset_of(seq) {
+                if self.segments[i].len() < SEGMENT_MAP {
+                    self.segments[i].push((start, start + u64::from(wire_len), at));
+                }
+            }
+            self.fed = true;
+            let asm = &mut self.asm[i];
+            asm.push(seq, &pkt.payload, pkt.payload_missing, &mut |c| out(dir, c, at));
+        }
+        // The ACK tells what the peer received: holes below it were lost by the capture.
+        if f.ack && !f.rst {
+            let peer = dir.reverse().index();
+            if let Some(off) = self.asm[peer].offset_of(pkt.ack) {
+                let acks = &mut self.side[i].acks;
+                let advanced = acks.last().is_none_or(|(last, _)| off > *last);
+                if advanced && acks.len() < ACK_HISTORY && self.asm[peer].anchored() {
+                    acks.push((off, at));
+                }
+            }
+            if self.asm[peer].anchored() {
+                let asm = &mut self.asm[peer];
+                asm.peer_acked(pkt.ack, &mut |c| out(dir.reverse(), c, at));
+            }
+        }
+        if f.fin || f.rst {
+            let asm = &mut self.asm[i];
+            asm.flush(&mut |c| out(dir, c, at));
+        }
+        Some(dir)
+    }
+
+    /// End of input (or eviction): give up on every hole.
+    pub fn flush(&mut self, at: FrameRef, out: &mut dyn FnMut(Direction, Chunk<'_>, FrameRef)) {
+        for dir in [Direction::ToServer, Direction::ToClient] {
+            let asm = &mut self.asm[dir.index()];
+            asm.flush(&mut |c| out(dir, c, at));
+        }
+    }
+
+    fn note_side(&mut self, i: usize, p: &PacketFacts) {
+        let s = &mut self.side[i];
+        s.packets += 1;
+        s.payload_bytes += u64::from(p.len);
+        if s.first_packet.is_none() {
+            s.ttl_min = p.ttl;
+            s.ttl_max = p.ttl;
+        }
+        s.ttl_min = s.ttl_min.min(p.ttl);
+        s.ttl_max = s.ttl_max.max(p.ttl);
+        s.first_packet.get_or_insert(*p);
+        if s.first_rst.is_some() {
+            s.after_rst += 1;
+            s.first_after_rst.get_or_insert(*p);
+        }
+        s.last_packet = Some(*p);
+        if p.len > 0 {
+            s.first_data.get_or_insert(*p);
+            s.last_data = Some(*p);
+        }
+        if p.flags.fin {
+            s.first_fin.get_or_insert(*p);
+        }
+        if p.flags.rst {
+            if let Some(first) = &s.first_rst {
+                if first.seq != p.seq {
+                    s.rst_seq_varies = true;
+                }
+            }
+            s.first_rst.get_or_insert(*p);
+            s.rst_count += 1;
+        }
+        if p.window == 0 && !p.flags.rst && !p.flags.syn {
+            s.zero_windows += 1;
+        }
+    }
+
+    fn row(&self, pkt: &TcpPacket<'_>, at: FrameRef, dir: Direction, len: u32, duplicate: bool) -> LadderRow {
+        let asm = &self.asm[dir.index()];
+        let seq = if pkt.flags.syn { pkt.seq.wrapping_add(1) } else { pkt.seq };
+        LadderRow {
+            at,
+            dir,
+            flags: pkt.flags,
+            rel_seq: asm.offset_of(seq).unwrap_or(0),
+            len,
+            ttl: pkt.ip.ttl,
+            labels: Vec::new(),
+            duplicate,
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! Is a ClientHello's offer one that a current server (Azure front ends, OpenSSL, SChannel defaults)
+//! accepts? If it is, a connection that dies right after it was not killed by a parameter mismatch.
+
+use super::Cause;
+use crate::tls::names;
+use crate::tls::ClientHello;
+
+/// TLS 1.2 as a wire version.
+pub const TLS12: u16 = 0x0303;
+/// TLS 1.3 as a wire version.
+pub const TLS13: u16 = 0x0304;
+
+/// What the offer says, in words a reader can check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Offer {
+    /// A current server would find something to agree on.
+    pub acceptable: bool,
+    /// If not: the mismatch this offer would cause.
+    pub problem: Option<Cause>,
+    /// Facts about the offer, as sentences.
+    pub facts: Vec<String>,
+    /// A short description: "TLS 1.3 and 1.2, 17 suites incl. TLS_AES_128_GCM_SHA256, groups x25519, secp256r1".
+    pub summary: String,
+}
+
+fn is_tls13_version(v: u16) -> bool {
+    v == TLS13 || (v & 0xff00) == 0x7f00
+}
+
+/// Judge an offer.
+pub fn assess(ch: &ClientHello) -> Offer {
+    let max = ch.max_version();
+    let offers13 = ch.supported_versions.iter().any(|v| is_tls13_version(*v));
+    let offers12 = max >= TLS12 && (ch.supported_versions.is_empty() || ch.supported_versions.contains(&TLS12));
+    let suites13: Vec<u16> = ch.cipher_suites.iter().copied().filter(|s| names::is_tls13_suite(*s)).collect();
+    let modern12: Vec<u16> = ch
+        .cipher_suites
+        .iter()
+        .copied()
+        .filter(|s| !names::is_tls13_suite(*s) && names::is_aead_suite(*s) && names::is_forward_secret_suite(*s))
+        .collect();
+    // Groups: absent extension means the server picks a default; otherwise want one of the common ones.
+    let common_groups = [0x001d, 0x0017, 0x0018, 0x11ec];
+    let has_common_group = ch.groups.is_empty() || ch.groups.iter().any(|g| common_groups.contains(g));
+
+    let mut facts = Vec::new();
+    let versions: Vec<String> = if ch.supported_versions.is_empty() {
+        vec![names::version_name(ch.legacy_version)]
+    } else {
+        ch.supported_versions.iter().map(|v| names::version_name(*v)).collect()
+    };
+    facts.push(format!("the ClientHello offered {}", versions.join(", ")));
+    facts.push(format!(
+        "{} cipher suites ({} TLS 1.3, {} TLS 1.2 ECDHE/DHE with AEAD)",
+        ch.cipher_suites.len(),
+        suites13.len(),
+        modern12.len()
+    ));
+    if !ch.groups.is_empty() {
+        let g: Vec<String> = ch.groups.iter().take(6).map(|g| group(*g)).collect();
+        facts.push(format!("groups {}", g.join(", ")));
+    }
+
+    let ok13 = offers13 && !suites13.is_empty() && has_common_group;
+    let ok12 = offers12 && !modern12.is_empty() && has_common_group;
+    let (acceptable, problem) = if ok13 || ok12 {
+        (true, None)
+    } else if max < TLS12 {
+        facts.push(format!(
+            "the highest version offered is {}, and current servers require TLS 1.2 or later",
+            names::version_name(max)
+        ));
+        (false, Some(Cause::VersionMismatch))
+    } else if !has_common_group {
+        facts.push("none of x25519, secp256r1, secp384r1 is among the offered groups".to_string());
+        (false, Some(Cause::CipherMismatch))
+    } else {
+        facts.push("no forward-secret AEAD suite (ECDHE/DHE with GCM or ChaCha20) and no TLS 1.3 suite".to_string());
+        (false, Some(Cause::CipherMismatch))
+    };
+
+    let mut summary = versions.join(" and ");
+    let example = suites13.first().or(modern12.first()).or(ch.cipher_suites.first());
+    summary.push_str(&format!(", {} suites", ch.cipher_suites.len()));
+    if let Some(s) = example {
+        summary.push_str(&format!(" incl. {}", suite(*s)));
+    }
+    if !ch.groups.is_empty() {
+        let g: Vec<String> = ch.groups.iter().take(3).map(|g| group(*g)).collect();
+        summary.push_str(&format!(", groups {}", g.join(", ")));
+    }
+    Offer { acceptable, problem, facts, summary }
+}
+
+/// A suite's IANA name, or its hex value.
+pub fn suite(s: u16) -> String {
+    names::cipher_name(s).map(str::to_string).unwrap_or_else(|| format!("0x{s:04x}"))
+}
+
+/// A group's name, or its hex value.
+pub fn group(g: u16) -> String {
+    names::group_name(g).map(str::to_string).unwrap_or_else(|| format!("0x{g:04x}"))
+}

@@ -1,0 +1,1222 @@
+//! The rules: one connection's facts in, one [`Verdict`] out.
+//!
+//! They run in the order a handshake happens, and the first phase that failed decides:
+//! explicit proxy (`CONNECT`) → plain HTTP → TCP handshake → ClientHello → the server's answer
+//! (alert, non-TLS bytes, nothing) → the rest of the handshake. Every branch records its reasons.
+
+use super::offer::{self, Offer};
+use super::provenance;
+use super::{
+    AlertInfo, Cause, Config, ConnInput, Confidence, EndedBy, Evidence, Outcome, Party, TlsEventAt, Verdict,
+};
+use crate::capture::Timestamp;
+use crate::decode::TcpFlags;
+use crate::tcp::{Direction, PacketFacts};
+use crate::tls::{names, HandshakeProgress, HttpResponse, TlsEventKind};
+
+/// Largest application-data record that is taken for an encrypted alert: 2 alert bytes + 1 content
+/// type byte + a 16-byte AEAD tag = 19 with AES-GCM or ChaCha20-Poly1305 (TLS 1.3); a little slack for
+/// padding. A TLS 1.3 Finished is at least 32 + 1 + 16 = 49 bytes.
+pub const ALERT_SIZED: u16 = 24;
+
+/// Judge one connection.
+pub fn judge(input: &ConnInput<'_>, cfg: &Config) -> Verdict {
+    let mut j = Judge::new(input, cfg);
+    j.common_facts();
+    j.decide();
+    j.finish()
+}
+
+struct Judge<'a> {
+    i: &'a ConnInput<'a>,
+    cfg: &'a Config,
+    v: Verdict,
+}
+
+fn flags_text(f: TcpFlags) -> String {
+    let mut parts = Vec::new();
+    if f.syn {
+        parts.push("SYN");
+    }
+    if f.fin {
+        parts.push("FIN");
+    }
+    if f.rst {
+        parts.push("RST");
+    }
+    if f.psh {
+        parts.push("PSH");
+    }
+    if f.ack {
+        parts.push("ACK");
+    }
+    if parts.is_empty() {
+        "no flags".to_string()
+    } else {
+        parts.join("+")
+    }
+}
+
+fn ms(ns: u64) -> String {
+    let ms = ns as f64 / 1e6;
+    if ms >= 1000.0 {
+        format!("{:.2} s", ms / 1000.0)
+    } else if ms >= 10.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{ms:.1} ms")
+    }
+}
+
+fn earliest(a: Option<PacketFacts>, b: Option<PacketFacts>) -> Option<PacketFacts> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(if y.at < x.at { y } else { x }),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+/// An HTTP answer that is a block page rather than a web server's own answer.
+fn deny_page(r: &HttpResponse) -> Option<&'static str> {
+    let body = r.body_excerpt.to_ascii_lowercase();
+    if r.status == 470 {
+        return Some("status 470 is Azure Firewall's deny status");
+    }
+    if body.contains("action: deny") {
+        return Some("the body says \"Action: Deny\" (Azure Firewall's deny page)");
+    }
+    if r.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("x-squid-error")) {
+        return Some("an X-Squid-Error header: a Squid proxy denied it");
+    }
+    if matches!(r.status, 403 | 451)
+        && ["block", "denied", "policy", "forbidden by", "not allowed"].iter().any(|w| body.contains(w))
+    {
+        return Some("a 403/451 whose page says the request was blocked by policy");
+    }
+    None
+}
+
+/// Issuer names of well-known TLS-inspection products.
+fn inspection_vendor(issuer: &str) -> bool {
+    let l = issuer.to_ascii_lowercase();
+    [
+        "inspection", "fortinet", "fortigate", "zscaler", "palo alto", "check point", "checkpoint", "sophos",
+        "blue coat", "bluecoat", "netskope", "forcepoint", "websense", "mcafee web gateway", "cisco umbrella",
+        "barracuda", "watchguard", "sonicwall", "untangle", "proxy", "firewall", "azure firewall",
+    ]
+    .iter()
+    .any(|w| l.contains(w))
+}
+
+impl<'a> Judge<'a> {
+    fn new(i: &'a ConnInput<'a>, cfg: &'a Config) -> Self {
+        Judge {
+            i,
+            cfg,
+            v: Verdict {
+                outcome: Outcome::Midstream,
+                cause: Cause::Unknown,
+                ended_by: EndedBy::None,
+                confidence: Confidence::Low,
+                explanation: String::new(),
+                reasons: Vec::new(),
+                candidates: Vec::new(),
+                alert: None,
+                http_status: None,
+                evidence: Vec::new(),
+                notes: Vec::new(),
+                decisive: None,
+                syn_ack_rtt_ns: None,
+                client_hello_to_decisive_ns: None,
+                ttl_client: None,
+                ttl_syn_ack: None,
+                ttl_decisive: None,
+                proxy_target: None,
+            },
+        }
+    }
+
+    fn set(&mut self, outcome: Outcome, cause: Cause, ended_by: EndedBy, confidence: Confidence) {
+        self.v.outcome = outcome;
+        self.v.cause = cause;
+        self.v.ended_by = ended_by;
+        self.v.confidence = confidence;
+    }
+
+    fn reason(&mut self, r: impl Into<String>) {
+        self.v.reasons.push(r.into());
+    }
+
+    fn evidence(&mut self, at: crate::tcp::FrameRef, from: Party, what: impl Into<String>, why: impl Into<String>) {
+        let e = Evidence { at, from, what: what.into(), why: why.into() };
+        if !self.v.evidence.iter().any(|x| x.at == e.at && x.what == e.what) {
+            self.v.evidence.push(e);
+        }
+    }
+
+    fn addr(&self, dir: Direction) -> String {
+        let a = match dir {
+            Direction::ToServer => self.i.tcp.client,
+            Direction::ToClient => self.i.tcp.server,
+        };
+        a.to_string()
+    }
+
+    fn packet_text(&self, p: &PacketFacts) -> String {
+        let mut s = format!("{} from {}", flags_text(p.flags), self.addr(p.dir));
+        s.push_str(&format!(", TTL {}", p.ttl));
+        if let Some(id) = p.ip_id {
+            s.push_str(&format!(", IP ID {id}"));
+        }
+        if p.len > 0 {
+            s.push_str(&format!(", {} bytes", p.len));
+        }
+        s
+    }
+
+    fn decisive(&mut self, p: &PacketFacts) {
+        self.v.decisive = Some(p.at);
+        self.v.ttl_decisive = Some(p.ttl);
+        if let Some(ch_end) = self.client_hello_done_at() {
+            self.v.client_hello_to_decisive_ns = Some(p.at.ts.since(ch_end));
+        }
+    }
+
+    fn decisive_at(&mut self, at: crate::tcp::FrameRef) {
+        self.v.decisive = Some(at);
+        if let Some(ch_end) = self.client_hello_done_at() {
+            self.v.client_hello_to_decisive_ns = Some(at.ts.since(ch_end));
+        }
+    }
+
+    /// Facts every verdict carries: RTT, TTLs, what the capture could not see.
+    fn common_facts(&mut self) {
+        let t = self.i.tcp;
+        if let (Some(syn), Some(sa)) = (t.syn, t.syn_ack) {
+            self.v.syn_ack_rtt_ns = Some(sa.at.ts.since(syn.at.ts));
+        }
+        self.v.ttl_client = t.syn.or(t.side[0].first_packet).map(|p| p.ttl);
+        self.v.ttl_syn_ack = t.syn_ack.map(|p| p.ttl);
+        if t.syn.is_none() && t.syn_ack.is_none() {
+            self.v
+                .notes
+                .push("the capture has no SYN or SYN-ACK for this connection: it started before the capture".to_string());
+        } else if t.syn.is_none() {
+            self.v.notes.push("the client's SYN was not captured".to_string());
+        }
+        if matches!(t.role_basis, crate::tcp::RoleBasis::PortGuess) {
+            self.v.notes.push(
+                "client and server were told apart by port numbers only (no SYN, no recognisable first payload)"
+                    .to_string(),
+            );
+        }
+        for dir in [Direction::ToServer, Direction::ToClient] {
+            let s = t.stream_stats(dir);
+            let who = if dir == Direction::ToServer { "client" } else { "server" };
+            if s.missed_bytes > 0 {
+                self.v.notes.push(format!(
+                    "{} bytes sent by the {who} are missing from the capture (packets lost by the capture or cut by its snaplen)",
+                    s.missed_bytes
+                ));
+            }
+            if s.inconsistent_bytes > 0 {
+                self.v.notes.push(format!(
+                    "{} retransmitted bytes from the {who} differ from the original (first copy kept)",
+                    s.inconsistent_bytes
+                ));
+            }
+            if s.cap_hits > 0 {
+                self.v.notes.push(format!(
+                    "the out-of-order buffer for the {who}'s stream hit its limit {} time(s); the holes were skipped",
+                    s.cap_hits
+                ));
+            }
+        }
+        if t.duplicates > 0 {
+            self.v.notes.push(format!(
+                "{} packets were captured twice (several interfaces or capture points) and counted once",
+                t.duplicates
+            ));
+        }
+        if self.i.events_dropped > 0 {
+            self.v.notes.push(format!(
+                "{} TLS events beyond the per-connection limit were not kept",
+                self.i.events_dropped
+            ));
+        }
+    }
+
+    fn events(&self) -> impl Iterator<Item = &'a TlsEventAt> {
+        self.i.events.iter()
+    }
+
+    fn first_event(&self, pred: impl Fn(&TlsEventAt) -> bool) -> Option<&'a TlsEventAt> {
+        self.i.events.iter().find(|e| pred(e))
+    }
+
+    fn client_hello_event(&self) -> Option<&'a TlsEventAt> {
+        self.first_event(|e| e.event.dir == Direction::ToServer && matches!(e.event.kind, TlsEventKind::ClientHello(_)))
+    }
+
+    fn client_hello_done_at(&self) -> Option<Timestamp> {
+        self.client_hello_event().map(|e| e.at.ts)
+    }
+
+    /// First FIN or RST of a side.
+    fn close_of(&self, dir: Direction) -> Option<PacketFacts> {
+        let s = &self.i.tcp.side[dir.index()];
+        earliest(s.first_fin, s.first_rst)
+    }
+
+    fn finish(mut self) -> Verdict {
+        self.v.evidence.sort_by_key(|e| e.at);
+        self.v
+    }
+
+    fn decide(&mut self) {
+        let tls = self.i.tls;
+        if let Some(req) = tls.connect_request() {
+            self.v.proxy_target = Some(req.target.clone());
+            match tls.connect_response() {
+                Some(resp) if !(200..300).contains(&resp.status) => return self.proxy_refused(resp.status),
+                Some(_) => {
+                    self.reason(format!(
+                        "the client asked the proxy {} to CONNECT to {} and got a 2xx: TLS runs inside the tunnel",
+                        self.i.tcp.server, req.target
+                    ));
+                }
+                None => {
+                    if self.proxy_unanswered() {
+                        return;
+                    }
+                }
+            }
+        } else if tls.http_request().is_some() && !tls.is_tls() {
+            return self.plain_http();
+        }
+        if self.tcp_handshake_failed() {
+            return;
+        }
+        if self.client_hello_event().is_none() {
+            return self.no_client_hello();
+        }
+        self.after_client_hello();
+    }
+
+    // ---- explicit proxy -------------------------------------------------------------------------
+
+    fn proxy_refused(&mut self, status: u16) {
+        let tls = self.i.tls;
+        let target = tls.connect_request().map(|r| r.target.clone()).unwrap_or_default();
+        let resp_ev = self.first_event(|e| e.event.dir == Direction::ToClient && matches!(e.event.kind, TlsEventKind::HttpResponse(_)));
+        let req_ev = self.first_event(|e| e.event.dir == Direction::ToServer && matches!(e.event.kind, TlsEventKind::HttpRequest(_)));
+        let line = tls.connect_response().map(|r| r.status_line.clone()).unwrap_or_default();
+        let (cause, what) = match status {
+            407 => (Cause::ProxyAuthRequired, "the proxy wants credentials (407 Proxy Authentication Required)"),
+            _ => (Cause::ProxyDenied, "the proxy's policy refused the tunnel"),
+        };
+        self.set(Outcome::ProxyRefused, cause, EndedBy::Proxy, Confidence::High);
+        self.v.http_status = Some(status);
+        if let Some(e) = req_ev {
+            self.evidence(e.at, Party::Client, format!("CONNECT {target}"), "the client asked the explicit proxy for a tunnel");
+        }
+        if let Some(e) = resp_ev {
+            self.evidence(e.at, Party::Proxy, format!("\"{line}\""), "the proxy answered the CONNECT with a refusal; no TLS byte was ever sent");
+            self.decisive_at(e.at);
+        }
+        self.reason(format!("CONNECT {target} was answered with HTTP {status}"));
+        if let Some(r) = tls.connect_response() {
+            if let Some((_, v)) = r.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("proxy-authenticate")) {
+                self.reason(format!("Proxy-Authenticate: {v}"));
+            }
+            if let Some((_, v)) = r.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("x-squid-error")) {
+                self.reason(format!("X-Squid-Error: {v}"));
+            }
+        }
+        self.v.explanation = format!(
+            "The client asked the proxy {} to CONNECT to {target}; {what} with \"{line}\". No TLS handshake took place: fix the proxy's rule or credentials, not TLS.",
+            self.i.tcp.server
+        );
+    }
+
+    /// A CONNECT that got no answer: decide on how the proxy connection ended. Returns true when decided.
+    fn proxy_unanswered(&mut self) -> bool {
+        let target = self.v.proxy_target.clone().unwrap_or_default();
+        if let Some(close) = self.close_of(Direction::ToClient) {
+            let reset = close.flags.rst;
+            self.set(Outcome::ProxyRefused, Cause::ProxyDenied, EndedBy::Proxy, Confidence::Medium);
+            self.decisive(&close);
+            self.evidence(close.at, Party::Proxy, self.packet_text(&close), "the proxy closed the connection without answering the CONNECT");
+            self.reason(format!("CONNECT {target} got no HTTP answer; the proxy {}", if reset { "reset the connection" } else { "closed the connection" }));
+            self.v.candidates = vec![Cause::ProxyDenied, Cause::Unknown];
+            self.v.explanation = format!(
+                "The client asked the proxy {} to CONNECT to {target}, and the proxy {} without an answer: most likely its policy refused the tunnel.",
+                self.i.tcp.server,
+                if reset { "reset the connection" } else { "closed the connection" }
+            );
+            return true;
+        }
+        false
+    }
+
+    // ---- plain HTTP ----------------------------------------------------------------------------
+
+    fn plain_http(&mut self) {
+        let tls = self.i.tls;
+        let req = tls.http_request().cloned().unwrap_or_default();
+        let host = req.host.clone().unwrap_or_default();
+        let req_ev = self.first_event(|e| e.event.dir == Direction::ToServer && matches!(e.event.kind, TlsEventKind::HttpRequest(_)));
+        if let Some(e) = req_ev {
+            self.evidence(e.at, Party::Client, format!("{} {} (Host: {host})", req.method, req.target), "a plain HTTP request");
+        }
+        match tls.http_response() {
+            Some(resp) => {
+                let resp_ev = self.first_event(|e| e.event.dir == Direction::ToClient && matches!(e.event.kind, TlsEventKind::HttpResponse(_)));
+                self.v.http_status = Some(resp.status);
+                if let Some(why) = deny_page(resp) {
+                    let conf = if resp.status == 470 || why.contains("Action") { Confidence::High } else { Confidence::Medium };
+                    self.set(Outcome::HttpBlocked, Cause::FirewallBlock, EndedBy::Server, conf);
+                    if let Some(e) = resp_ev {
+                        self.evidence(e.at, Party::Server, format!("\"{}\"", resp.status_line), why);
+                        self.decisive_at(e.at);
+                    }
+                    self.reason(format!("the HTTP request for {host}{} was answered with \"{}\"", req.target, resp.status_line));
+                    self.reason(why.to_string());
+                    let body = resp.body_excerpt.trim();
+                    if !body.is_empty() {
+                        self.reason(format!("body: {}", body.chars().take(200).collect::<String>()));
+                    }
+                    self.v.explanation = format!(
+                        "The plain HTTP request to {host} ({}) was denied by a firewall: it answered \"{}\"{}. If {host} is a CRL/OCSP/AIA host, TLS clients that check revocation (Windows SChannel) fail on port 443 too.",
+                        self.i.tcp.server,
+                        resp.status_line,
+                        if body.contains("Action: Deny") { " with an \"Action: Deny\" page" } else { "" }
+                    );
+                } else {
+                    self.set(Outcome::Cleartext, Cause::None, EndedBy::None, Confidence::High);
+                    if let Some(e) = resp_ev {
+                        self.evidence(e.at, Party::Server, format!("\"{}\"", resp.status_line), "the server answered the plain HTTP request");
+                    }
+                    self.reason(format!("plain HTTP answered with \"{}\"", resp.status_line));
+                    self.v.explanation = format!(
+                        "A plain HTTP connection (no TLS): {} {} to {host} was answered with \"{}\".",
+                        req.method, req.target, resp.status_line
+                    );
+                }
+            }
+            None => {
+                if self.tcp_handshake_failed() {
+                    return;
+                }
+                let close = self.close_of(Direction::ToClient);
+                self.set(Outcome::Cleartext, Cause::Unknown, close.map_or(EndedBy::None, |_| EndedBy::Server), Confidence::Low);
+                self.reason("a plain HTTP request got no HTTP response");
+                self.v.explanation = format!(
+                    "A plain HTTP request to {host} ({}) got no response{}.",
+                    self.i.tcp.server,
+                    if close.is_some() { " before the server side closed the connection" } else { " in the capture" }
+                );
+                if let Some(c) = close {
+                    self.decisive(&c);
+                    self.evidence(c.at, Party::Server, self.packet_text(&c), "the server side ended the connection without an HTTP answer");
+                }
+            }
+        }
+    }
+
+    // ---- TCP handshake -------------------------------------------------------------------------
+
+    /// SYN not answered, rejected, or unreachable. Returns true when decided.
+    fn tcp_handshake_failed(&mut self) -> bool {
+        let t = self.i.tcp;
+        let server = &t.side[1];
+        let server_spoke = t.syn_ack.is_some() || server.payload_bytes > 0 || server.packets > server.rst_count as u64;
+        if server_spoke {
+            return false;
+        }
+        let Some(syn) = t.syn else {
+            return false;
+        };
+        let syns = t.syn_count;
+        self.evidence(syn.at, Party::Client, format!("SYN to {} (TTL {})", t.server, syn.ttl), "the client opened the connection");
+        if let Some((at, icmp)) = self.i.icmp {
+            let from_server = icmp.ip.src == t.server.ip();
+            let admin = matches!((icmp.version, icmp.icmp_type, icmp.code), (4, 3, 9 | 10 | 13) | (6, 1, 1 | 5 | 6));
+            let port = matches!((icmp.version, icmp.icmp_type, icmp.code), (4, 3, 3) | (6, 1, 4));
+            let cause = if admin {
+                Cause::FirewallBlock
+            } else if port {
+                Cause::PortClosed
+            } else if icmp.icmp_type == 3 || (icmp.version == 6 && icmp.icmp_type == 1) {
+                Cause::NoRoute
+            } else {
+                Cause::Unknown
+            };
+            let ended = if from_server { EndedBy::Server } else { EndedBy::Middlebox };
+            self.set(Outcome::SynUnreachable, cause, ended, Confidence::High);
+            self.v.decisive = Some(*at);
+            self.v.ttl_decisive = Some(icmp.ip.ttl);
+            let what = format!("{} from {} (TTL {})", icmp.describe(), icmp.ip.src, icmp.ip.ttl);
+            let why = if from_server {
+                "the server's own address answered the SYN with an ICMP error".to_string()
+            } else {
+                format!("a device at {} (not the server {}) refused the SYN", icmp.ip.src, t.server.ip())
+            };
+            self.evidence(*at, if from_server { Party::Server } else { Party::Middlebox }, what.clone(), why);
+            self.reason(format!("the SYN to {} was answered by {what}", t.server));
+            if admin {
+                self.reason("\"administratively prohibited\" is what filtering devices send");
+            }
+            self.v.explanation = format!(
+                "The SYN to {} was refused with {} sent by {}{}. {}",
+                t.server,
+                icmp.describe(),
+                icmp.ip.src,
+                if from_server { " (the server's address)" } else { ", a device in the path" },
+                match cause {
+                    Cause::FirewallBlock => "A firewall rule rejects this destination and port: check network rules, NSG and ACLs.",
+                    Cause::PortClosed => "Nothing listens on that port.",
+                    Cause::NoRoute => "There is no route to the server from there.",
+                    _ => "",
+                }
+            );
+            return true;
+        }
+        if let Some(rst) = server.first_rst {
+            self.set(Outcome::SynRejected, Cause::PortClosed, EndedBy::Server, Confidence::High);
+            self.decisive(&rst);
+            self.evidence(rst.at, Party::Server, self.packet_text(&rst), "the SYN was answered by a reset: nothing accepts connections there, or a reject rule answered");
+            self.reason(format!("the SYN (frame {}) was answered by RST (frame {}) {}", syn.at.frame, rst.at.frame, ms(rst.at.ts.since(syn.at.ts))));
+            self.v.candidates = vec![Cause::PortClosed, Cause::FirewallBlock];
+            self.v.confidence = Confidence::Medium;
+            self.v.explanation = format!(
+                "The connection to {} was refused: the SYN was answered by a TCP reset (TTL {}) {} later. Nothing listens on that port, or a firewall rejects it with resets.",
+                t.server,
+                rst.ttl,
+                ms(rst.at.ts.since(syn.at.ts))
+            );
+            return true;
+        }
+        let waited = self.i.capture_end.since(syn.at.ts);
+        if syns <= 1 && waited < self.cfg.quiet_ns {
+            self.set(Outcome::InProgress, Cause::Unknown, EndedBy::None, Confidence::Low);
+            self.reason(format!("one SYN, and the capture ended {} later", ms(waited)));
+            self.v.explanation = format!("The capture ended {} after the SYN to {}, before any answer could be expected.", ms(waited), t.server);
+            return true;
+        }
+        self.set(Outcome::SynUnanswered, Cause::Unknown, EndedBy::None, Confidence::High);
+        self.v.candidates = vec![Cause::FirewallBlock, Cause::NoRoute];
+        let last = t.last_syn.unwrap_or(syn);
+        if syns > 1 {
+            self.evidence(last.at, Party::Client, format!("SYN retransmission #{} (TTL {})", syns - 1, last.ttl), "the client kept retrying: no answer came");
+        }
+        self.reason(format!(
+            "{} SYN(s) over {} got no SYN-ACK, no RST and no ICMP error; the capture went on {} after the last one",
+            syns,
+            ms(last.at.ts.since(syn.at.ts)),
+            ms(self.i.capture_end.since(last.at.ts))
+        ));
+        self.v.explanation = format!(
+            "The SYN to {} was never answered ({} attempts over {}): a firewall or NSG silently drops it, or the host is down or unrouted. Check network rules first; Azure Firewall network-rule denies look exactly like this.",
+            t.server,
+            syns,
+            ms(last.at.ts.since(syn.at.ts))
+        );
+        true
+    }
+
+    // ---- no ClientHello ------------------------------------------------------------------------
+
+    fn no_client_hello(&mut self) {
+        let t = self.i.tcp;
+        let tls = self.i.tls;
+        let client_bytes = t.side[0].payload_bytes;
+        let server_bytes = t.side[1].payload_bytes;
+        let no_syn = t.syn.is_none();
+        if tls.is_tls() || (no_syn && (client_bytes > 0 || server_bytes > 0)) {
+            self.set(Outcome::Midstream, Cause::Unknown, EndedBy::None, Confidence::Low);
+            self.reason("no ClientHello was captured for this connection");
+            if tls.server_hello().is_some() {
+                self.reason("a ServerHello was seen, so the ClientHello was lost by the capture");
+            }
+            self.v.explanation = format!(
+                "The capture started after this connection's handshake (or lost it): {} bytes from the client and {} from the server were seen, but no ClientHello, so the handshake cannot be judged.",
+                client_bytes, server_bytes
+            );
+            return;
+        }
+        if client_bytes > 0 {
+            // The client spoke, but not TLS.
+            let not_tls = tls.stats(Direction::ToServer).not_tls;
+            self.set(Outcome::Cleartext, Cause::None, EndedBy::None, Confidence::Medium);
+            self.reason(format!("the client sent {client_bytes} bytes that are not a TLS ClientHello"));
+            if let Some(e) = self.first_event(|e| matches!(e.event.kind, TlsEventKind::NotTls(_))) {
+                if let TlsEventKind::NotTls(n) = &e.event.kind {
+                    let from = if e.event.dir == Direction::ToServer { Party::Client } else { Party::Server };
+                    self.evidence(e.at, from, format!("{}: {}", n.looks_like, n.excerpt), "the first bytes are not TLS");
+                }
+            }
+            self.v.explanation = format!(
+                "This connection to {} carries another protocol{}, not TLS; nothing failed that tlsautopsy can judge.",
+                t.server,
+                if not_tls { "" } else { " (unrecognised bytes)" }
+            );
+            return;
+        }
+        // TCP only: established, no byte from the client.
+        let closer = earliest(self.close_of(Direction::ToServer), self.close_of(Direction::ToClient));
+        let established = t.syn_ack.or(t.side[1].first_packet);
+        let start = established.map_or(t.first.ts, |p| p.at.ts);
+        if let Some(sa) = t.syn_ack {
+            self.evidence(sa.at, Party::Server, format!("SYN-ACK from {} (TTL {})", t.server, sa.ttl), "TCP was accepted");
+        }
+        if server_bytes > 0 {
+            if let Some(e) = self.first_event(|e| e.event.dir == Direction::ToClient) {
+                if let TlsEventKind::NotTls(n) = &e.event.kind {
+                    self.evidence(e.at, Party::Server, format!("{}: {}", n.looks_like, n.excerpt), "the server spoke first, and not TLS");
+                }
+            }
+        }
+        match closer {
+            Some(c) => {
+                let by_client = c.dir == Direction::ToServer;
+                let ended = if by_client { EndedBy::Client } else { EndedBy::Server };
+                self.set(Outcome::NoClientHello, Cause::None, ended, Confidence::High);
+                self.decisive(&c);
+                self.evidence(
+                    c.at,
+                    if by_client { Party::Client } else { Party::Server },
+                    self.packet_text(&c),
+                    if by_client { "the client closed without ever sending a byte" } else { "the server side closed before the client sent anything" },
+                );
+                self.reason(format!(
+                    "TCP was established, no payload from the client, and the {} closed it {} later",
+                    if by_client { "client" } else { "server" },
+                    ms(c.at.ts.since(start))
+                ));
+                self.v.explanation = format!(
+                    "TCP to {} was accepted and then closed by the {} {} later without a ClientHello: a TCP port test (like Test-NetConnection), or a client that gave up before TLS. A successful TCP test says nothing about TLS: {} the TCP handshake.",
+                    t.server,
+                    if by_client { "client" } else { "server" },
+                    ms(c.at.ts.since(start)),
+                    "a transparent firewall (Azure Firewall application rules) completes"
+                );
+            }
+            None => {
+                let waited = self.i.capture_end.since(start);
+                if waited < self.cfg.quiet_ns {
+                    self.set(Outcome::InProgress, Cause::Unknown, EndedBy::None, Confidence::Low);
+                    self.reason(format!("TCP established; the capture ended {} later", ms(waited)));
+                    self.v.explanation = format!("TCP to {} was established {} before the capture ended, and no ClientHello had been sent yet.", t.server, ms(waited));
+                } else {
+                    self.set(Outcome::NoClientHello, Cause::None, EndedBy::None, Confidence::Medium);
+                    self.reason(format!("TCP established; no payload from the client for {}", ms(waited)));
+                    self.v.explanation = format!(
+                        "TCP to {} was established but the client sent no ClientHello in the {} the capture went on.",
+                        t.server,
+                        ms(waited)
+                    );
+                }
+            }
+        }
+    }
+
+    // ---- after the ClientHello -----------------------------------------------------------------
+
+    fn after_client_hello(&mut self) {
+        let t = self.i.tcp;
+        let tls = self.i.tls;
+        let Some(ch_ev) = self.client_hello_event() else {
+            return;
+        };
+        let Some(ch) = tls.client_hello() else {
+            return;
+        };
+        let offer = offer::assess(ch);
+        let (segments, frames) = t.segments_of(Direction::ToServer, ch_ev.event.start, ch_ev.event.end);
+        let sni = ch.sni.clone();
+        let sni_text = sni.clone().map_or("no SNI".to_string(), |s| format!("SNI {s}"));
+        let ch_what = format!(
+            "ClientHello ({sni_text}; {}; {} bytes{})",
+            offer.summary,
+            ch.message_len,
+            if segments > 1 { format!(" in {segments} TCP segments") } else { String::new() }
+        );
+        let ch_frame = frames.last().copied().unwrap_or(ch_ev.at);
+        self.evidence(ch_frame, Party::Client, ch_what, "the client started TLS");
+        if segments > 1 {
+            if let Some(f) = frames.first() {
+                self.evidence(*f, Party::Client, "first segment of the ClientHello", "the ClientHello did not fit one TCP segment");
+            }
+        }
+        if let Some(sa) = t.syn_ack {
+            self.evidence(sa.at, Party::Server, format!("SYN-ACK from {} (TTL {})", t.server, sa.ttl), "TCP was accepted");
+        }
+        for f in &offer.facts {
+            self.reason(f.clone());
+        }
+        if ch.sslv2_format {
+            self.reason("the ClientHello used the SSLv2-compatible format");
+        }
+
+        // 1. Alerts (plaintext), whichever side came first.
+        let complete = tls.progress() == HandshakeProgress::Complete;
+        let alert_ev = self.first_event(|e| match &e.event.kind {
+            TlsEventKind::Alert(a) => a.level == 2 || a.description == 0 || a.description == 90,
+            TlsEventKind::EncryptedRecord { content_type: 21, .. } => true,
+            _ => false,
+        });
+        let completed_at = self.i.completed.map(|(at, _)| at);
+        if let Some(e) = alert_ev {
+            if !complete || completed_at.is_none_or(|c| e.at <= c) {
+                return self.alert(e, &offer, segments);
+            }
+        }
+        // 2. Encrypted TLS 1.3 alerts (inferred).
+        if let Some((dir, at)) = self.encrypted_alert(complete) {
+            return self.encrypted_alert_verdict(dir, at, &offer);
+        }
+        if complete {
+            return self.complete();
+        }
+        // 3. The server answered something that is not TLS.
+        if let Some(e) = self.first_event(|e| {
+            e.event.dir == Direction::ToClient && matches!(e.event.kind, TlsEventKind::HttpResponse(_) | TlsEventKind::NotTls(_))
+        }) {
+            return self.not_tls_answer(e);
+        }
+        // 4. The server's hello came, then it ended.
+        if tls.server_hello().is_some() || tls.hello_retry().is_some() {
+            return self.after_server_hello();
+        }
+        // 5. No TLS byte from the server.
+        self.no_server_answer(&offer, segments, sni.as_deref());
+    }
+
+    fn alert(&mut self, e: &TlsEventAt, offer: &Offer, segments: u32) {
+        let tls = self.i.tls;
+        let from_server = e.event.dir == Direction::ToClient;
+        let party = if from_server { Party::Server } else { Party::Client };
+        let (name, code, level) = match &e.event.kind {
+            TlsEventKind::Alert(a) => (
+                names::alert_name(a.description).map(str::to_string).unwrap_or_else(|| format!("alert_{}", a.description)),
+                Some(a.description),
+                Some(a.level),
+            ),
+            _ => ("encrypted".to_string(), None, None),
+        };
+        self.v.alert = Some(AlertInfo { name: name.clone(), code, level, from: party });
+        self.decisive_at(e.at);
+        let before_sh = tls.server_hello().is_none() && tls.hello_retry().is_none();
+        let cert_req = self.first_event(|x| x.event.dir == Direction::ToClient && matches!(x.event.kind, TlsEventKind::Handshake(13)));
+        let level_text = match level {
+            Some(2) => "fatal ",
+            Some(1) => "warning ",
+            _ => "",
+        };
+        let what = format!("{level_text}alert {name}{} from the {}", code.map_or(String::new(), |c| format!(" ({c})")), party.as_str());
+        let mut conf = Confidence::High;
+        let (cause, advice): (Cause, String) = if from_server {
+            match code {
+                Some(40) | Some(71) if cert_req.is_some() => (Cause::ClientCertificateRequired, "The server asked for a client certificate (CertificateRequest) and rejected what it got: configure the client certificate.".to_string()),
+                Some(40) | Some(71) if before_sh => {
+                    let lack = if offer.acceptable {
+                        "The offer looks modern, so the server's configuration is narrower than usual (a specific suite, group or signature algorithm)."
+                    } else {
+                        "The offer lacks what current servers require."
+                    };
+                    (Cause::CipherMismatch, format!("The server found no cipher suite, group or signature algorithm in common with the client's offer ({}). {lack}", offer.summary))
+                }
+                Some(70) => (Cause::VersionMismatch, format!("The server does not accept any version the client offered ({}). Enable TLS 1.2/1.3 on the client (SChannel/.NET/OpenSSL settings).", offer.summary)),
+                Some(112) => (Cause::SniRejected, format!("The server does not serve the name the client asked for ({}).", tls.client_hello().and_then(|c| c.sni.clone()).unwrap_or_else(|| "no SNI".to_string()))),
+                Some(116) | Some(42) | Some(43) | Some(44) | Some(45) | Some(46) | Some(48) if cert_req.is_some() || code == Some(116) => (Cause::ClientCertificateRequired, "The server requires a client certificate and did not get an acceptable one.".to_string()),
+                Some(120) => (Cause::AlpnMismatch, "The server supports none of the application protocols (ALPN) the client offered.".to_string()),
+                Some(80) => (Cause::ServerError, "The server failed internally while handling the handshake.".to_string()),
+                Some(50) if segments > 1 => {
+                    conf = Confidence::Medium;
+                    self.v.candidates = vec![Cause::LargeClientHello, Cause::Unknown];
+                    (Cause::LargeClientHello, format!("The server could not decode a ClientHello that took {segments} TCP segments: it probably parsed only the first one."))
+                }
+                Some(40) | Some(71) => {
+                    conf = Confidence::Medium;
+                    self.v.candidates = vec![Cause::CipherMismatch, Cause::ClientCertificateRequired];
+                    (Cause::Unknown, "The server aborted the handshake after its hello; the reason is not visible on the wire.".to_string())
+                }
+                _ => {
+                    conf = Confidence::Medium;
+                    (Cause::Unknown, "The server aborted the handshake.".to_string())
+                }
+            }
+        } else {
+            match code {
+                Some(42..=46) | Some(48) | Some(49) => {
+                    let issuer = self.issuer_note();
+                    (Cause::CertificateRejected, format!("The client rejected the server's certificate{issuer}."))
+                }
+                Some(70) => (Cause::VersionMismatch, "The client refused the version the server chose.".to_string()),
+                Some(40) | Some(47) if tls.hello_retry().is_some() => {
+                    conf = Confidence::Medium;
+                    (Cause::CipherMismatch, "After a HelloRetryRequest the client and server could not agree on a key-exchange group.".to_string())
+                }
+                Some(120) => (Cause::AlpnMismatch, "The client rejected the server's application protocol.".to_string()),
+                Some(0) | Some(90) => {
+                    conf = Confidence::Medium;
+                    self.v.candidates = vec![Cause::CertificateRejected, Cause::Unknown];
+                    (Cause::Unknown, "The client gave up on the handshake (close_notify/user_canceled before it finished).".to_string())
+                }
+                _ => {
+                    conf = Confidence::Medium;
+                    (Cause::Unknown, "The client aborted the handshake.".to_string())
+                }
+            }
+        };
+        let outcome = if from_server { Outcome::ServerAlert } else { Outcome::ClientAlert };
+        let mut ended = if from_server { EndedBy::Server } else { EndedBy::Client };
+        // A plaintext alert from the server's address can be forged too (rare): check it.
+        if from_server {
+            if let Some(p) = self.packet_at(e.at) {
+                let prov = provenance::check(self.i.tcp, &p);
+                self.v.ttl_decisive = Some(p.ttl);
+                for s in &prov.signals {
+                    self.reason(format!("the alert's packet: {s}"));
+                }
+                if prov.forged {
+                    ended = EndedBy::Middlebox;
+                }
+            }
+        } else if let Some(p) = self.packet_at(e.at) {
+            self.v.ttl_decisive = Some(p.ttl);
+        }
+        self.set(outcome, cause, ended, conf);
+        let when = if before_sh { "in answer to the ClientHello, before any ServerHello" } else { "after the ServerHello" };
+        self.evidence(e.at, party, what.clone(), format!("a {} alert {when}", party.as_str()));
+        if let Some(cr) = cert_req {
+            self.evidence(cr.at, Party::Server, "CertificateRequest", "the server asked the client for a certificate");
+        }
+        self.reason(format!("{what} {when}"));
+        if let (Some(d), Some(ch)) = (self.v.decisive, self.client_hello_done_at()) {
+            self.reason(format!("{} after the ClientHello", ms(d.ts.since(ch))));
+        }
+        self.v.explanation = format!(
+            "The {} ended the handshake with {what} {when}. {advice}",
+            party.as_str(),
+        );
+    }
+
+    /// Issuer of the server's certificate, as a phrase, with a TLS-inspection remark.
+    fn issuer_note(&mut self) -> String {
+        let certs = self.i.tls.certificates();
+        let Some(leaf) = certs.first() else {
+            return String::new();
+        };
+        let issuer = leaf.issuer_cn.clone().unwrap_or_else(|| leaf.issuer.clone());
+        if let Some(e) = self.first_event(|e| matches!(e.event.kind, TlsEventKind::Certificate(_))) {
+            self.evidence(
+                e.at,
+                Party::Server,
+                format!("Certificate: subject {}, issuer {}", leaf.subject_cn.clone().unwrap_or_else(|| leaf.subject.clone()), issuer),
+                "the certificate the client was shown",
+            );
+        }
+        self.reason(format!("the server certificate was issued by \"{}\"", leaf.issuer));
+        let inspection = inspection_vendor(&leaf.issuer) || certs.iter().any(|c| inspection_vendor(&c.issuer));
+        if inspection {
+            self.reason("that issuer name is typical of a TLS-inspection device, not a public CA");
+            format!(" issued by \"{issuer}\", which looks like TLS inspection: bypass inspection for this name or trust that CA in the client")
+        } else {
+            format!(" issued by \"{issuer}\": the client does not trust that issuer (or the certificate is expired or for another name)")
+        }
+    }
+
+    fn packet_at(&self, at: crate::tcp::FrameRef) -> Option<PacketFacts> {
+        let t = self.i.tcp;
+        // Only a few packets are remembered individually; build one from the ladder when possible.
+        for side in &t.side {
+            for p in [side.first_data, side.last_data, side.first_fin, side.first_rst, side.last_packet, side.first_packet].into_iter().flatten() {
+                if p.at == at {
+                    return Some(p);
+                }
+            }
+        }
+        t.ladder.rows().find(|r| r.at == at && !r.duplicate).map(|r| PacketFacts {
+            at: r.at,
+            dir: r.dir,
+            flags: r.flags,
+            seq: 0,
+            ack: 0,
+            len: r.len,
+            ttl: r.ttl,
+            ip_id: None,
+            window: 0,
+        })
+    }
+
+    /// A TLS 1.3 encrypted alert: an alert-sized application-data record that was the last thing a side
+    /// sent before closing, while the handshake was unfinished (or, from the server, right after the
+    /// client's Finished and before anything else).
+    fn encrypted_alert(&self, complete: bool) -> Option<(Direction, crate::tcp::FrameRef)> {
+        let tls = self.i.tls;
+        tls.server_hello()?;
+        let t = self.i.tcp;
+        for dir in [Direction::ToServer, Direction::ToClient] {
+            let stats = tls.stats(dir);
+            let Some((start, ct, len)) = stats.last_record else {
+                continue;
+            };
+            if ct != 23 || len > ALERT_SIZED {
+                continue;
+            }
+            let side = &t.side[dir.index()];
+            let closed = self.close_of(dir).is_some() || self.close_of(dir.reverse()).is_some();
+            if !closed {
+                continue;
+            }
+            if complete {
+                // Only the server's single record after the client's Finished counts.
+                let Some((_, server_records_then)) = self.i.completed else {
+                    continue;
+                };
+                if dir != Direction::ToClient || stats.app_data_records != server_records_then + 1 {
+                    continue;
+                }
+                // A normal close_notify answers the client's; an alert comes first.
+                if let (Some(cc), Some(last)) = (self.close_of(Direction::ToServer), side.last_data) {
+                    if cc.at < last.at {
+                        continue;
+                    }
+                }
+            } else if dir == Direction::ToServer {
+                // The client's alert answers the server's flight: the server must have sent encrypted records.
+                if tls.stats(Direction::ToClient).app_data_records == 0 {
+                    continue;
+                }
+            }
+            let at = self
+                .events()
+                .filter(|e| e.event.dir == dir && e.event.start == start)
+                .map(|e| e.at)
+                .next()
+                .or_else(|| side.last_data.map(|p| p.at))?;
+            return Some((dir, at));
+        }
+        None
+    }
+
+    fn encrypted_alert_verdict(&mut self, dir: Direction, at: crate::tcp::FrameRef, offer: &Offer) {
+        let from_server = dir == Direction::ToClient;
+        let party = if from_server { Party::Server } else { Party::Client };
+        self.v.alert = Some(AlertInfo { name: "encrypted".to_string(), code: None, level: None, from: party });
+        self.decisive_at(at);
+        if let Some(p) = self.packet_at(at) {
+            self.v.ttl_decisive = Some(p.ttl);
+        }
+        let len = self.i.tls.stats(dir).last_record.map_or(0, |r| r.2);
+        let what = format!("encrypted alert from the {} ({len}-byte application_data record)", party.as_str());
+        let why = format!(
+            "TLS 1.3 encrypts alerts after the ServerHello; a {len}-byte record (2 alert bytes + 1 type byte + 16-byte tag) right before the close is an alert, not data"
+        );
+        self.evidence(at, party, what, why.clone());
+        self.reason(why);
+        let _ = offer;
+        if from_server {
+            self.set(Outcome::ServerAlert, Cause::Unknown, EndedBy::Server, Confidence::Medium);
+            self.v.candidates = vec![Cause::ClientCertificateRequired, Cause::Unknown];
+            self.reason("the alert's code is encrypted; after the client's Finished the usual reason is a missing or rejected client certificate");
+            self.v.explanation = "The server sent an encrypted alert and closed the connection during the TLS 1.3 handshake. The alert's code is encrypted, so the reason cannot be read; a server rejecting the client's certificate (or the lack of one) does exactly this.".to_string();
+        } else {
+            let issuer = self.issuer_note();
+            let certs_seen = !self.i.tls.certificates().is_empty();
+            self.set(Outcome::ClientAlert, Cause::CertificateRejected, EndedBy::Client, Confidence::Medium);
+            self.v.candidates = vec![Cause::CertificateRejected, Cause::Unknown];
+            self.reason("in TLS 1.3 the client's first encrypted record answers the server's Certificate; an alert there is almost always a certificate rejection (unknown_ca, bad_certificate, certificate_expired)");
+            self.v.explanation = format!(
+                "The client received the server's encrypted TLS 1.3 flight, answered with an encrypted alert instead of its Finished, and closed: it rejected the server's certificate{}.{}",
+                if certs_seen { issuer } else { String::new() },
+                if certs_seen { "" } else { " (TLS 1.3 hides the certificate; a TLS-inspection device or an untrusted/expired certificate is the usual cause)" }
+            );
+        }
+    }
+
+    fn complete(&mut self) {
+        let tls = self.i.tls;
+        self.set(Outcome::HandshakeComplete, Cause::None, EndedBy::None, Confidence::High);
+        let version = tls.version().map(names::version_name).unwrap_or_default();
+        let suite = tls.server_hello().map(|s| offer::suite(s.cipher_suite)).unwrap_or_default();
+        if let Some(at) = self.i.completed.map(|c| c.0) {
+            self.evidence(at, Party::Client, "the client's Finished (first encrypted handshake record after the server's)", "both sides finished the handshake");
+            self.decisive_at(at);
+        }
+        if let Some(e) = self.first_event(|e| e.event.dir == Direction::ToClient && matches!(e.event.kind, TlsEventKind::ServerHello(_))) {
+            self.evidence(e.at, Party::Server, format!("ServerHello: {version}, {suite}"), "the server accepted the offer");
+        }
+        if tls.hello_retry().is_some() {
+            self.reason("the server first asked for another key share (HelloRetryRequest)");
+        }
+        self.reason(format!("{version} with {suite} was negotiated and both sides finished"));
+        let via = self.v.proxy_target.as_ref().map(|t| format!(" through the proxy {} (CONNECT {t})", self.i.tcp.server)).unwrap_or_default();
+        self.v.explanation = format!("The TLS handshake completed{via}: {version}, {suite}.");
+    }
+
+    fn not_tls_answer(&mut self, e: &TlsEventAt) {
+        self.decisive_at(e.at);
+        if let Some(p) = self.packet_at(e.at) {
+            self.v.ttl_decisive = Some(p.ttl);
+        }
+        match &e.event.kind {
+            TlsEventKind::HttpResponse(_) => {
+                let r = self.i.tls.http_response().cloned().or_else(|| match &e.event.kind {
+                    TlsEventKind::HttpResponse(r) => Some(r.clone()),
+                    _ => None,
+                });
+                let Some(r) = r else { return };
+                self.v.http_status = Some(r.status);
+                if let Some(why) = deny_page(&r) {
+                    self.set(Outcome::HttpBlocked, Cause::FirewallBlock, EndedBy::Server, Confidence::High);
+                    self.evidence(e.at, Party::Server, format!("\"{}\" instead of a ServerHello", r.status_line), why);
+                    self.reason(format!("the ClientHello was answered with \"{}\"", r.status_line));
+                    self.reason(why);
+                    self.v.explanation = format!(
+                        "The ClientHello was answered with an HTTP deny page (\"{}\") instead of a ServerHello: a firewall or proxy in the path blocked it.",
+                        r.status_line
+                    );
+                } else {
+                    self.set(Outcome::ServerNotTls, Cause::NotTls, EndedBy::Server, Confidence::High);
+                    self.evidence(e.at, Party::Server, format!("\"{}\" instead of a ServerHello", r.status_line), "the server speaks plain HTTP on this port");
+                    self.reason(format!("the ClientHello was answered with \"{}\"", r.status_line));
+                    self.v.explanation = format!(
+                        "The server at {} speaks plain HTTP, not TLS: it answered the ClientHello with \"{}\". Use http:// or the right port.",
+                        self.i.tcp.server, r.status_line
+                    );
+                }
+            }
+            TlsEventKind::NotTls(n) => {
+                self.set(Outcome::ServerNotTls, Cause::NotTls, EndedBy::Server, Confidence::High);
+                self.evidence(e.at, Party::Server, format!("{}: \"{}\"", n.looks_like, n.excerpt), "the server answered with bytes that are not TLS");
+                self.reason(format!("the server answered with {} instead of a ServerHello", n.looks_like));
+                self.v.explanation = format!(
+                    "The server at {} does not speak TLS on this port: it answered the ClientHello with {} (\"{}\").",
+                    self.i.tcp.server, n.looks_like, n.excerpt
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn after_server_hello(&mut self) {
+        let tls = self.i.tls;
+        let t = self.i.tcp;
+        if let Some(e) = self.first_event(|e| e.event.dir == Direction::ToClient && matches!(e.event.kind, TlsEventKind::ServerHello(_))) {
+            let (what, why) = match &e.event.kind {
+                TlsEventKind::ServerHello(sh) if sh.hello_retry_request => (
+                    format!("HelloRetryRequest (group {})", sh.key_share_group.map(offer::group).unwrap_or_default()),
+                    "the server asked for another key share",
+                ),
+                TlsEventKind::ServerHello(sh) => (
+                    format!("ServerHello: {}, {}", names::version_name(sh.version()), offer::suite(sh.cipher_suite)),
+                    "the server accepted the offer",
+                ),
+                _ => (String::new(), ""),
+            };
+            self.evidence(e.at, Party::Server, what, why);
+        }
+        if let Some(e) = self.first_event(|e| matches!(e.event.kind, TlsEventKind::Certificate(_))) {
+            if let Some(leaf) = tls.certificates().first() {
+                self.evidence(
+                    e.at,
+                    Party::Server,
+                    format!("Certificate: subject {}, issuer {}", leaf.subject_cn.clone().unwrap_or_else(|| leaf.subject.clone()), leaf.issuer_cn.clone().unwrap_or_else(|| leaf.issuer.clone())),
+                    "the certificate the client was shown",
+                );
+            }
+        }
+        let close = earliest(self.close_of(Direction::ToServer), self.close_of(Direction::ToClient));
+        let Some(c) = close else {
+            let waited = self.i.capture_end.since(t.last.ts);
+            self.set(Outcome::InProgress, Cause::Unknown, EndedBy::None, Confidence::Low);
+            self.reason(format!("the server's hello arrived; the capture ended {} after the last packet", ms(waited)));
+            self.v.explanation = "The server's hello arrived, then the capture ended before the handshake finished.".to_string();
+            return;
+        };
+        self.decisive(&c);
+        let by_client = c.dir == Direction::ToServer;
+        let kind = if c.flags.rst { "reset" } else { "closed" };
+        let mut ended = if by_client { EndedBy::Client } else { EndedBy::Server };
+        let mut party = if by_client { Party::Client } else { Party::Server };
+        if !by_client {
+            let prov = provenance::check(t, &c);
+            for s in &prov.signals {
+                self.reason(format!("the {kind}: {s}"));
+            }
+            if prov.forged {
+                ended = EndedBy::Middlebox;
+                party = Party::Middlebox;
+            }
+        }
+        self.evidence(c.at, party, self.packet_text(&c), format!("the {} {kind} the connection with no alert", party.as_str()));
+        self.set(Outcome::AbortedAfterServerHello, Cause::Unknown, ended, Confidence::Medium);
+        let hrr = tls.hello_retry().is_some() && tls.server_hello().is_none();
+        if by_client && !tls.certificates().is_empty() {
+            self.v.candidates = vec![Cause::CertificateRejected, Cause::Unknown];
+            let issuer = self.issuer_note();
+            self.reason("clients that validate the certificate after the handshake (Windows SChannel, .NET) close without an alert");
+            self.v.explanation = format!(
+                "The server's hello and certificate arrived, then the client {kind} the connection without an alert: it most likely rejected the certificate{issuer}."
+            );
+        } else if hrr {
+            self.v.candidates = vec![Cause::CipherMismatch, Cause::Unknown];
+            self.reason("the server sent a HelloRetryRequest and the client did not send a second ClientHello");
+            self.v.explanation = format!(
+                "The server asked for another key share (HelloRetryRequest) and the {} then {kind} the connection: the client could not or would not offer that group.",
+                party.as_str()
+            );
+        } else {
+            self.v.candidates = vec![Cause::FirewallBlock, Cause::CertificateRejected, Cause::Unknown];
+            self.v.explanation = format!(
+                "The server's hello arrived, then the {} {kind} the connection {} later without any alert. A device that blocks on the certificate, or an endpoint that failed, does this; the wire does not say which.",
+                party.as_str(),
+                self.v.client_hello_to_decisive_ns.map(ms).unwrap_or_default()
+            );
+        }
+        self.reason(format!("the {} {kind} the connection after the server's hello, with no alert", party.as_str()));
+    }
+
+    fn no_server_answer(&mut self, offer: &Offer, segments: u32, sni: Option<&str>) {
+        let t = self.i.tcp;
+        let ch_at = self.client_hello_done_at().unwrap_or(t.first.ts);
+        let server_close = self.close_of(Direction::ToClient);
+        let client_close = self.close_of(Direction::ToServer);
+        let ch_end = self.client_hello_event().map_or(0, |e| e.event.end);
+        let acked = t.first_ack_covering(Direction::ToServer, ch_end);
+        if let Some(a) = acked {
+            self.evidence(a, Party::Server, "ACK of the whole ClientHello", "the peer received the ClientHello (TCP level)");
+        }
+        let server_first = match (server_close, client_close) {
+            (Some(s), Some(c)) => s.at <= c.at,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        let (outcome, decisive) = if server_first {
+            let Some(s) = server_close else { return };
+            (if s.flags.rst { Outcome::ResetAfterClientHello } else { Outcome::ClosedAfterClientHello }, Some(s))
+        } else {
+            let waited = client_close.map_or(self.i.capture_end.since(ch_at), |c| c.at.ts.since(ch_at));
+            if client_close.is_none() && waited < self.cfg.quiet_ns {
+                self.set(Outcome::InProgress, Cause::Unknown, EndedBy::None, Confidence::Low);
+                self.reason(format!("the capture ended {} after the ClientHello, with no answer yet", ms(waited)));
+                self.v.explanation = format!(
+                    "The ClientHello was sent {} before the capture ended; no answer had arrived yet.",
+                    ms(waited)
+                );
+                return;
+            }
+            (Outcome::SilenceAfterClientHello, client_close)
+        };
+        // Who ended it.
+        let mut ended = EndedBy::None;
+        let mut party = Party::Server;
+        let mut forged = false;
+        if let Some(d) = decisive {
+            self.decisive(&d);
+            if outcome == Outcome::SilenceAfterClientHello {
+                party = Party::Client;
+                let waited = d.at.ts.since(ch_at);
+                self.evidence(d.at, Party::Client, self.packet_text(&d), format!("the client gave up after {} without a single byte from the server", ms(waited)));
+                self.reason(format!("nothing came back from the server for {}; then the client closed", ms(waited)));
+            } else {
+                let prov = provenance::check(t, &d);
+                forged = prov.forged;
+                for s in &prov.signals {
+                    self.reason(format!("the {}: {s}", if d.flags.rst { "reset" } else { "FIN" }));
+                }
+                ended = if forged { EndedBy::Middlebox } else { EndedBy::Server };
+                party = if forged { Party::Middlebox } else { Party::Server };
+                if self.v.proxy_target.is_some() && !forged {
+                    ended = EndedBy::Proxy;
+                    party = Party::Proxy;
+                }
+                let kind = if d.flags.rst { "reset" } else { "closed" };
+                self.evidence(
+                    d.at,
+                    party,
+                    self.packet_text(&d),
+                    format!("the {} {kind} the connection {} after the ClientHello with no TLS byte", party.as_str(), ms(d.at.ts.since(ch_at))),
+                );
+                self.reason(format!(
+                    "the server side {kind} the connection {} after the ClientHello without sending any TLS byte",
+                    ms(d.at.ts.since(ch_at))
+                ));
+            }
+        } else {
+            let waited = self.i.capture_end.since(ch_at);
+            self.reason(format!("nothing came back from the server for {} (until the end of the capture)", ms(waited)));
+            self.v.client_hello_to_decisive_ns = None;
+        }
+        if outcome == Outcome::SilenceAfterClientHello {
+            let retrans = t.stream_stats(Direction::ToServer).retransmissions;
+            if retrans > 0 {
+                self.reason(format!("the client retransmitted {retrans} time(s)"));
+            }
+            if acked.is_none() {
+                self.reason("the ClientHello was never acknowledged: it was dropped on the way, or the peer is gone");
+            } else {
+                self.reason("the ClientHello was acknowledged at the TCP level but never answered");
+            }
+        }
+        // Why.
+        let multi = segments > 1;
+        let (cause, conf) = if multi && outcome != Outcome::ClosedAfterClientHello && offer.acceptable {
+            self.v.candidates = vec![Cause::LargeClientHello, Cause::FirewallBlock];
+            self.reason(format!(
+                "the ClientHello needed {segments} TCP segments; devices and servers that read only the first segment fail exactly like this (tldr.fail)"
+            ));
+            (Cause::LargeClientHello, Confidence::Medium)
+        } else if let Some(p) = offer.problem {
+            self.v.candidates = vec![p, Cause::FirewallBlock];
+            self.reason("servers such as Windows SChannel reset or close without an alert when the offer is unacceptable");
+            (p, Confidence::Medium)
+        } else {
+            self.reason("the offer is one any current server accepts, so this is not a cipher or version mismatch");
+            if sni.is_none() {
+                self.reason("the ClientHello has no SNI: SNI filters (Azure Firewall: \"SNI TLS extension was missing\") deny such connections");
+            }
+            let conf = if forged || outcome != Outcome::SilenceAfterClientHello { Confidence::High } else { Confidence::Medium };
+            if outcome == Outcome::SilenceAfterClientHello {
+                self.v.candidates = vec![Cause::FirewallBlock, Cause::Unknown];
+            }
+            (Cause::FirewallBlock, conf)
+        };
+        self.set(outcome, cause, ended, conf);
+        let _ = party;
+        self.explain_no_answer(outcome, cause, forged, segments, sni, offer);
+    }
+
+    fn explain_no_answer(&mut self, outcome: Outcome, cause: Cause, forged: bool, segments: u32, sni: Option<&str>, offer: &Offer) {
+        let t = self.i.tcp;
+        let sni_text = sni.map_or("no SNI".to_string(), |s| format!("SNI {s}"));
+        let delay = self.v.client_hello_to_decisive_ns.map(ms).unwrap_or_default();
+        let first = match outcome {
+            Outcome::ResetAfterClientHello => format!("TCP was accepted, the ClientHello ({sni_text}) was sent, and the connection was reset {delay} later with no TLS bytes."),
+            Outcome::ClosedAfterClientHello => format!("TCP was accepted, the ClientHello ({sni_text}) was sent, and the connection was closed {delay} later with no TLS bytes."),
+            _ => format!("TCP was accepted and the ClientHello ({sni_text}) was sent, but no byte came back{}.", if delay.is_empty() { String::new() } else { format!(" before the client gave up {delay} later") }),
+        };
+        let who = if forged {
+            let (ttl, ref_ttl) = (self.v.ttl_decisive, t.syn_ack.map(|s| s.ttl));
+            match (ttl, ref_ttl) {
+                (Some(a), Some(b)) if a != b => format!(" The packet carries TTL {a} while the SYN-ACK carried {b}: it was sent by a device in the path, not the server."),
+                _ => " The packet cannot have come from the server: a device in the path sent it.".to_string(),
+            }
+        } else if matches!(outcome, Outcome::ResetAfterClientHello | Outcome::ClosedAfterClientHello) && cause == Cause::FirewallBlock {
+            " It came from the host that answered the SYN; a transparent proxy such as Azure Firewall (application rules) answers the SYN itself, so it is that proxy or the server.".to_string()
+        } else {
+            String::new()
+        };
+        let why = match cause {
+            Cause::FirewallBlock => format!(" The ClientHello offered {}, so this is a block (on the SNI or destination), not a cipher mismatch: check the firewall's application rules and logs for {}.", offer.summary, sni.unwrap_or("this destination")),
+            Cause::LargeClientHello => format!(" The ClientHello took {segments} TCP segments; a device or server that reads only the first one fails like this (tldr.fail). Retry with post-quantum key shares disabled, or update the device."),
+            Cause::VersionMismatch => " The client offered only versions older than TLS 1.2, and servers like Windows SChannel reset instead of alerting: enable TLS 1.2 on the client.".to_string(),
+            Cause::CipherMismatch => " The client offered no modern cipher suite, and servers like Windows SChannel reset instead of alerting: enable ECDHE with AES-GCM on the client.".to_string(),
+            _ => String::new(),
+        };
+        self.v.explanation = format!("{first}{who}{why}");
+    }
+}
