@@ -7,6 +7,34 @@
 //! (capped at [`MAX_HANDSHAKE_MESSAGE`]) is all it keeps; record bodies it does not need are skipped.
 //!
 //! This module imports only [`crate::tcp::Direction`].
+//!
+//! Layout: [`session`] drives everything ([`TlsSession`]); `handshake` reassembles handshake
+//! messages across records; `hello` and `cert` decode ClientHello/ServerHello and certificates
+//! (with tls-parser and x509-parser); `http` sniffs first bytes and parses HTTP header blocks;
+//! [`names`] names code points.
+//!
+//! Wire data never panics this module: no `unwrap`, `expect`, slice indexing or unchecked
+//! arithmetic on it (enforced by the lints below).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
+
+mod cert;
+mod handshake;
+mod hello;
+mod http;
+pub mod names;
+pub mod session;
+#[cfg(test)]
+mod tests;
+
+pub use session::{
+    TlsSession, ALERT_SIZED_MAX, MAX_CLIENT_HELLOS, MAX_EVENTS_PER_DIRECTION, MAX_RECORD_LEN,
+};
 
 use crate::tcp::Direction;
 
@@ -179,18 +207,31 @@ pub enum TlsEventKind {
     FirstApplicationData { len: u16 },
     /// An HTTP request (CONNECT or plain HTTP).
     HttpRequest(HttpRequest),
-    /// An HTTP response. For a CONNECT with status 200, TLS is expected next in both directions.
+    /// An HTTP response, emitted when its header block is complete. For a CONNECT with a 2xx status,
+    /// TLS is expected next in both directions. `body_excerpt` holds only the body bytes that arrived
+    /// together with the header block; [`TlsSession::http_response`] keeps growing it (up to 1024 bytes).
     HttpResponse(HttpResponse),
-    /// Bytes that are not TLS.
+    /// Bytes that are not TLS, emitted once the first bytes decide it. The excerpt shows the bytes at hand
+    /// then; [`TlsSession::not_tls`] keeps growing it (up to 120 characters).
     NotTls(NotTls),
     /// Bytes that claim to be TLS but are malformed; parsing of this direction stops.
     Malformed(String),
     /// Parsing of this direction stopped because bytes were missing (a gap) and it could not resynchronise.
+    /// When the gap fell inside a record body but broke handshake-message framing, only handshake-message
+    /// decoding stops: records are still framed (CCS, encrypted records, alerts and progress keep working).
+    /// Emitted at most once per direction, with the gap's offsets.
     LostSync,
 }
 
 /// One observation, with the stream offsets (bytes since the first payload byte of its direction)
 /// of its first byte and one past its last byte.
+///
+/// Record-level events (ChangeCipherSpec, EncryptedRecord, FirstApplicationData, Alert, a bad record
+/// header) span their whole record, header included, as its header declares it. Handshake-message
+/// events (ClientHello, ServerHello, Certificate, Handshake) span the message itself, its 4-byte
+/// header included, which may stretch over several records (an SSLv2 ClientHello spans its record).
+/// HTTP events span the header block; NotTls spans the bytes shown in its excerpt; LostSync spans
+/// the gap; Malformed spans the offending record or message as far as it was read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsEvent {
     pub dir: Direction,
@@ -219,16 +260,25 @@ pub enum HandshakeProgress {
 /// Per-direction counters and the last record, kept even after the handshake (cheap: headers only).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DirectionStats {
-    /// Bytes fed.
+    /// Bytes fed (bytes reported missing are in [`DirectionStats::gap_bytes`]).
     pub bytes: u64,
-    /// TLS records framed.
+    /// TLS records framed (counted when their header is complete; an SSLv2 ClientHello counts as one).
     pub records: u64,
     /// Application-data records framed.
     pub app_data_records: u64,
-    /// The last complete record: (start offset, content type, length).
+    /// The last complete record: (start offset, content type, length). An SSLv2-compatible ClientHello
+    /// record shows as content type 0x80.
     pub last_record: Option<(u64, u8, u16)>,
-    /// True once the direction was found not to be TLS (HTTP, banner, garbage).
+    /// True once the direction was found not to be TLS (HTTP, banner, garbage). Cleared again when TLS
+    /// follows an HTTP exchange on the same direction (CONNECT tunnel).
     pub not_tls: bool,
+    /// The record whose header was read but whose body has not fully arrived: (start offset, content
+    /// type, length). `None` between records.
+    pub current_record: Option<(u64, u8, u16)>,
+    /// Bytes reported missing by [`TlsSession::gap`].
+    pub gap_bytes: u64,
+    /// Events not emitted because [`MAX_EVENTS_PER_DIRECTION`] was reached.
+    pub events_suppressed: u64,
 }
 
 mod stub;
