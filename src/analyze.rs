@@ -112,7 +112,7 @@ pub fn event_label(kind: &TlsEventKind) -> String {
         TlsEventKind::ServerHello(sh) if sh.hello_retry_request => "HelloRetryRequest".to_string(),
         TlsEventKind::ServerHello(sh) => format!("ServerHello {}", crate::tls::names::version_name(sh.version())),
         TlsEventKind::Certificate(c) => format!("Certificate ({})", c.len()),
-        TlsEventKind::Handshake(t) => crate::tls::names::handshake_type_name(*t).to_string(),
+        TlsEventKind::Handshake(t) => crate::tls::names::handshake_type_name(*t).map_or_else(|| format!("Handshake type {t}"), str::to_string),
         TlsEventKind::ChangeCipherSpec => "ChangeCipherSpec".to_string(),
         TlsEventKind::Alert(a) => format!(
             "Alert {} {}",

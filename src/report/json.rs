@@ -46,6 +46,7 @@ pub struct JsonConnection<'a> {
     pub alert: Option<&'a str>,
     pub alert_code: Option<u8>,
     pub alert_from: Option<&'static str>,
+    pub alerts: Vec<JsonAlert>,
     pub http_status: Option<u16>,
     pub proxy: Option<JsonProxy<'a>>,
     pub client_hello: Option<JsonClientHello>,
@@ -58,6 +59,16 @@ pub struct JsonConnection<'a> {
     pub decisive_frame: Option<u64>,
     pub notes: &'a [String],
     pub wireshark_filter: String,
+}
+
+/// A plaintext alert seen on the wire (any, not only the decisive one).
+#[derive(Serialize)]
+pub struct JsonAlert {
+    pub from: &'static str,
+    pub level: &'static str,
+    pub name: String,
+    pub code: u8,
+    pub frame: u64,
 }
 
 /// The explicit proxy a connection went through.
@@ -247,6 +258,26 @@ pub fn connection<'a>(c: &'a ConnReport<'a>) -> JsonConnection<'a> {
         alert: v.alert.as_ref().map(|a| a.name.as_str()),
         alert_code: v.alert.as_ref().and_then(|a| a.code),
         alert_from: v.alert.as_ref().map(|a| a.from.as_str()),
+        alerts: conn
+            .events
+            .iter()
+            .filter_map(|e| match &e.event.kind {
+                crate::tls::TlsEventKind::Alert(a) => Some(JsonAlert {
+                    from: if e.event.dir == Direction::ToServer { "client" } else { "server" },
+                    level: match a.level {
+                        1 => "warning",
+                        2 => "fatal",
+                        _ => "unknown",
+                    },
+                    name: names::alert_name(a.description)
+                        .map(str::to_string)
+                        .unwrap_or_else(|| format!("alert_{}", a.description)),
+                    code: a.description,
+                    frame: e.at.frame,
+                }),
+                _ => None,
+            })
+            .collect(),
         http_status: v.http_status,
         proxy: tls.connect_request().map(|r| JsonProxy {
             address: endpoint(&t.server),

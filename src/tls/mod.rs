@@ -281,5 +281,3 @@ pub struct DirectionStats {
     pub events_suppressed: u64,
 }
 
-mod stub;
-pub use stub::*;
