@@ -2,6 +2,30 @@
 //!
 //! The reader yields [`Frame`]s borrowed from its buffer. Frame numbers are 1-based per file, in file order,
 //! exactly as Wireshark numbers them. This module imports nothing else from the crate.
+//!
+//! Wire data is untrusted: nothing here may panic or allocate without bound whatever the input.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::unreachable
+)]
+
+mod error;
+mod input;
+mod reader;
+mod sniff;
+#[cfg(test)]
+pub(crate) mod tests;
+#[cfg(test)]
+pub(crate) mod testutil;
+
+pub use error::{CaptureError, ForeignFormat};
+pub use reader::{
+    block_type_name, CaptureFormat, CaptureReader, CaptureStats, InterfaceInfo, MAX_INTERFACES,
+    MAX_PCAPNG_BLOCK_LEN, MAX_PCAP_CAPLEN,
+};
 
 /// Nanoseconds since the Unix epoch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -52,5 +76,3 @@ pub struct Frame<'a> {
     pub data: &'a [u8],
 }
 
-mod stub;
-pub use stub::*;

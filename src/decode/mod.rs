@@ -4,9 +4,30 @@
 //! Decoding never fails hard: what cannot be decoded is reported as [`Decoded::Skipped`] with a reason,
 //! and packets cut by the capture's snaplen are decoded as far as they go, with the missing TCP payload
 //! counted in [`TcpPacket::payload_missing`].
+//!
+//! Wire data is untrusted: nothing here may panic or allocate without bound whatever the input. The common
+//! path allocates nothing: the TCP payload borrows the frame's bytes.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::unreachable
+)]
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
+
+use crate::capture::Frame;
+
+mod frag;
+mod ip;
+mod link;
+#[cfg(test)]
+mod tests;
+
+pub use frag::FragmentLimits;
 
 /// IP-level facts of a packet that verdict rules use for provenance (TTL, IP ID).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,7 +55,7 @@ pub struct TcpFlags {
     pub cwr: bool,
 }
 
-/// The TCP options verdicts and ladders show.
+/// The TCP options verdicts and ladders show (those the capture kept, when the snaplen cut the header).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TcpOptions {
     pub mss: Option<u16>,
@@ -88,7 +109,9 @@ impl IcmpError {
             (4, 3, 2) => "destination unreachable: protocol unreachable",
             (4, 3, 3) => "destination unreachable: port unreachable",
             (4, 3, 4) => "destination unreachable: fragmentation needed",
-            (4, 3, 9) | (4, 3, 10) => "destination unreachable: network/host administratively prohibited",
+            (4, 3, 9) | (4, 3, 10) => {
+                "destination unreachable: network/host administratively prohibited"
+            }
             (4, 3, 13) => "destination unreachable: communication administratively prohibited",
             (4, 3, _) => "destination unreachable",
             (4, 11, _) => "time exceeded",
@@ -106,7 +129,10 @@ impl IcmpError {
             _ => "ICMP error",
         };
         let proto = if self.version == 6 { "ICMPv6" } else { "ICMP" };
-        format!("{proto} {what} (type {} code {})", self.icmp_type, self.code)
+        format!(
+            "{proto} {what} (type {} code {})",
+            self.icmp_type, self.code
+        )
     }
 }
 
@@ -119,9 +145,12 @@ pub enum SkipReason {
     NotIp,
     /// IP but not TCP (UDP, ...), and not an ICMP error quoting TCP.
     NotTcp,
-    /// An IP fragment waiting for the rest of its datagram.
+    /// An IP fragment waiting for the rest of its datagram (or one that was dropped: pool limits, cut by
+    /// the snaplen, inconsistent; see [`DecodeStats::fragments_dropped`]). The frame that completes a
+    /// datagram is decoded as the reassembled packet.
     FragmentPending,
-    /// Headers cut by the capture or malformed before the TCP header ended.
+    /// Headers cut by the capture or malformed before the fixed 20-byte TCP header ended. (A segment
+    /// whose TCP options the snaplen cut is still decoded, with the options that were kept.)
     Malformed,
 }
 
@@ -133,5 +162,163 @@ pub enum Decoded<'a> {
     Skipped(SkipReason),
 }
 
-mod stub;
-pub use stub::*;
+/// Counts of what the decoder produced and skipped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DecodeStats {
+    /// Frames given to [`Decoder::decode`].
+    pub frames: u64,
+    /// Frames decoded to a TCP segment (a reassembled datagram counts once, on its last fragment).
+    pub tcp: u64,
+    /// Frames decoded to an ICMP/ICMPv6 error quoting TCP.
+    pub icmp_errors: u64,
+    /// Skipped: not IP.
+    pub not_ip: u64,
+    /// Skipped: IP but not TCP nor an ICMP error quoting TCP.
+    pub not_tcp: u64,
+    /// Skipped: an IP fragment (waiting for the rest of its datagram, or dropped; see
+    /// [`DecodeStats::fragments_dropped`]).
+    pub fragment_pending: u64,
+    /// Skipped: headers cut or malformed before the TCP header.
+    pub malformed: u64,
+    /// Skipped: link types not decoded, with the number of frames of each.
+    pub unsupported_link_types: BTreeMap<u32, u64>,
+    /// IP datagrams completed from fragments.
+    pub datagrams_reassembled: u64,
+    /// Fragments that went into completed datagrams.
+    pub fragments_reassembled: u64,
+    /// Fragments thrown away: pool limits, timeouts, inconsistent lengths, cut by the snaplen, or still
+    /// waiting when [`Decoder::finish`] was called.
+    pub fragments_dropped: u64,
+}
+
+impl DecodeStats {
+    /// Frames skipped for `reason` (for `UnsupportedLinkType(n)`, those of link type `n`).
+    pub fn skipped(&self, reason: SkipReason) -> u64 {
+        match reason {
+            SkipReason::UnsupportedLinkType(n) => {
+                self.unsupported_link_types.get(&n).copied().unwrap_or(0)
+            }
+            SkipReason::NotIp => self.not_ip,
+            SkipReason::NotTcp => self.not_tcp,
+            SkipReason::FragmentPending => self.fragment_pending,
+            SkipReason::Malformed => self.malformed,
+        }
+    }
+
+    /// Every skip reason with a non-zero count, in [`SkipReason`] order.
+    pub fn skip_counts(&self) -> Vec<(SkipReason, u64)> {
+        let mut v: Vec<(SkipReason, u64)> = self
+            .unsupported_link_types
+            .iter()
+            .map(|(&n, &c)| (SkipReason::UnsupportedLinkType(n), c))
+            .collect();
+        for r in [
+            SkipReason::NotIp,
+            SkipReason::NotTcp,
+            SkipReason::FragmentPending,
+            SkipReason::Malformed,
+        ] {
+            v.push((r, self.skipped(r)));
+        }
+        v.retain(|&(_, c)| c > 0);
+        v
+    }
+
+    /// All skipped frames.
+    pub fn skipped_total(&self) -> u64 {
+        self.unsupported_link_types
+            .values()
+            .fold(0u64, |a, &c| a.saturating_add(c))
+            .saturating_add(self.not_ip)
+            .saturating_add(self.not_tcp)
+            .saturating_add(self.fragment_pending)
+            .saturating_add(self.malformed)
+    }
+}
+
+/// Decodes frames to TCP segments and ICMP errors. Holds the (bounded) IP fragment reassembly state, so
+/// use one decoder per capture file, fed in file order.
+#[derive(Debug)]
+pub struct Decoder {
+    frags: frag::Reassembler,
+    stats: DecodeStats,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Decoder {
+    /// A decoder with the default fragment limits.
+    pub fn new() -> Self {
+        Self::with_fragment_limits(FragmentLimits::default())
+    }
+
+    /// A decoder with the given fragment reassembly limits.
+    pub fn with_fragment_limits(limits: FragmentLimits) -> Self {
+        Decoder {
+            frags: frag::Reassembler::new(limits),
+            stats: DecodeStats::default(),
+        }
+    }
+
+    /// Decodes one frame. Never fails: what cannot be decoded comes back as [`Decoded::Skipped`].
+    pub fn decode<'a>(&mut self, frame: &Frame<'a>) -> Decoded<'a> {
+        let data: &'a [u8] = frame.data;
+        let decoded = match link::to_network(frame.link, data) {
+            Err(reason) => Decoded::Skipped(reason),
+            Ok(link::Network { packet, strict }) => {
+                let frame_cut = usize::try_from(frame.origlen)
+                    .unwrap_or(usize::MAX)
+                    .saturating_sub(data.len());
+                ip::decode_ip(packet, strict, frame_cut, &mut self.frags, frame.ts.0)
+            }
+        };
+        self.count(&decoded);
+        decoded
+    }
+
+    fn count(&mut self, d: &Decoded<'_>) {
+        let s = &mut self.stats;
+        s.frames = s.frames.saturating_add(1);
+        let c = match d {
+            Decoded::Tcp(_) => &mut s.tcp,
+            Decoded::IcmpError(_) => &mut s.icmp_errors,
+            Decoded::Skipped(SkipReason::UnsupportedLinkType(n)) => {
+                s.unsupported_link_types.entry(*n).or_insert(0)
+            }
+            Decoded::Skipped(SkipReason::NotIp) => &mut s.not_ip,
+            Decoded::Skipped(SkipReason::NotTcp) => &mut s.not_tcp,
+            Decoded::Skipped(SkipReason::FragmentPending) => &mut s.fragment_pending,
+            Decoded::Skipped(SkipReason::Malformed) => &mut s.malformed,
+        };
+        *c = c.saturating_add(1);
+        self.sync_fragment_counts();
+    }
+
+    fn sync_fragment_counts(&mut self) {
+        let f = &self.frags.counts;
+        self.stats.datagrams_reassembled = f.datagrams_reassembled;
+        self.stats.fragments_reassembled = f.fragments_reassembled;
+        self.stats.fragments_dropped = f.fragments_dropped;
+    }
+
+    /// What has been decoded and skipped so far.
+    pub fn stats(&self) -> &DecodeStats {
+        &self.stats
+    }
+
+    /// IP datagrams waiting for more fragments.
+    pub fn pending_datagrams(&self) -> usize {
+        self.frags.pending()
+    }
+
+    /// Call at the end of the input: drops the datagrams still waiting for fragments and counts their
+    /// fragments in [`DecodeStats::fragments_dropped`].
+    pub fn finish(&mut self) {
+        self.frags.clear();
+        self.sync_fragment_counts();
+    }
+}
