@@ -67,7 +67,7 @@ impl<W: Write> TextReport<W> {
         writeln!(self.out, "  Ladder:")?;
         let left = format!("client {client}");
         let right = format!("server {server}");
-        let width = (LANE + 2).saturating_sub(right.len());
+        let width = (LANE + 2).saturating_sub(right.len()).max(left.len() + 2);
         writeln!(self.out, "    {:>7} {:>10}  {left:<width$}{right}", "frame", "ms")?;
         let mut last_frame = 0u64;
         let head_len = t.ladder.head.len();

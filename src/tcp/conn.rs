@@ -70,6 +70,10 @@ pub struct SideFacts {
     pub acks: Vec<(u64, FrameRef)>,
     /// Zero-window advertisements.
     pub zero_windows: u32,
+    /// The first acknowledgment number this side sent, and whether a later one differed: a side whose
+    /// ACKs move has received bytes, even when the capture shows none from the peer.
+    pub first_ack: Option<u32>,
+    pub ack_moved: bool,
 }
 
 /// How many ACK advances per side are kept.
@@ -505,6 +509,13 @@ impl TcpConn {
             }
             s.first_rst.get_or_insert(*p);
             s.rst_count += 1;
+        }
+        if p.flags.ack && !p.flags.rst {
+            match s.first_ack {
+                None => s.first_ack = Some(p.ack),
+                Some(a) if a != p.ack => s.ack_moved = true,
+                Some(_) => {}
+            }
         }
         if p.window == 0 && !p.flags.rst && !p.flags.syn {
             s.zero_windows += 1;

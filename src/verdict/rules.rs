@@ -294,6 +294,9 @@ impl<'a> Judge<'a> {
         } else if tls.http_request().is_some() && !tls.is_tls() {
             return self.plain_http();
         }
+        if self.one_direction_only() {
+            return;
+        }
         if self.tcp_handshake_failed() {
             return;
         }
@@ -422,6 +425,61 @@ impl<'a> Judge<'a> {
                 }
             }
         }
+    }
+
+    // ---- what the capture could not see --------------------------------------------------------
+
+    /// Nothing from the server in the capture, yet the client behaved as if it heard from it: it went
+    /// on after its SYN (a client only does that after a SYN-ACK), or its acknowledgment numbers moved.
+    /// The capture saw one direction only (asymmetric routing, a one-way SPAN, a capture filter), and
+    /// silence cannot be judged. Returns true when decided.
+    fn one_direction_only(&mut self) -> bool {
+        let t = self.i.tcp;
+        if t.side[1].packets > 0 || self.i.icmp.is_some() {
+            return false;
+        }
+        let client = &t.side[0];
+        let went_on = client.packets > u64::from(t.syn_count) && client.first_rst.is_none_or(|_| client.packets > u64::from(t.syn_count) + u64::from(client.rst_count)) && t.syn.is_some();
+        if !(went_on || client.ack_moved || (t.syn.is_none() && client.payload_bytes > 0)) {
+            return false;
+        }
+        self.set(Outcome::Midstream, Cause::Unknown, EndedBy::None, Confidence::Medium);
+        let mut why = Vec::new();
+        if went_on {
+            why.push("the client kept sending after its SYN, which it does only after a SYN-ACK");
+        }
+        if client.ack_moved {
+            why.push("the client's acknowledgment numbers advanced, so it received bytes");
+        }
+        if t.syn.is_none() && !went_on && !client.ack_moved {
+            why.push("the connection started before the capture");
+        }
+        for w in &why {
+            self.reason(w.to_string());
+        }
+        let sure = went_on || client.ack_moved;
+        self.v.notes.push(if sure {
+            "only the client's direction of this connection is in the capture".to_string()
+        } else {
+            "the capture has no SYN and nothing from the server for this connection".to_string()
+        });
+        if let Some(e) = self.client_hello_event() {
+            self.evidence(e.at, Party::Client, "ClientHello", "the client started TLS");
+        }
+        self.v.explanation = if sure {
+            format!(
+                "The capture holds only the client's side of this connection ({} packets, none from {}): {}. The server's answers were not captured (asymmetric routing, a one-way SPAN port or a capture filter), so the handshake cannot be judged; capture on the client host itself.",
+                client.packets,
+                t.server,
+                why.join("; ")
+            )
+        } else {
+            format!(
+                "The capture has {} packet(s) from the client of this connection and nothing from {}, and no SYN: it started before the capture, or the capture holds one direction only. Too little to judge.",
+                client.packets, t.server
+            )
+        };
+        true
     }
 
     // ---- TCP handshake -------------------------------------------------------------------------
@@ -714,7 +772,8 @@ impl<'a> Judge<'a> {
             Some(1) => "warning ",
             _ => "",
         };
-        let what = format!("{level_text}alert {name}{} from the {}", code.map_or(String::new(), |c| format!(" ({c})")), party.as_str());
+        let alert_text = format!("{level_text}alert {name}{}", code.map_or(String::new(), |c| format!(" ({c})")));
+        let what = format!("{alert_text} from the {}", party.as_str());
         let mut conf = Confidence::High;
         let (cause, advice): (Cause, String) = if from_server {
             match code {
@@ -797,10 +856,7 @@ impl<'a> Judge<'a> {
         if let (Some(d), Some(ch)) = (self.v.decisive, self.client_hello_done_at()) {
             self.reason(format!("{} after the ClientHello", ms(d.ts.since(ch))));
         }
-        self.v.explanation = format!(
-            "The {} ended the handshake with {what} {when}. {advice}",
-            party.as_str(),
-        );
+        self.v.explanation = format!("The {} ended the handshake with {alert_text} {when}. {advice}", party.as_str());
     }
 
     /// Issuer of the server's certificate, as a phrase, with a TLS-inspection remark.
@@ -988,6 +1044,15 @@ impl<'a> Judge<'a> {
                         self.i.tcp.server, r.status_line
                     );
                 }
+            }
+            TlsEventKind::NotTls(n) if n.looks_like == "SSLv2 ServerHello" => {
+                self.set(Outcome::HandshakeComplete, Cause::None, EndedBy::None, Confidence::Medium);
+                self.evidence(e.at, Party::Server, "SSLv2 ServerHello", "the server answered in SSL 2.0");
+                self.reason("the server answered with an SSL 2.0 ServerHello; SSL 2.0 handshakes are not followed further");
+                self.v.explanation = format!(
+                    "The server at {} negotiated SSL 2.0, a protocol broken since 1996 (RFC 6176 forbids it): the connection went ahead, but no current client should accept it.",
+                    self.i.tcp.server
+                );
             }
             TlsEventKind::NotTls(n) => {
                 self.set(Outcome::ServerNotTls, Cause::NotTls, EndedBy::Server, Confidence::High);
