@@ -50,7 +50,14 @@ fn rows() -> Vec<Row> {
     rows
 }
 
+/// A verdict field as the manifest writes it. `alert` is the decisive alert or, when no alert decided
+/// the outcome, the last plaintext alert seen (e.g. a server's answer to a client that left).
 fn field(v: &Value, k: &str) -> String {
+    if k == "alert" && v[k].is_null() {
+        if let Some(last) = v["alerts"].as_array().and_then(|a| a.last()) {
+            return last["name"].as_str().unwrap_or("-").to_string();
+        }
+    }
     match &v[k] {
         Value::Null => "-".to_string(),
         Value::String(s) => s.clone(),

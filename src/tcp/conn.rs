@@ -315,11 +315,15 @@ impl TcpConn {
             .map(|(_, _, f)| *f)
     }
 
-    /// How many data segments carried stream bytes `[start, end)` of `dir`, and the packets (first, last).
+    /// How many distinct data segments carried stream bytes `[start, end)` of `dir` (retransmissions not
+    /// counted), and the packet of each.
     pub fn segments_of(&self, dir: Direction, start: u64, end: u64) -> (u32, Vec<FrameRef>) {
+        // Retransmissions of the same bytes are not extra segments: keep the first copy of each range.
+        let mut ranges: Vec<(u64, u64)> = Vec::new();
         let mut frames: Vec<FrameRef> = Vec::new();
         for (s, e, f) in &self.segments[dir.index()] {
-            if *s < end && start < *e && !frames.contains(f) {
+            if *s < end && start < *e && !ranges.iter().any(|(rs, re)| rs <= s && e <= re) {
+                ranges.push((*s, *e));
                 frames.push(*f);
             }
         }

@@ -79,7 +79,7 @@ pub fn assess(ch: &ClientHello) -> Offer {
         (false, Some(Cause::CipherMismatch))
     };
 
-    let mut summary = versions.join(" and ");
+    let mut summary = versions.join(", ");
     let example = suites13.first().or(modern12.first()).or(ch.cipher_suites.first());
     summary.push_str(&format!(", {} suites", ch.cipher_suites.len()));
     if let Some(s) = example {

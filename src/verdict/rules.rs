@@ -1214,7 +1214,21 @@ impl<'a> Judge<'a> {
         } else {
             let waited = self.i.capture_end.since(ch_at);
             self.reason(format!("nothing came back from the server for {} (until the end of the capture)", ms(waited)));
-            self.v.client_hello_to_decisive_ns = None;
+            // The last thing on the wire: the client's last (re)transmission, still unanswered.
+            if let Some(last) = t.side[0].last_data {
+                self.decisive(&last);
+                let retrans = t.stream_stats(Direction::ToServer).retransmissions > 0;
+                self.evidence(
+                    last.at,
+                    Party::Client,
+                    self.packet_text(&last),
+                    format!(
+                        "the client's last {}; the capture went on {} with nothing from the server",
+                        if retrans { "retransmission" } else { "data" },
+                        ms(self.i.capture_end.since(last.at.ts))
+                    ),
+                );
+            }
         }
         if outcome == Outcome::SilenceAfterClientHello {
             let retrans = t.stream_stats(Direction::ToServer).retransmissions;
