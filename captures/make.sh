@@ -187,16 +187,42 @@ fw_rule() {   # fw_rule CHAIN RULE...
 }
 
 # ----------------------------------------------------------------------------- verification helpers
-# tcount FILE FILTER: number of frames matching a display filter
-tcount() { tshark -r "$1" -Y "$2" 2>/dev/null | wc -l; }
+# check FILE FILTER MIN [MAX]: the capture must have MIN..MAX frames matching the display
+# FILTER. Checks are collected and evaluated together by flush_checks (one tshark pass per
+# file, with io,stat counting the frames of every filter), which row() calls.
+PENDING=()
+check() { PENDING+=("$1"$'\t'"$2"$'\t'"$3"$'\t'"${4:-999999}"); }
 
-# check FILE FILTER MIN [MAX] -- the capture must have MIN..MAX frames matching FILTER
-check() {
-    local f=$OUT/$1 filter=$2 min=$3 max=${4:-999999} n
-    n=$(tcount "$f" "$filter")
-    if ((n < min || n > max)); then
-        die "$1: expected $min..$max frames matching [$filter], found $n"
-    fi
+flush_checks() {
+    local files=() p f
+    for p in "${PENDING[@]}"; do
+        f=${p%%$'\t'*}
+        [[ " ${files[*]} " == *" $f "* ]] || files+=("$f")
+    done
+    for f in "${files[@]}"; do
+        local filters=() mins=() maxs=() fl mn mx
+        for p in "${PENDING[@]}"; do
+            [[ ${p%%$'\t'*} == "$f" ]] || continue
+            IFS=$'\t' read -r _ fl mn mx <<<"$p"
+            [[ $fl != *,* ]] || die "check filter must not contain a comma: $fl"
+            filters+=("$fl"); mins+=("$mn"); maxs+=("$mx")
+        done
+        local spec counts i
+        spec="io,stat,0$(printf ',%s' "${filters[@]}")"
+        # the data line of the table: "| 0.000 <> 1.234 | frames | bytes | frames | bytes ..."
+        counts=$(tshark -q -r "$OUT/$f" -z "$spec" 2>/dev/null |
+                 awk -F'|' -v n=${#filters[@]} '/<>/ { s = ""; for (k = 0; k < n; k++) s = s " " ($(3 + 2 * k) + 0); print s }' |
+                 tail -1) ||
+            die "$f: tshark io,stat failed"
+        read -r -a counts <<<"$counts"
+        ((${#counts[@]} == ${#filters[@]})) || die "$f: could not evaluate checks (${#counts[@]} counts for ${#filters[@]} filters)"
+        for i in "${!filters[@]}"; do
+            if ((counts[i] < mins[i] || counts[i] > maxs[i])); then
+                die "$f: expected ${mins[i]}..${maxs[i]} frames matching [${filters[i]}], found ${counts[i]}"
+            fi
+        done
+    done
+    PENDING=()
 }
 
 # conn_of FILE PORT K: for the K-th TCP connection (in order of first packet) that uses PORT,
@@ -224,8 +250,26 @@ sni_of() {
     echo "${s:--}"
 }
 
-# encap_of FILE: the file's link-layer encapsulation(s) as capinfos names them
-encap_of() { capinfos -E "$OUT/$1" | sed -n 's/^File encapsulation: *//p'; }
+# format_of FILE: "pcap (µs)" / "pcap (ns)" / "pcapng", and the LINKTYPE(s) read from the file header(s)
+format_of() {
+    $PY - "$OUT/$1" <<'PYEOF'
+import struct, sys
+NAMES = {1: "ETHERNET", 101: "RAW", 113: "LINUX_SLL", 276: "LINUX_SLL2"}
+d = open(sys.argv[1], "rb").read()
+magic = d[:4]
+if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+    fmt = "pcap (ns)" if magic == b"\x4d\x3c\xb2\xa1" else "pcap (µs)"
+    lts = [struct.unpack("<I", d[20:24])[0]]
+else:
+    fmt, lts, p = "pcapng", [], 0
+    while p + 12 <= len(d):
+        btype, blen = struct.unpack("<II", d[p:p + 8])
+        if btype == 1:
+            lts.append(struct.unpack("<H", d[p + 8:p + 10])[0])
+        p += blen
+print(fmt + "|" + " + ".join("%d %s" % (l, NAMES.get(l, "?")) for l in lts))
+PYEOF
+}
 
 declare -A ALERT_CODE=([close_notify]=0 [unexpected_message]=10 [bad_record_mac]=20 [handshake_failure]=40
     [bad_certificate]=42 [certificate_unknown]=46 [illegal_parameter]=47 [unknown_ca]=48 [decode_error]=50
@@ -258,6 +302,7 @@ row() {
             check "$file" "$in && tls.alert_message.desc==${ALERT_CODE[$alert]}" 1 ;;
     esac
     if [[ $http != - ]]; then check "$file" "$in && http.response.code==$http" 1 1; fi
+    flush_checks
     ROWS+=("$file"$'\t'"$server"$'\t'"$nth"$'\t'"$outcome"$'\t'"$cause"$'\t'"$ended"$'\t'"$alert"$'\t'"$sni"$'\t'"$http"$'\t'"$note")
     DOC+=("$file|$port|$server|$nth|$stream|$outcome|$cause|$ended|$alert|$sni|$http|$progs|$note")
     log "  row: $file $server #$nth -> $outcome / $cause / $ended / alert=$alert sni=$sni http=$http"
@@ -1026,10 +1071,12 @@ write_readme() {
         done
     } >"$table"
     {
-        echo '| file | link type | frames | bytes |'
-        echo '|---|---|---|---|'
+        echo '| file | format | LINKTYPE (per interface) | frames | bytes |'
+        echo '|---|---|---|---|---|'
+        local fmt
         for f in "${FILES[@]}"; do
-            printf '| `%s` | %s | %s | %s |\n' "$f" "$(encap_of "$f" | paste -sd/ -)" \
+            fmt=$(format_of "$f")
+            printf '| `%s` | %s | %s | %s | %s |\n' "$f" "${fmt%%|*}" "${fmt#*|}" \
                 "$(capinfos -Mc "$OUT/$f" | sed -n 's/^Number of packets: *//p')" "$(stat -c %s "$OUT/$f")"
         done
         printf '\nTotal: %s files, %s bytes.\n' "${#FILES[@]}" "$(cd "$OUT" && cat "${FILES[@]}" | wc -c)"
