@@ -110,14 +110,20 @@ pub fn event_label(kind: &TlsEventKind) -> String {
             s
         }
         TlsEventKind::ServerHello(sh) if sh.hello_retry_request => "HelloRetryRequest".to_string(),
-        TlsEventKind::ServerHello(sh) => format!("ServerHello {}", crate::tls::names::version_name(sh.version())),
+        TlsEventKind::ServerHello(sh) => format!(
+            "ServerHello {}",
+            crate::tls::names::version_name(sh.version())
+        ),
         TlsEventKind::Certificate(c) => format!("Certificate ({})", c.len()),
-        TlsEventKind::Handshake(t) => crate::tls::names::handshake_type_name(*t).map_or_else(|| format!("Handshake type {t}"), str::to_string),
+        TlsEventKind::Handshake(t) => crate::tls::names::handshake_type_name(*t)
+            .map_or_else(|| format!("Handshake type {t}"), str::to_string),
         TlsEventKind::ChangeCipherSpec => "ChangeCipherSpec".to_string(),
         TlsEventKind::Alert(a) => format!(
             "Alert {} {}",
             if a.level == 2 { "fatal" } else { "warning" },
-            crate::tls::names::alert_name(a.description).map(str::to_string).unwrap_or_else(|| a.description.to_string())
+            crate::tls::names::alert_name(a.description)
+                .map(str::to_string)
+                .unwrap_or_else(|| a.description.to_string())
         ),
         TlsEventKind::EncryptedRecord { content_type, len } => match content_type {
             22 => format!("Encrypted handshake ({len})"),
@@ -171,7 +177,12 @@ impl Analyzer {
     }
 
     /// Process one frame of file `file` (index in input order). Connections that are over are passed to `done`.
-    pub fn frame(&mut self, file: u16, frame: &Frame<'_>, done: &mut dyn FnMut(Connection, Verdict)) {
+    pub fn frame(
+        &mut self,
+        file: u16,
+        frame: &Frame<'_>,
+        done: &mut dyn FnMut(Connection, Verdict),
+    ) {
         let t = &mut self.totals;
         t.frames += 1;
         t.bytes += frame.data.len() as u64;
@@ -180,7 +191,11 @@ impl Analyzer {
         if frame.ts > self.now {
             self.now = frame.ts;
         }
-        let at = FrameRef { file, frame: frame.number, ts: frame.ts };
+        let at = FrameRef {
+            file,
+            frame: frame.number,
+            ts: frame.ts,
+        };
         match self.decoder.decode(frame) {
             Decoded::Tcp(pkt) => self.tcp(&pkt, at, done),
             Decoded::IcmpError(e) => self.icmp(e, at),
@@ -195,13 +210,19 @@ impl Analyzer {
     /// End of input: judge every remaining connection.
     pub fn finish(&mut self, done: &mut dyn FnMut(Connection, Verdict)) -> Totals {
         self.sweep(true, done);
-        let mut skipped: Vec<(SkipReason, u64)> = self.skipped.iter().map(|(k, v)| (*k, *v)).collect();
+        let mut skipped: Vec<(SkipReason, u64)> =
+            self.skipped.iter().map(|(k, v)| (*k, *v)).collect();
         skipped.sort();
         self.totals.skipped = skipped;
         self.totals.clone()
     }
 
-    fn tcp(&mut self, pkt: &TcpPacket<'_>, at: FrameRef, done: &mut dyn FnMut(Connection, Verdict)) {
+    fn tcp(
+        &mut self,
+        pkt: &TcpPacket<'_>,
+        at: FrameRef,
+        done: &mut dyn FnMut(Connection, Verdict),
+    ) {
         self.totals.tcp_packets += 1;
         let k = key(pkt.ip.src, pkt.src_port, pkt.ip.dst, pkt.dst_port);
         if self.table.get(&k).is_some_and(|c| c.tcp.is_new_syn(pkt)) {
@@ -226,7 +247,8 @@ impl Analyzer {
             self.next_id += 1;
             self.totals.connections += 1;
             self.table.insert(k, conn);
-            self.totals.max_live_connections = self.totals.max_live_connections.max(self.table.len());
+            self.totals.max_live_connections =
+                self.totals.max_live_connections.max(self.table.len());
         }
         let Some(conn) = self.table.get_mut(&k) else {
             return;
@@ -263,7 +285,12 @@ impl Analyzer {
 
     fn icmp(&mut self, e: IcmpError, at: FrameRef) {
         self.totals.icmp_errors += 1;
-        let k = key(e.quoted_src, e.quoted_src_port, e.quoted_dst, e.quoted_dst_port);
+        let k = key(
+            e.quoted_src,
+            e.quoted_src_port,
+            e.quoted_dst,
+            e.quoted_dst_port,
+        );
         match self.table.get_mut(&k) {
             Some(conn) => {
                 if conn.icmp.is_none() {
@@ -275,8 +302,17 @@ impl Analyzer {
         }
     }
 
-    fn judge(&mut self, mut conn: Connection, why: JudgedBecause, done: &mut dyn FnMut(Connection, Verdict)) {
-        let end = FrameRef { file: conn.tcp.last.file, frame: conn.tcp.last.frame, ts: conn.tcp.last.ts };
+    fn judge(
+        &mut self,
+        mut conn: Connection,
+        why: JudgedBecause,
+        done: &mut dyn FnMut(Connection, Verdict),
+    ) {
+        let end = FrameRef {
+            file: conn.tcp.last.file,
+            frame: conn.tcp.last.frame,
+            ts: conn.tcp.last.ts,
+        };
         let mut buf: Vec<TlsEvent> = Vec::new();
         let tls = &mut conn.tls;
         let mut late: Vec<(TlsEvent, FrameRef)> = Vec::new();
@@ -360,7 +396,11 @@ impl Analyzer {
 
     fn evict_oldest(&mut self, done: &mut dyn FnMut(Connection, Verdict)) {
         // Judge the least recently active tenth, so eviction work is amortised.
-        let mut by_age: Vec<(Timestamp, FlowKey)> = self.table.iter().map(|(k, c)| (c.tcp.last.ts, *k)).collect();
+        let mut by_age: Vec<(Timestamp, FlowKey)> = self
+            .table
+            .iter()
+            .map(|(k, c)| (c.tcp.last.ts, *k))
+            .collect();
         by_age.sort();
         let n = (self.table.len() / 10).max(1);
         for (_, k) in by_age.into_iter().take(n) {

@@ -30,16 +30,24 @@ pub fn run(paths: &[String], opts: Options, sink: &mut dyn ReportSink) -> std::i
     let names: Vec<String> = paths.to_vec();
     sink.begin(&names)?;
     let mut io_err: Option<std::io::Error> = None;
-    let mut emit = |summary: &mut Summary, conn: crate::analyze::Connection, v: crate::verdict::Verdict| {
-        summary.count(&v);
-        if io_err.is_none() {
-            if let Err(e) = sink.connection(&ConnReport { conn: &conn, verdict: &v, files: &names }) {
-                io_err = Some(e);
+    let mut emit =
+        |summary: &mut Summary, conn: crate::analyze::Connection, v: crate::verdict::Verdict| {
+            summary.count(&v);
+            if io_err.is_none() {
+                if let Err(e) = sink.connection(&ConnReport {
+                    conn: &conn,
+                    verdict: &v,
+                    files: &names,
+                }) {
+                    io_err = Some(e);
+                }
             }
-        }
-    };
+        };
     for (idx, path) in paths.iter().enumerate() {
-        let mut info = InputInfo { name: path.clone(), ..InputInfo::default() };
+        let mut info = InputInfo {
+            name: path.clone(),
+            ..InputInfo::default()
+        };
         let mut reader = match CaptureReader::open(Path::new(path)) {
             Ok(r) => r,
             Err(e) => {
@@ -63,15 +71,21 @@ pub fn run(paths: &[String], opts: Options, sink: &mut dyn ReportSink) -> std::i
                 }
                 Ok(None) => break,
                 Err(e @ CaptureError::Truncated { .. }) => {
-                    info.warnings.push(format!("{e}; the frames before it were analysed"));
+                    info.warnings
+                        .push(format!("{e}; the frames before it were analysed"));
                 }
                 Err(e) => {
-                    info.warnings.push(format!("{e}; analysis stopped reading this file there"));
+                    info.warnings
+                        .push(format!("{e}; analysis stopped reading this file there"));
                     break;
                 }
             }
         }
-        let mut links: Vec<String> = reader.interfaces().iter().map(|i| link_name(i.link)).collect();
+        let mut links: Vec<String> = reader
+            .interfaces()
+            .iter()
+            .map(|i| link_name(i.link))
+            .collect();
         links.dedup();
         info.link_types = links;
         summary.inputs.push(info);

@@ -202,9 +202,22 @@ struct Input {
 }
 
 const OUTCOMES: [&str; 17] = [
-    "handshake_complete", "cleartext", "syn_unanswered", "syn_rejected", "syn_unreachable", "no_client_hello",
-    "reset_after_client_hello", "closed_after_client_hello", "silence_after_client_hello", "server_alert",
-    "client_alert", "server_not_tls", "aborted_after_server_hello", "http_blocked", "proxy_refused", "in_progress",
+    "handshake_complete",
+    "cleartext",
+    "syn_unanswered",
+    "syn_rejected",
+    "syn_unreachable",
+    "no_client_hello",
+    "reset_after_client_hello",
+    "closed_after_client_hello",
+    "silence_after_client_hello",
+    "server_alert",
+    "client_alert",
+    "server_not_tls",
+    "aborted_after_server_hello",
+    "http_blocked",
+    "proxy_refused",
+    "in_progress",
     "midstream",
 ];
 
@@ -215,11 +228,17 @@ fn every_line_matches_the_documented_schema() {
         .expect("captures/")
         .flatten()
         .map(|e| e.path())
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("pcap" | "pcapng")))
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("pcap" | "pcapng")
+            )
+        })
         .collect();
     files.sort();
     assert!(!files.is_empty());
-    let doc = std::fs::read_to_string(common::root().join("docs/verdicts.md")).expect("docs/verdicts.md");
+    let doc =
+        std::fs::read_to_string(common::root().join("docs/verdicts.md")).expect("docs/verdicts.md");
     let mut lines = 0;
     for f in &files {
         let run = common::analyze_json(&[f], &[]);
@@ -228,16 +247,36 @@ fn every_line_matches_the_documented_schema() {
             let v: serde_json::Value = serde_json::from_str(line).expect("JSON");
             match v["type"].as_str() {
                 Some("connection") => {
-                    let c: Connection = serde_json::from_str(line)
-                        .unwrap_or_else(|e| panic!("{}: connection line does not match the schema: {e}\n{line}", f.display()));
+                    let c: Connection = serde_json::from_str(line).unwrap_or_else(|e| {
+                        panic!(
+                            "{}: connection line does not match the schema: {e}\n{line}",
+                            f.display()
+                        )
+                    });
                     assert_eq!(c.schema, 1);
-                    assert!(OUTCOMES.contains(&c.outcome.as_str()), "undocumented outcome {}", c.outcome);
-                    assert!(doc.contains(&format!("`{}`", c.cause)), "cause {} not in docs/verdicts.md", c.cause);
-                    assert!(doc.contains(&format!("`{}`", c.outcome)), "outcome {} not in docs/verdicts.md", c.outcome);
+                    assert!(
+                        OUTCOMES.contains(&c.outcome.as_str()),
+                        "undocumented outcome {}",
+                        c.outcome
+                    );
+                    assert!(
+                        doc.contains(&format!("`{}`", c.cause)),
+                        "cause {} not in docs/verdicts.md",
+                        c.cause
+                    );
+                    assert!(
+                        doc.contains(&format!("`{}`", c.outcome)),
+                        "outcome {} not in docs/verdicts.md",
+                        c.outcome
+                    );
                 }
                 Some("summary") => {
-                    let s: Summary = serde_json::from_str(line)
-                        .unwrap_or_else(|e| panic!("{}: summary line does not match the schema: {e}\n{line}", f.display()));
+                    let s: Summary = serde_json::from_str(line).unwrap_or_else(|e| {
+                        panic!(
+                            "{}: summary line does not match the schema: {e}\n{line}",
+                            f.display()
+                        )
+                    });
                     assert_eq!(s.schema, 1);
                 }
                 other => panic!("unknown type {other:?}"),

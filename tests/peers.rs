@@ -7,12 +7,17 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {
             captures(&p, out);
-        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("pcap" | "pcapng" | "cap")) {
+        } else if matches!(
+            p.extension().and_then(|e| e.to_str()),
+            Some("pcap" | "pcapng" | "cap")
+        ) {
             out.push(p);
         }
     }
@@ -27,7 +32,11 @@ fn every_peer_capture_is_analysed_in_bounded_memory() {
     let mut files = Vec::new();
     captures(&peers, &mut files);
     files.sort();
-    assert!(files.len() > 80, "expected the whole corpus, found {} files", files.len());
+    assert!(
+        files.len() > 80,
+        "expected the whole corpus, found {} files",
+        files.len()
+    );
     let bin = env!("CARGO_BIN_EXE_tlsautopsy");
     let mut failures = Vec::new();
     for f in &files {
@@ -42,16 +51,29 @@ fn every_peer_capture_is_analysed_in_bounded_memory() {
             .expect("run");
         let code = out.status.code();
         let stdout = String::from_utf8_lossy(&out.stdout);
-        let has_summary = stdout.lines().last().is_some_and(|l| l.contains("\"type\":\"summary\""));
+        let has_summary = stdout
+            .lines()
+            .last()
+            .is_some_and(|l| l.contains("\"type\":\"summary\""));
         if !matches!(code, Some(0) | Some(1)) || !has_summary {
             failures.push(format!(
                 "{}: exit {:?}, summary line {}: {}",
                 f.display(),
                 code,
                 has_summary,
-                String::from_utf8_lossy(&out.stderr).lines().take(3).collect::<Vec<_>>().join(" | ")
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .take(3)
+                    .collect::<Vec<_>>()
+                    .join(" | ")
             ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} captures failed:\n{}", failures.len(), files.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} captures failed:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
 }

@@ -20,7 +20,8 @@ struct Row {
 }
 
 fn rows() -> Vec<Row> {
-    let text = std::fs::read_to_string(common::root().join("captures/expected.tsv")).expect("captures/expected.tsv");
+    let text = std::fs::read_to_string(common::root().join("captures/expected.tsv"))
+        .expect("captures/expected.tsv");
     let mut rows = Vec::new();
     let mut header: Vec<String> = Vec::new();
     for line in text.lines() {
@@ -29,11 +30,18 @@ fn rows() -> Vec<Row> {
         }
         let cols: Vec<&str> = line.split('\t').collect();
         if header.is_empty() {
-            header = cols.iter().map(|c| c.trim_start_matches('#').trim().to_string()).collect();
+            header = cols
+                .iter()
+                .map(|c| c.trim_start_matches('#').trim().to_string())
+                .collect();
             continue;
         }
         let get = |name: &str| -> String {
-            header.iter().position(|h| h == name).and_then(|i| cols.get(i)).map_or(String::new(), |s| s.trim().to_string())
+            header
+                .iter()
+                .position(|h| h == name)
+                .and_then(|i| cols.get(i))
+                .map_or(String::new(), |s| s.trim().to_string())
         };
         rows.push(Row {
             file: get("file"),
@@ -68,7 +76,11 @@ fn field(v: &Value, k: &str) -> String {
 #[test]
 fn every_scenario_gets_its_expected_verdict() {
     let rows = rows();
-    assert!(rows.len() >= 20, "expected at least 20 scenario rows, found {}", rows.len());
+    assert!(
+        rows.len() >= 20,
+        "expected at least 20 scenario rows, found {}",
+        rows.len()
+    );
     let mut cache: BTreeMap<String, common::Run> = BTreeMap::new();
     let mut failures = Vec::new();
     for r in &rows {
@@ -78,10 +90,22 @@ fn every_scenario_gets_its_expected_verdict() {
             common::analyze_json(&[&path], &[])
         });
         assert_ne!(run.status, 2, "{}: exit 2: {}", r.file, run.stderr);
-        let conns: Vec<&Value> = run.connections.iter().filter(|c| c["server"] == r.server.as_str()).collect();
+        let conns: Vec<&Value> = run
+            .connections
+            .iter()
+            .filter(|c| c["server"] == r.server.as_str())
+            .collect();
         let Some(c) = conns.get(r.nth - 1) else {
-            failures.push(format!("{}: no connection #{} to {} (servers seen: {:?})", r.file, r.nth, r.server,
-                run.connections.iter().map(|c| c["server"].to_string()).collect::<Vec<_>>()));
+            failures.push(format!(
+                "{}: no connection #{} to {} (servers seen: {:?})",
+                r.file,
+                r.nth,
+                r.server,
+                run.connections
+                    .iter()
+                    .map(|c| c["server"].to_string())
+                    .collect::<Vec<_>>()
+            ));
             continue;
         };
         let checks = [
@@ -108,9 +132,17 @@ fn every_scenario_gets_its_expected_verdict() {
         if c["class"] == "failed" {
             let ev = c["evidence"].as_array().map_or(0, Vec::len);
             if ev == 0 || c["decisive_frame"].is_null() {
-                failures.push(format!("{} {}: failed verdict without evidence or decisive frame", r.file, r.server));
+                failures.push(format!(
+                    "{} {}: failed verdict without evidence or decisive frame",
+                    r.file, r.server
+                ));
             }
         }
     }
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -15,7 +15,12 @@ fn tshark_frames(file: &std::path::Path, filter: &str) -> Option<Vec<u64>> {
     if !out.status.success() {
         return None;
     }
-    Some(String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect())
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect(),
+    )
 }
 
 #[test]
@@ -29,7 +34,12 @@ fn decisive_frames_match_tshark() {
         .expect("captures/")
         .flatten()
         .map(|e| e.path())
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("pcap" | "pcapng")))
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("pcap" | "pcapng")
+            )
+        })
         .collect();
     files.sort();
     let mut checked = 0;
@@ -37,16 +47,22 @@ fn decisive_frames_match_tshark() {
     for f in &files {
         let run = common::analyze_json(&[f], &[]);
         for c in &run.connections {
-            let Some(frame) = c["decisive_frame"].as_u64() else { continue };
+            let Some(frame) = c["decisive_frame"].as_u64() else {
+                continue;
+            };
             let filter = match c["outcome"].as_str().unwrap_or("") {
                 "reset_after_client_hello" | "syn_rejected" => "tcp.flags.reset == 1",
                 "closed_after_client_hello" => "tcp.flags.fin == 1",
                 "syn_unreachable" => "icmp || icmpv6",
-                "server_alert" | "client_alert" if c["alert_code"].is_u64() => "tls.alert_message || tcp.len > 0",
+                "server_alert" | "client_alert" if c["alert_code"].is_u64() => {
+                    "tls.alert_message || tcp.len > 0"
+                }
                 "http_blocked" | "proxy_refused" => "tcp.len > 0",
                 _ => continue,
             };
-            let Some(frames) = tshark_frames(f, filter) else { continue };
+            let Some(frames) = tshark_frames(f, filter) else {
+                continue;
+            };
             checked += 1;
             if !frames.contains(&frame) {
                 failures.push(format!("{}: {} decisive frame {frame} is not among tshark's {filter:?} frames {frames:?}", f.display(), c["outcome"]));
@@ -54,5 +70,8 @@ fn decisive_frames_match_tshark() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert!(checked >= 5, "only {checked} verdicts were checked against tshark");
+    assert!(
+        checked >= 5,
+        "only {checked} verdicts were checked against tshark"
+    );
 }

@@ -75,4 +75,3 @@ pub struct Frame<'a> {
     /// Captured bytes.
     pub data: &'a [u8],
 }
-

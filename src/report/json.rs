@@ -208,7 +208,9 @@ fn ms(ns: u64) -> f64 {
 }
 
 fn epoch(secs: i64) -> String {
-    time::rfc3339(crate::capture::Timestamp((secs.max(0) as u64).saturating_mul(1_000_000_000)))
+    time::rfc3339(crate::capture::Timestamp(
+        (secs.max(0) as u64).saturating_mul(1_000_000_000),
+    ))
 }
 
 /// Build the wire object of one connection.
@@ -218,8 +220,14 @@ pub fn connection<'a>(c: &'a ConnReport<'a>) -> JsonConnection<'a> {
     let tls = &conn.tls;
     let t = &conn.tcp;
     let ch = tls.client_hello();
-    let ch_ev = conn.events.iter().find(|e| matches!(e.event.kind, crate::tls::TlsEventKind::ClientHello(_)));
-    let segments = ch_ev.map_or(0, |e| t.segments_of(Direction::ToServer, e.event.start, e.event.end).0);
+    let ch_ev = conn
+        .events
+        .iter()
+        .find(|e| matches!(e.event.kind, crate::tls::TlsEventKind::ClientHello(_)));
+    let segments = ch_ev.map_or(0, |e| {
+        t.segments_of(Direction::ToServer, e.event.start, e.event.end)
+            .0
+    });
     let dir = |d: Direction| {
         let s = &t.side[d.index()];
         let a = t.stream_stats(d);
@@ -252,7 +260,9 @@ pub fn connection<'a>(c: &'a ConnReport<'a>) -> JsonConnection<'a> {
         reasons: &v.reasons,
         candidates: v.candidates.iter().map(|c| c.as_str()).collect(),
         sni: ch.and_then(|c| c.sni.as_deref()),
-        alpn: ch.map(|c| c.alpn.iter().map(String::as_str).collect()).unwrap_or_default(),
+        alpn: ch
+            .map(|c| c.alpn.iter().map(String::as_str).collect())
+            .unwrap_or_default(),
         tls_version: tls.version().map(names::version_name),
         cipher_suite: tls.server_hello().map(|s| offer::suite(s.cipher_suite)),
         alert: v.alert.as_ref().map(|a| a.name.as_str()),
@@ -263,7 +273,11 @@ pub fn connection<'a>(c: &'a ConnReport<'a>) -> JsonConnection<'a> {
             .iter()
             .filter_map(|e| match &e.event.kind {
                 crate::tls::TlsEventKind::Alert(a) => Some(JsonAlert {
-                    from: if e.event.dir == Direction::ToServer { "client" } else { "server" },
+                    from: if e.event.dir == Direction::ToServer {
+                        "client"
+                    } else {
+                        "server"
+                    },
                     level: match a.level {
                         1 => "warning",
                         2 => "fatal",
@@ -288,11 +302,21 @@ pub fn connection<'a>(c: &'a ConnReport<'a>) -> JsonConnection<'a> {
             versions: if ch.supported_versions.is_empty() {
                 vec![names::version_name(ch.legacy_version)]
             } else {
-                ch.supported_versions.iter().map(|v| names::version_name(*v)).collect()
+                ch.supported_versions
+                    .iter()
+                    .map(|v| names::version_name(*v))
+                    .collect()
             },
             cipher_suites: ch.cipher_suites.iter().map(|s| offer::suite(*s)).collect(),
             groups: ch.groups.iter().map(|g| offer::group(*g)).collect(),
-            key_shares: ch.key_shares.iter().map(|(g, n)| JsonKeyShare { group: offer::group(*g), bytes: *n }).collect(),
+            key_shares: ch
+                .key_shares
+                .iter()
+                .map(|(g, n)| JsonKeyShare {
+                    group: offer::group(*g),
+                    bytes: *n,
+                })
+                .collect(),
             signature_algorithms: ch.signature_algorithms.len(),
             ech: ch.ech,
             sslv2_format: ch.sslv2_format,
@@ -301,13 +325,16 @@ pub fn connection<'a>(c: &'a ConnReport<'a>) -> JsonConnection<'a> {
             segments,
             acceptable: offer::assess(ch).acceptable,
         }),
-        server_hello: tls.server_hello().or(tls.hello_retry()).map(|sh| JsonServerHello {
-            version: names::version_name(sh.version()),
-            cipher_suite: offer::suite(sh.cipher_suite),
-            hello_retry_request: sh.hello_retry_request || tls.hello_retry().is_some(),
-            group: sh.key_share_group.map(offer::group),
-            alpn: sh.alpn.clone(),
-        }),
+        server_hello: tls
+            .server_hello()
+            .or(tls.hello_retry())
+            .map(|sh| JsonServerHello {
+                version: names::version_name(sh.version()),
+                cipher_suite: offer::suite(sh.cipher_suite),
+                hello_retry_request: sh.hello_retry_request || tls.hello_retry().is_some(),
+                group: sh.key_share_group.map(offer::group),
+                alpn: sh.alpn.clone(),
+            }),
         certificates: tls
             .certificates()
             .iter()
@@ -326,7 +353,11 @@ pub fn connection<'a>(c: &'a ConnReport<'a>) -> JsonConnection<'a> {
             syn_ack_rtt_ms: v.syn_ack_rtt_ns.map(ms),
             client_hello_to_decisive_ms: v.client_hello_to_decisive_ns.map(ms),
         },
-        ttl: JsonTtl { client: v.ttl_client, syn_ack: v.ttl_syn_ack, decisive: v.ttl_decisive },
+        ttl: JsonTtl {
+            client: v.ttl_client,
+            syn_ack: v.ttl_syn_ack,
+            decisive: v.ttl_decisive,
+        },
         tcp: JsonTcp {
             packets: t.packets,
             syn_count: t.syn_count,
@@ -386,7 +417,12 @@ impl<W: Write> ReportSink for JsonLinesReport<W> {
             frames: s.totals.frames,
             tcp_packets: s.totals.tcp_packets,
             icmp_errors: s.totals.icmp_errors,
-            skipped: s.totals.skipped.iter().map(|(k, v)| (super::text::skip_name(*k), *v)).collect(),
+            skipped: s
+                .totals
+                .skipped
+                .iter()
+                .map(|(k, v)| (super::text::skip_name(*k), *v))
+                .collect(),
             evicted_connections: s.totals.evicted,
             max_live_connections: s.totals.max_live_connections,
             inputs: s

@@ -54,7 +54,12 @@ pub struct TextReport<W: Write> {
 impl<W: Write> TextReport<W> {
     /// `all`: show healthy connections too. `ladder`: draw ladder diagrams.
     pub fn new(out: W, all: bool, ladder: bool) -> Self {
-        TextReport { out, all, ladder, printed: 0 }
+        TextReport {
+            out,
+            all,
+            ladder,
+            printed: 0,
+        }
     }
 
     fn ladder(&mut self, c: &ConnReport<'_>) -> io::Result<()> {
@@ -68,12 +73,20 @@ impl<W: Write> TextReport<W> {
         let left = format!("client {client}");
         let right = format!("server {server}");
         let width = (LANE + 2).saturating_sub(right.len()).max(left.len() + 2);
-        writeln!(self.out, "    {:>7} {:>10}  {left:<width$}{right}", "frame", "ms")?;
+        writeln!(
+            self.out,
+            "    {:>7} {:>10}  {left:<width$}{right}",
+            "frame", "ms"
+        )?;
         let mut last_frame = 0u64;
         let head_len = t.ladder.head.len();
         for (i, row) in t.ladder.rows().enumerate() {
             if i == head_len && t.ladder.omitted > 0 {
-                writeln!(self.out, "    {:>7} {:>10}  ... {} packets not shown ...", "", "", t.ladder.omitted)?;
+                writeln!(
+                    self.out,
+                    "    {:>7} {:>10}  ... {} packets not shown ...",
+                    "", "", t.ladder.omitted
+                )?;
             }
             let mut label = flags(row.flags);
             if row.len > 0 {
@@ -95,7 +108,11 @@ impl<W: Write> TextReport<W> {
                 Direction::ToServer => format!("|-{text}{}>|", "-".repeat(dashes)),
                 Direction::ToClient => format!("|<{}{text}-|", "-".repeat(dashes)),
             };
-            let mark = if Some(row.at) == decisive { "  <== decisive" } else { "" };
+            let mark = if Some(row.at) == decisive {
+                "  <== decisive"
+            } else {
+                ""
+            };
             let frame = if row.at.file > 0 || c.files.len() > 1 {
                 format!("{}:{}", row.at.file + 1, row.at.frame)
             } else {
@@ -118,7 +135,11 @@ impl<W: Write> TextReport<W> {
                     at.ts.since(start) as f64 / 1e6,
                     icmp.describe(),
                     icmp.ip.src,
-                    if Some(*at) == decisive { "  <== decisive" } else { "" }
+                    if Some(*at) == decisive {
+                        "  <== decisive"
+                    } else {
+                        ""
+                    }
                 )?;
             }
         }
@@ -233,7 +254,11 @@ impl<W: Write> ReportSink for TextReport<W> {
                     i.name,
                     i.format,
                     i.frames,
-                    if i.link_types.is_empty() { "-".to_string() } else { i.link_types.join(", ") }
+                    if i.link_types.is_empty() {
+                        "-".to_string()
+                    } else {
+                        i.link_types.join(", ")
+                    }
                 )?,
             }
             for w in &i.warnings {
@@ -254,11 +279,19 @@ impl<W: Write> ReportSink for TextReport<W> {
             )?;
         }
         if !tot.skipped.is_empty() {
-            let parts: Vec<String> = tot.skipped.iter().map(|(k, v)| format!("{} {v}", skip_name(*k))).collect();
+            let parts: Vec<String> = tot
+                .skipped
+                .iter()
+                .map(|(k, v)| format!("{} {v}", skip_name(*k)))
+                .collect();
             writeln!(self.out, "  skipped frames: {}", parts.join(", "))?;
         }
         if tot.evicted > 0 {
-            writeln!(self.out, "  {} connections judged early (connection limit)", tot.evicted)?;
+            writeln!(
+                self.out,
+                "  {} connections judged early (connection limit)",
+                tot.evicted
+            )?;
         }
         writeln!(
             self.out,
@@ -269,7 +302,10 @@ impl<W: Write> ReportSink for TextReport<W> {
             writeln!(self.out, "    {:<28} {n}", o.as_str())?;
         }
         if self.printed == 0 && s.failed == 0 && !self.all {
-            writeln!(self.out, "  (no failed connection; --all shows every connection)")?;
+            writeln!(
+                self.out,
+                "  (no failed connection; --all shows every connection)"
+            )?;
         }
         self.out.flush()
     }

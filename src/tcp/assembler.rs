@@ -208,7 +208,13 @@ impl Assembler {
     }
 
     /// Deliver a segment known to start at or before `next` (used after a forced flush).
-    fn push_offset(&mut self, start: u64, payload: &[u8], missing: u32, out: &mut dyn FnMut(Chunk<'_>)) {
+    fn push_offset(
+        &mut self,
+        start: u64,
+        payload: &[u8],
+        missing: u32,
+        out: &mut dyn FnMut(Chunk<'_>),
+    ) {
         let skip = self.next.saturating_sub(start) as usize;
         if let Some(fresh) = payload.get(skip..) {
             self.deliver(fresh, out);
@@ -323,7 +329,11 @@ mod tests {
     fn in_order_and_out_of_order() {
         let mut a = Assembler::new(1 << 20);
         a.set_isn(1000);
-        let segs = vec![(1001, b"hello ".to_vec()), (1012, b"!".to_vec()), (1007, b"world".to_vec())];
+        let segs = vec![
+            (1001, b"hello ".to_vec()),
+            (1012, b"!".to_vec()),
+            (1007, b"world".to_vec()),
+        ];
         let (got, gaps) = run(&mut a, &segs);
         assert_eq!(got, b"hello world!");
         assert_eq!(gaps, 0);

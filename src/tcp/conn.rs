@@ -198,7 +198,23 @@ fn flag_bits(f: TcpFlags) -> u8 {
 fn well_known(port: u16) -> bool {
     matches!(
         port,
-        443 | 80 | 8443 | 8080 | 3128 | 465 | 993 | 995 | 636 | 853 | 990 | 5061 | 3389 | 25 | 587 | 143 | 110 | 21
+        443 | 80
+            | 8443
+            | 8080
+            | 3128
+            | 465
+            | 993
+            | 995
+            | 636
+            | 853
+            | 990
+            | 5061
+            | 3389
+            | 25
+            | 587
+            | 143
+            | 110
+            | 21
     ) || port < 1024
 }
 
@@ -209,7 +225,15 @@ pub fn looks_like_client_first(p: &[u8]) -> bool {
         [b0, _, 0x01, 0x03 | 0x00, ..] if b0 & 0x80 != 0 => true,
         _ => {
             const METHODS: [&[u8]; 9] = [
-                b"GET ", b"POST ", b"HEAD ", b"PUT ", b"CONNECT ", b"OPTIONS ", b"DELETE ", b"PATCH ", b"TRACE ",
+                b"GET ",
+                b"POST ",
+                b"HEAD ",
+                b"PUT ",
+                b"CONNECT ",
+                b"OPTIONS ",
+                b"DELETE ",
+                b"PATCH ",
+                b"TRACE ",
             ];
             METHODS.iter().any(|m| p.starts_with(m))
         }
@@ -263,7 +287,10 @@ impl TcpConn {
             duplicates: 0,
             packets: 0,
             ladder: Ladder::default(),
-            asm: [Assembler::new(out_of_order_cap), Assembler::new(out_of_order_cap)],
+            asm: [
+                Assembler::new(out_of_order_cap),
+                Assembler::new(out_of_order_cap),
+            ],
             segments: [Vec::new(), Vec::new()],
             last_sig: [None, None],
             fed: false,
@@ -346,7 +373,12 @@ impl TcpConn {
         self.asm.swap(0, 1);
         self.segments.swap(0, 1);
         self.last_sig.swap(0, 1);
-        for row in self.ladder.head.iter_mut().chain(self.ladder.tail.iter_mut()) {
+        for row in self
+            .ladder
+            .head
+            .iter_mut()
+            .chain(self.ladder.tail.iter_mut())
+        {
             row.dir = row.dir.reverse();
         }
         self.role_basis = basis;
@@ -370,7 +402,8 @@ impl TcpConn {
             if flip {
                 self.swap_roles(RoleBasis::Payload);
                 dir = dir.reverse();
-            } else if looks_like_client_first(&pkt.payload) || looks_like_server_first(&pkt.payload) {
+            } else if looks_like_client_first(&pkt.payload) || looks_like_server_first(&pkt.payload)
+            {
                 self.role_basis = RoleBasis::Payload;
             }
         }
@@ -381,9 +414,17 @@ impl TcpConn {
         {
             // A SYN decides even after a guess.
             let sender_is_client = !pkt.flags.ack;
-            let sender_dir_should_be = if sender_is_client { Direction::ToServer } else { Direction::ToClient };
+            let sender_dir_should_be = if sender_is_client {
+                Direction::ToServer
+            } else {
+                Direction::ToClient
+            };
             if dir != sender_dir_should_be {
-                self.swap_roles(if sender_is_client { RoleBasis::Syn } else { RoleBasis::SynAck });
+                self.swap_roles(if sender_is_client {
+                    RoleBasis::Syn
+                } else {
+                    RoleBasis::SynAck
+                });
                 dir = dir.reverse();
             }
         }
@@ -398,7 +439,12 @@ impl TcpConn {
             window: pkt.window,
         };
         if let Some((prev, ts)) = self.last_sig[i] {
-            let close_in_time = at.ts.since(ts) <= if sig.ip_id.is_some() { 50_000_000 } else { 5_000_000 };
+            let close_in_time = at.ts.since(ts)
+                <= if sig.ip_id.is_some() {
+                    50_000_000
+                } else {
+                    5_000_000
+                };
             if prev == sig && close_in_time {
                 self.duplicates += 1;
                 self.ladder.push(self.row(pkt, at, dir, wire_len, true));
@@ -432,14 +478,23 @@ impl TcpConn {
             self.syn_ack.get_or_insert(facts);
             self.asm[i].set_isn(pkt.seq);
         }
-        if !f.syn && f.ack && dir == Direction::ToServer && self.syn_ack.is_some() && self.handshake_ack.is_none() {
+        if !f.syn
+            && f.ack
+            && dir == Direction::ToServer
+            && self.syn_ack.is_some()
+            && self.handshake_ack.is_none()
+        {
             self.handshake_ack = Some(facts);
         }
         self.ladder.push(self.row(pkt, at, dir, wire_len, false));
 
         // Payload (a SYN may carry data with TCP Fast Open; its first byte is ISN + 1).
         if !pkt.payload.is_empty() || pkt.payload_missing > 0 {
-            let seq = if f.syn { pkt.seq.wrapping_add(1) } else { pkt.seq };
+            let seq = if f.syn {
+                pkt.seq.wrapping_add(1)
+            } else {
+                pkt.seq
+            };
             if !self.asm[i].anchored() {
                 self.asm[i].set_isn(seq.wrapping_sub(1));
             }
@@ -450,7 +505,9 @@ impl TcpConn {
             }
             self.fed = true;
             let asm = &mut self.asm[i];
-            asm.push(seq, &pkt.payload, pkt.payload_missing, &mut |c| out(dir, c, at));
+            asm.push(seq, &pkt.payload, pkt.payload_missing, &mut |c| {
+                out(dir, c, at)
+            });
         }
         // The ACK tells what the peer received: holes below it were lost by the capture.
         if f.ack && !f.rst {
@@ -526,9 +583,20 @@ impl TcpConn {
         }
     }
 
-    fn row(&self, pkt: &TcpPacket<'_>, at: FrameRef, dir: Direction, len: u32, duplicate: bool) -> LadderRow {
+    fn row(
+        &self,
+        pkt: &TcpPacket<'_>,
+        at: FrameRef,
+        dir: Direction,
+        len: u32,
+        duplicate: bool,
+    ) -> LadderRow {
         let asm = &self.asm[dir.index()];
-        let seq = if pkt.flags.syn { pkt.seq.wrapping_add(1) } else { pkt.seq };
+        let seq = if pkt.flags.syn {
+            pkt.seq.wrapping_add(1)
+        } else {
+            pkt.seq
+        };
         LadderRow {
             at,
             dir,

@@ -280,4 +280,3 @@ pub struct DirectionStats {
     /// Events not emitted because [`MAX_EVENTS_PER_DIRECTION`] was reached.
     pub events_suppressed: u64,
 }
-

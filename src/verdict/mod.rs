@@ -53,7 +53,9 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { quiet_ns: 2_000_000_000 }
+        Config {
+            quiet_ns: 2_000_000_000,
+        }
     }
 }
 

@@ -31,23 +31,37 @@ fn is_tls13_version(v: u16) -> bool {
 pub fn assess(ch: &ClientHello) -> Offer {
     let max = ch.max_version();
     let offers13 = ch.supported_versions.iter().any(|v| is_tls13_version(*v));
-    let offers12 = max >= TLS12 && (ch.supported_versions.is_empty() || ch.supported_versions.contains(&TLS12));
-    let suites13: Vec<u16> = ch.cipher_suites.iter().copied().filter(|s| names::is_tls13_suite(*s)).collect();
+    let offers12 = max >= TLS12
+        && (ch.supported_versions.is_empty() || ch.supported_versions.contains(&TLS12));
+    let suites13: Vec<u16> = ch
+        .cipher_suites
+        .iter()
+        .copied()
+        .filter(|s| names::is_tls13_suite(*s))
+        .collect();
     let modern12: Vec<u16> = ch
         .cipher_suites
         .iter()
         .copied()
-        .filter(|s| !names::is_tls13_suite(*s) && names::is_aead_suite(*s) && names::is_forward_secret_suite(*s))
+        .filter(|s| {
+            !names::is_tls13_suite(*s)
+                && names::is_aead_suite(*s)
+                && names::is_forward_secret_suite(*s)
+        })
         .collect();
     // Groups: absent extension means the server picks a default; otherwise want one of the common ones.
     let common_groups = [0x001d, 0x0017, 0x0018, 0x11ec];
-    let has_common_group = ch.groups.is_empty() || ch.groups.iter().any(|g| common_groups.contains(g));
+    let has_common_group =
+        ch.groups.is_empty() || ch.groups.iter().any(|g| common_groups.contains(g));
 
     let mut facts = Vec::new();
     let versions: Vec<String> = if ch.supported_versions.is_empty() {
         vec![names::version_name(ch.legacy_version)]
     } else {
-        ch.supported_versions.iter().map(|v| names::version_name(*v)).collect()
+        ch.supported_versions
+            .iter()
+            .map(|v| names::version_name(*v))
+            .collect()
     };
     facts.push(format!("the ClientHello offered {}", versions.join(", ")));
     facts.push(format!(
@@ -75,12 +89,18 @@ pub fn assess(ch: &ClientHello) -> Offer {
         facts.push("none of x25519, secp256r1, secp384r1 is among the offered groups".to_string());
         (false, Some(Cause::CipherMismatch))
     } else {
-        facts.push("no forward-secret AEAD suite (ECDHE/DHE with GCM or ChaCha20) and no TLS 1.3 suite".to_string());
+        facts.push(
+            "no forward-secret AEAD suite (ECDHE/DHE with GCM or ChaCha20) and no TLS 1.3 suite"
+                .to_string(),
+        );
         (false, Some(Cause::CipherMismatch))
     };
 
     let mut summary = versions.join(", ");
-    let example = suites13.first().or(modern12.first()).or(ch.cipher_suites.first());
+    let example = suites13
+        .first()
+        .or(modern12.first())
+        .or(ch.cipher_suites.first());
     summary.push_str(&format!(", {} suites", ch.cipher_suites.len()));
     if let Some(s) = example {
         summary.push_str(&format!(" incl. {}", suite(*s)));
@@ -89,15 +109,24 @@ pub fn assess(ch: &ClientHello) -> Offer {
         let g: Vec<String> = ch.groups.iter().take(3).map(|g| group(*g)).collect();
         summary.push_str(&format!(", groups {}", g.join(", ")));
     }
-    Offer { acceptable, problem, facts, summary }
+    Offer {
+        acceptable,
+        problem,
+        facts,
+        summary,
+    }
 }
 
 /// A suite's IANA name, or its hex value.
 pub fn suite(s: u16) -> String {
-    names::cipher_name(s).map(str::to_string).unwrap_or_else(|| format!("0x{s:04x}"))
+    names::cipher_name(s)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("0x{s:04x}"))
 }
 
 /// A group's name, or its hex value.
 pub fn group(g: u16) -> String {
-    names::group_name(g).map(str::to_string).unwrap_or_else(|| format!("0x{g:04x}"))
+    names::group_name(g)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("0x{g:04x}"))
 }

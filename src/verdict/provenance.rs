@@ -28,7 +28,11 @@ pub fn check(conn: &TcpConn, p: &PacketFacts) -> Provenance {
         .or_else(|| server.first_packet.filter(|f| f.at != p.at && !f.flags.rst));
     if let Some(r) = reference {
         out.reference_ttl = Some(r.ttl);
-        let what = if r.flags.syn { "SYN-ACK" } else { "server's first packet" };
+        let what = if r.flags.syn {
+            "SYN-ACK"
+        } else {
+            "server's first packet"
+        };
         if r.ttl != p.ttl {
             out.forged = true;
             out.signals.push(format!(
@@ -55,7 +59,10 @@ pub fn check(conn: &TcpConn, p: &PacketFacts) -> Provenance {
             }
         }
         if server.rst_seq_varies {
-            out.signals.push("several resets with different sequence numbers arrived (typical of injection)".to_string());
+            out.signals.push(
+                "several resets with different sequence numbers arrived (typical of injection)"
+                    .to_string(),
+            );
         }
     }
     // Faster than a round trip: only meaningful when the round trip is long enough to measure.

@@ -7,7 +7,8 @@
 use super::offer::{self, Offer};
 use super::provenance;
 use super::{
-    AlertInfo, Cause, Config, ConnInput, Confidence, EndedBy, Evidence, Outcome, Party, TlsEventAt, Verdict,
+    AlertInfo, Cause, Confidence, Config, ConnInput, EndedBy, Evidence, Outcome, Party, TlsEventAt,
+    Verdict,
 };
 use crate::capture::Timestamp;
 use crate::decode::TcpFlags;
@@ -85,11 +86,16 @@ fn deny_page(r: &HttpResponse) -> Option<&'static str> {
     if body.contains("action: deny") {
         return Some("the body says \"Action: Deny\" (Azure Firewall's deny page)");
     }
-    if r.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("x-squid-error")) {
+    if r.headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("x-squid-error"))
+    {
         return Some("an X-Squid-Error header: a Squid proxy denied it");
     }
     if matches!(r.status, 403 | 451)
-        && ["block", "denied", "policy", "forbidden by", "not allowed"].iter().any(|w| body.contains(w))
+        && ["block", "denied", "policy", "forbidden by", "not allowed"]
+            .iter()
+            .any(|w| body.contains(w))
     {
         return Some("a 403/451 whose page says the request was blocked by policy");
     }
@@ -100,9 +106,28 @@ fn deny_page(r: &HttpResponse) -> Option<&'static str> {
 fn inspection_vendor(issuer: &str) -> bool {
     let l = issuer.to_ascii_lowercase();
     [
-        "inspection", "fortinet", "fortigate", "zscaler", "palo alto", "check point", "checkpoint", "sophos",
-        "blue coat", "bluecoat", "netskope", "forcepoint", "websense", "mcafee web gateway", "cisco umbrella",
-        "barracuda", "watchguard", "sonicwall", "untangle", "proxy", "firewall", "azure firewall",
+        "inspection",
+        "fortinet",
+        "fortigate",
+        "zscaler",
+        "palo alto",
+        "check point",
+        "checkpoint",
+        "sophos",
+        "blue coat",
+        "bluecoat",
+        "netskope",
+        "forcepoint",
+        "websense",
+        "mcafee web gateway",
+        "cisco umbrella",
+        "barracuda",
+        "watchguard",
+        "sonicwall",
+        "untangle",
+        "proxy",
+        "firewall",
+        "azure firewall",
     ]
     .iter()
     .any(|w| l.contains(w))
@@ -147,9 +172,25 @@ impl<'a> Judge<'a> {
         self.v.reasons.push(r.into());
     }
 
-    fn evidence(&mut self, at: crate::tcp::FrameRef, from: Party, what: impl Into<String>, why: impl Into<String>) {
-        let e = Evidence { at, from, what: what.into(), why: why.into() };
-        if !self.v.evidence.iter().any(|x| x.at == e.at && x.what == e.what) {
+    fn evidence(
+        &mut self,
+        at: crate::tcp::FrameRef,
+        from: Party,
+        what: impl Into<String>,
+        why: impl Into<String>,
+    ) {
+        let e = Evidence {
+            at,
+            from,
+            what: what.into(),
+            why: why.into(),
+        };
+        if !self
+            .v
+            .evidence
+            .iter()
+            .any(|x| x.at == e.at && x.what == e.what)
+        {
             self.v.evidence.push(e);
         }
     }
@@ -202,7 +243,9 @@ impl<'a> Judge<'a> {
                 .notes
                 .push("the capture has no SYN or SYN-ACK for this connection: it started before the capture".to_string());
         } else if t.syn.is_none() {
-            self.v.notes.push("the client's SYN was not captured".to_string());
+            self.v
+                .notes
+                .push("the client's SYN was not captured".to_string());
         }
         if matches!(t.role_basis, crate::tcp::RoleBasis::PortGuess) {
             self.v.notes.push(
@@ -212,7 +255,11 @@ impl<'a> Judge<'a> {
         }
         for dir in [Direction::ToServer, Direction::ToClient] {
             let s = t.stream_stats(dir);
-            let who = if dir == Direction::ToServer { "client" } else { "server" };
+            let who = if dir == Direction::ToServer {
+                "client"
+            } else {
+                "server"
+            };
             if s.missed_bytes > 0 {
                 self.v.notes.push(format!(
                     "{} bytes sent by the {who} are missing from the capture (packets lost by the capture or cut by its snaplen)",
@@ -255,7 +302,10 @@ impl<'a> Judge<'a> {
     }
 
     fn client_hello_event(&self) -> Option<&'a TlsEventAt> {
-        self.first_event(|e| e.event.dir == Direction::ToServer && matches!(e.event.kind, TlsEventKind::ClientHello(_)))
+        self.first_event(|e| {
+            e.event.dir == Direction::ToServer
+                && matches!(e.event.kind, TlsEventKind::ClientHello(_))
+        })
     }
 
     fn client_hello_done_at(&self) -> Option<Timestamp> {
@@ -278,7 +328,9 @@ impl<'a> Judge<'a> {
         if let Some(req) = tls.connect_request() {
             self.v.proxy_target = Some(req.target.clone());
             match tls.connect_response() {
-                Some(resp) if !(200..300).contains(&resp.status) => return self.proxy_refused(resp.status),
+                Some(resp) if !(200..300).contains(&resp.status) => {
+                    return self.proxy_refused(resp.status)
+                }
                 Some(_) => {
                     self.reason(format!(
                         "the client asked the proxy {} to CONNECT to {} and got a 2xx: TLS runs inside the tunnel",
@@ -310,29 +362,67 @@ impl<'a> Judge<'a> {
 
     fn proxy_refused(&mut self, status: u16) {
         let tls = self.i.tls;
-        let target = tls.connect_request().map(|r| r.target.clone()).unwrap_or_default();
-        let resp_ev = self.first_event(|e| e.event.dir == Direction::ToClient && matches!(e.event.kind, TlsEventKind::HttpResponse(_)));
-        let req_ev = self.first_event(|e| e.event.dir == Direction::ToServer && matches!(e.event.kind, TlsEventKind::HttpRequest(_)));
-        let line = tls.connect_response().map(|r| r.status_line.clone()).unwrap_or_default();
+        let target = tls
+            .connect_request()
+            .map(|r| r.target.clone())
+            .unwrap_or_default();
+        let resp_ev = self.first_event(|e| {
+            e.event.dir == Direction::ToClient
+                && matches!(e.event.kind, TlsEventKind::HttpResponse(_))
+        });
+        let req_ev = self.first_event(|e| {
+            e.event.dir == Direction::ToServer
+                && matches!(e.event.kind, TlsEventKind::HttpRequest(_))
+        });
+        let line = tls
+            .connect_response()
+            .map(|r| r.status_line.clone())
+            .unwrap_or_default();
         let (cause, what) = match status {
-            407 => (Cause::ProxyAuthRequired, "the proxy wants credentials (407 Proxy Authentication Required)"),
+            407 => (
+                Cause::ProxyAuthRequired,
+                "the proxy wants credentials (407 Proxy Authentication Required)",
+            ),
             _ => (Cause::ProxyDenied, "the proxy's policy refused the tunnel"),
         };
-        self.set(Outcome::ProxyRefused, cause, EndedBy::Proxy, Confidence::High);
+        self.set(
+            Outcome::ProxyRefused,
+            cause,
+            EndedBy::Proxy,
+            Confidence::High,
+        );
         self.v.http_status = Some(status);
         if let Some(e) = req_ev {
-            self.evidence(e.at, Party::Client, format!("CONNECT {target}"), "the client asked the explicit proxy for a tunnel");
+            self.evidence(
+                e.at,
+                Party::Client,
+                format!("CONNECT {target}"),
+                "the client asked the explicit proxy for a tunnel",
+            );
         }
         if let Some(e) = resp_ev {
-            self.evidence(e.at, Party::Proxy, format!("\"{line}\""), "the proxy answered the CONNECT with a refusal; no TLS byte was ever sent");
+            self.evidence(
+                e.at,
+                Party::Proxy,
+                format!("\"{line}\""),
+                "the proxy answered the CONNECT with a refusal; no TLS byte was ever sent",
+            );
             self.decisive_at(e.at);
         }
         self.reason(format!("CONNECT {target} was answered with HTTP {status}"));
         if let Some(r) = tls.connect_response() {
-            if let Some((_, v)) = r.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("proxy-authenticate")) {
+            if let Some((_, v)) = r
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("proxy-authenticate"))
+            {
                 self.reason(format!("Proxy-Authenticate: {v}"));
             }
-            if let Some((_, v)) = r.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("x-squid-error")) {
+            if let Some((_, v)) = r
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("x-squid-error"))
+            {
                 self.reason(format!("X-Squid-Error: {v}"));
             }
         }
@@ -347,10 +437,27 @@ impl<'a> Judge<'a> {
         let target = self.v.proxy_target.clone().unwrap_or_default();
         if let Some(close) = self.close_of(Direction::ToClient) {
             let reset = close.flags.rst;
-            self.set(Outcome::ProxyRefused, Cause::ProxyDenied, EndedBy::Proxy, Confidence::Medium);
+            self.set(
+                Outcome::ProxyRefused,
+                Cause::ProxyDenied,
+                EndedBy::Proxy,
+                Confidence::Medium,
+            );
             self.decisive(&close);
-            self.evidence(close.at, Party::Proxy, self.packet_text(&close), "the proxy closed the connection without answering the CONNECT");
-            self.reason(format!("CONNECT {target} got no HTTP answer; the proxy {}", if reset { "reset the connection" } else { "closed the connection" }));
+            self.evidence(
+                close.at,
+                Party::Proxy,
+                self.packet_text(&close),
+                "the proxy closed the connection without answering the CONNECT",
+            );
+            self.reason(format!(
+                "CONNECT {target} got no HTTP answer; the proxy {}",
+                if reset {
+                    "reset the connection"
+                } else {
+                    "closed the connection"
+                }
+            ));
             self.v.candidates = vec![Cause::ProxyDenied, Cause::Unknown];
             self.v.explanation = format!(
                 "The client asked the proxy {} to CONNECT to {target}, and the proxy {} without an answer: most likely its policy refused the tunnel.",
@@ -368,26 +475,57 @@ impl<'a> Judge<'a> {
         let tls = self.i.tls;
         let req = tls.http_request().cloned().unwrap_or_default();
         let host = req.host.clone().unwrap_or_default();
-        let req_ev = self.first_event(|e| e.event.dir == Direction::ToServer && matches!(e.event.kind, TlsEventKind::HttpRequest(_)));
+        let req_ev = self.first_event(|e| {
+            e.event.dir == Direction::ToServer
+                && matches!(e.event.kind, TlsEventKind::HttpRequest(_))
+        });
         if let Some(e) = req_ev {
-            self.evidence(e.at, Party::Client, format!("{} {} (Host: {host})", req.method, req.target), "a plain HTTP request");
+            self.evidence(
+                e.at,
+                Party::Client,
+                format!("{} {} (Host: {host})", req.method, req.target),
+                "a plain HTTP request",
+            );
         }
         match tls.http_response() {
             Some(resp) => {
-                let resp_ev = self.first_event(|e| e.event.dir == Direction::ToClient && matches!(e.event.kind, TlsEventKind::HttpResponse(_)));
+                let resp_ev = self.first_event(|e| {
+                    e.event.dir == Direction::ToClient
+                        && matches!(e.event.kind, TlsEventKind::HttpResponse(_))
+                });
                 self.v.http_status = Some(resp.status);
                 if let Some(why) = deny_page(resp) {
-                    let conf = if resp.status == 470 || why.contains("Action") { Confidence::High } else { Confidence::Medium };
-                    self.set(Outcome::HttpBlocked, Cause::FirewallBlock, EndedBy::Server, conf);
+                    let conf = if resp.status == 470 || why.contains("Action") {
+                        Confidence::High
+                    } else {
+                        Confidence::Medium
+                    };
+                    self.set(
+                        Outcome::HttpBlocked,
+                        Cause::FirewallBlock,
+                        EndedBy::Server,
+                        conf,
+                    );
                     if let Some(e) = resp_ev {
-                        self.evidence(e.at, Party::Server, format!("\"{}\"", resp.status_line), why);
+                        self.evidence(
+                            e.at,
+                            Party::Server,
+                            format!("\"{}\"", resp.status_line),
+                            why,
+                        );
                         self.decisive_at(e.at);
                     }
-                    self.reason(format!("the HTTP request for {host}{} was answered with \"{}\"", req.target, resp.status_line));
+                    self.reason(format!(
+                        "the HTTP request for {host}{} was answered with \"{}\"",
+                        req.target, resp.status_line
+                    ));
                     self.reason(why.to_string());
                     let body = resp.body_excerpt.trim();
                     if !body.is_empty() {
-                        self.reason(format!("body: {}", body.chars().take(200).collect::<String>()));
+                        self.reason(format!(
+                            "body: {}",
+                            body.chars().take(200).collect::<String>()
+                        ));
                     }
                     self.v.explanation = format!(
                         "The plain HTTP request to {host} ({}) was denied by a firewall: it answered \"{}\"{}. If {host} is a CRL/OCSP/AIA host, TLS clients that check revocation (Windows SChannel) fail on port 443 too.",
@@ -396,9 +534,19 @@ impl<'a> Judge<'a> {
                         if body.contains("Action: Deny") { " with an \"Action: Deny\" page" } else { "" }
                     );
                 } else {
-                    self.set(Outcome::Cleartext, Cause::None, EndedBy::None, Confidence::High);
+                    self.set(
+                        Outcome::Cleartext,
+                        Cause::None,
+                        EndedBy::None,
+                        Confidence::High,
+                    );
                     if let Some(e) = resp_ev {
-                        self.evidence(e.at, Party::Server, format!("\"{}\"", resp.status_line), "the server answered the plain HTTP request");
+                        self.evidence(
+                            e.at,
+                            Party::Server,
+                            format!("\"{}\"", resp.status_line),
+                            "the server answered the plain HTTP request",
+                        );
                     }
                     self.reason(format!("plain HTTP answered with \"{}\"", resp.status_line));
                     self.v.explanation = format!(
@@ -412,16 +560,30 @@ impl<'a> Judge<'a> {
                     return;
                 }
                 let close = self.close_of(Direction::ToClient);
-                self.set(Outcome::Cleartext, Cause::Unknown, close.map_or(EndedBy::None, |_| EndedBy::Server), Confidence::Low);
+                self.set(
+                    Outcome::Cleartext,
+                    Cause::Unknown,
+                    close.map_or(EndedBy::None, |_| EndedBy::Server),
+                    Confidence::Low,
+                );
                 self.reason("a plain HTTP request got no HTTP response");
                 self.v.explanation = format!(
                     "A plain HTTP request to {host} ({}) got no response{}.",
                     self.i.tcp.server,
-                    if close.is_some() { " before the server side closed the connection" } else { " in the capture" }
+                    if close.is_some() {
+                        " before the server side closed the connection"
+                    } else {
+                        " in the capture"
+                    }
                 );
                 if let Some(c) = close {
                     self.decisive(&c);
-                    self.evidence(c.at, Party::Server, self.packet_text(&c), "the server side ended the connection without an HTTP answer");
+                    self.evidence(
+                        c.at,
+                        Party::Server,
+                        self.packet_text(&c),
+                        "the server side ended the connection without an HTTP answer",
+                    );
                 }
             }
         }
@@ -439,11 +601,20 @@ impl<'a> Judge<'a> {
             return false;
         }
         let client = &t.side[0];
-        let went_on = client.packets > u64::from(t.syn_count) && client.first_rst.is_none_or(|_| client.packets > u64::from(t.syn_count) + u64::from(client.rst_count)) && t.syn.is_some();
+        let went_on = client.packets > u64::from(t.syn_count)
+            && client.first_rst.is_none_or(|_| {
+                client.packets > u64::from(t.syn_count) + u64::from(client.rst_count)
+            })
+            && t.syn.is_some();
         if !(went_on || client.ack_moved || (t.syn.is_none() && client.payload_bytes > 0)) {
             return false;
         }
-        self.set(Outcome::Midstream, Cause::Unknown, EndedBy::None, Confidence::Medium);
+        self.set(
+            Outcome::Midstream,
+            Cause::Unknown,
+            EndedBy::None,
+            Confidence::Medium,
+        );
         let mut why = Vec::new();
         if went_on {
             why.push("the client kept sending after its SYN, which it does only after a SYN-ACK");
@@ -488,7 +659,9 @@ impl<'a> Judge<'a> {
     fn tcp_handshake_failed(&mut self) -> bool {
         let t = self.i.tcp;
         let server = &t.side[1];
-        let server_spoke = t.syn_ack.is_some() || server.payload_bytes > 0 || server.packets > server.rst_count as u64;
+        let server_spoke = t.syn_ack.is_some()
+            || server.payload_bytes > 0
+            || server.packets > server.rst_count as u64;
         if server_spoke {
             return false;
         }
@@ -496,11 +669,22 @@ impl<'a> Judge<'a> {
             return false;
         };
         let syns = t.syn_count;
-        self.evidence(syn.at, Party::Client, format!("SYN to {} (TTL {})", t.server, syn.ttl), "the client opened the connection");
+        self.evidence(
+            syn.at,
+            Party::Client,
+            format!("SYN to {} (TTL {})", t.server, syn.ttl),
+            "the client opened the connection",
+        );
         if let Some((at, icmp)) = self.i.icmp {
             let from_server = icmp.ip.src == t.server.ip();
-            let admin = matches!((icmp.version, icmp.icmp_type, icmp.code), (4, 3, 9 | 10 | 13) | (6, 1, 1 | 5 | 6));
-            let port = matches!((icmp.version, icmp.icmp_type, icmp.code), (4, 3, 3) | (6, 1, 4));
+            let admin = matches!(
+                (icmp.version, icmp.icmp_type, icmp.code),
+                (4, 3, 9 | 10 | 13) | (6, 1, 1 | 5 | 6)
+            );
+            let port = matches!(
+                (icmp.version, icmp.icmp_type, icmp.code),
+                (4, 3, 3) | (6, 1, 4)
+            );
             let cause = if admin {
                 Cause::FirewallBlock
             } else if port {
@@ -510,17 +694,39 @@ impl<'a> Judge<'a> {
             } else {
                 Cause::Unknown
             };
-            let ended = if from_server { EndedBy::Server } else { EndedBy::Middlebox };
+            let ended = if from_server {
+                EndedBy::Server
+            } else {
+                EndedBy::Middlebox
+            };
             self.set(Outcome::SynUnreachable, cause, ended, Confidence::High);
             self.v.decisive = Some(*at);
             self.v.ttl_decisive = Some(icmp.ip.ttl);
-            let what = format!("{} from {} (TTL {})", icmp.describe(), icmp.ip.src, icmp.ip.ttl);
+            let what = format!(
+                "{} from {} (TTL {})",
+                icmp.describe(),
+                icmp.ip.src,
+                icmp.ip.ttl
+            );
             let why = if from_server {
                 "the server's own address answered the SYN with an ICMP error".to_string()
             } else {
-                format!("a device at {} (not the server {}) refused the SYN", icmp.ip.src, t.server.ip())
+                format!(
+                    "a device at {} (not the server {}) refused the SYN",
+                    icmp.ip.src,
+                    t.server.ip()
+                )
             };
-            self.evidence(*at, if from_server { Party::Server } else { Party::Middlebox }, what.clone(), why);
+            self.evidence(
+                *at,
+                if from_server {
+                    Party::Server
+                } else {
+                    Party::Middlebox
+                },
+                what.clone(),
+                why,
+            );
             self.reason(format!("the SYN to {} was answered by {what}", t.server));
             if admin {
                 self.reason("\"administratively prohibited\" is what filtering devices send");
@@ -541,10 +747,20 @@ impl<'a> Judge<'a> {
             return true;
         }
         if let Some(rst) = server.first_rst {
-            self.set(Outcome::SynRejected, Cause::PortClosed, EndedBy::Server, Confidence::High);
+            self.set(
+                Outcome::SynRejected,
+                Cause::PortClosed,
+                EndedBy::Server,
+                Confidence::High,
+            );
             self.decisive(&rst);
             self.evidence(rst.at, Party::Server, self.packet_text(&rst), "the SYN was answered by a reset: nothing accepts connections there, or a reject rule answered");
-            self.reason(format!("the SYN (frame {}) was answered by RST (frame {}) {}", syn.at.frame, rst.at.frame, ms(rst.at.ts.since(syn.at.ts))));
+            self.reason(format!(
+                "the SYN (frame {}) was answered by RST (frame {}) {}",
+                syn.at.frame,
+                rst.at.frame,
+                ms(rst.at.ts.since(syn.at.ts))
+            ));
             self.v.candidates = vec![Cause::PortClosed, Cause::FirewallBlock];
             self.v.confidence = Confidence::Medium;
             self.v.explanation = format!(
@@ -557,16 +773,39 @@ impl<'a> Judge<'a> {
         }
         let waited = self.i.capture_end.since(syn.at.ts);
         if syns <= 1 && waited < self.cfg.quiet_ns {
-            self.set(Outcome::InProgress, Cause::Unknown, EndedBy::None, Confidence::Low);
-            self.reason(format!("one SYN, and the capture ended {} later", ms(waited)));
-            self.v.explanation = format!("The capture ended {} after the SYN to {}, before any answer could be expected.", ms(waited), t.server);
+            self.set(
+                Outcome::InProgress,
+                Cause::Unknown,
+                EndedBy::None,
+                Confidence::Low,
+            );
+            self.reason(format!(
+                "one SYN, and the capture ended {} later",
+                ms(waited)
+            ));
+            self.v.explanation = format!(
+                "The capture ended {} after the SYN to {}, before any answer could be expected.",
+                ms(waited),
+                t.server
+            );
             return true;
         }
-        self.set(Outcome::SynUnanswered, Cause::Unknown, EndedBy::None, Confidence::High);
+        self.set(
+            Outcome::SynUnanswered,
+            Cause::Unknown,
+            EndedBy::None,
+            Confidence::High,
+        );
         self.v.candidates = vec![Cause::FirewallBlock, Cause::NoRoute];
         let last = t.last_syn.unwrap_or(syn);
+        self.decisive(&last);
         if syns > 1 {
-            self.evidence(last.at, Party::Client, format!("SYN retransmission #{} (TTL {})", syns - 1, last.ttl), "the client kept retrying: no answer came");
+            self.evidence(
+                last.at,
+                Party::Client,
+                format!("SYN retransmission #{} (TTL {})", syns - 1, last.ttl),
+                "the client kept retrying: no answer came",
+            );
         }
         self.reason(format!(
             "{} SYN(s) over {} got no SYN-ACK, no RST and no ICMP error; the capture went on {} after the last one",
@@ -592,7 +831,12 @@ impl<'a> Judge<'a> {
         let server_bytes = t.side[1].payload_bytes;
         let no_syn = t.syn.is_none();
         if tls.is_tls() || (no_syn && (client_bytes > 0 || server_bytes > 0)) {
-            self.set(Outcome::Midstream, Cause::Unknown, EndedBy::None, Confidence::Low);
+            self.set(
+                Outcome::Midstream,
+                Cause::Unknown,
+                EndedBy::None,
+                Confidence::Low,
+            );
             self.reason("no ClientHello was captured for this connection");
             if tls.server_hello().is_some() {
                 self.reason("a ServerHello was seen, so the ClientHello was lost by the capture");
@@ -606,12 +850,28 @@ impl<'a> Judge<'a> {
         if client_bytes > 0 {
             // The client spoke, but not TLS.
             let not_tls = tls.stats(Direction::ToServer).not_tls;
-            self.set(Outcome::Cleartext, Cause::None, EndedBy::None, Confidence::Medium);
-            self.reason(format!("the client sent {client_bytes} bytes that are not a TLS ClientHello"));
+            self.set(
+                Outcome::Cleartext,
+                Cause::None,
+                EndedBy::None,
+                Confidence::Medium,
+            );
+            self.reason(format!(
+                "the client sent {client_bytes} bytes that are not a TLS ClientHello"
+            ));
             if let Some(e) = self.first_event(|e| matches!(e.event.kind, TlsEventKind::NotTls(_))) {
                 if let TlsEventKind::NotTls(n) = &e.event.kind {
-                    let from = if e.event.dir == Direction::ToServer { Party::Client } else { Party::Server };
-                    self.evidence(e.at, from, format!("{}: {}", n.looks_like, n.excerpt), "the first bytes are not TLS");
+                    let from = if e.event.dir == Direction::ToServer {
+                        Party::Client
+                    } else {
+                        Party::Server
+                    };
+                    self.evidence(
+                        e.at,
+                        from,
+                        format!("{}: {}", n.looks_like, n.excerpt),
+                        "the first bytes are not TLS",
+                    );
                 }
             }
             self.v.explanation = format!(
@@ -622,30 +882,55 @@ impl<'a> Judge<'a> {
             return;
         }
         // TCP only: established, no byte from the client.
-        let closer = earliest(self.close_of(Direction::ToServer), self.close_of(Direction::ToClient));
+        let closer = earliest(
+            self.close_of(Direction::ToServer),
+            self.close_of(Direction::ToClient),
+        );
         let established = t.syn_ack.or(t.side[1].first_packet);
         let start = established.map_or(t.first.ts, |p| p.at.ts);
         if let Some(sa) = t.syn_ack {
-            self.evidence(sa.at, Party::Server, format!("SYN-ACK from {} (TTL {})", t.server, sa.ttl), "TCP was accepted");
+            self.evidence(
+                sa.at,
+                Party::Server,
+                format!("SYN-ACK from {} (TTL {})", t.server, sa.ttl),
+                "TCP was accepted",
+            );
         }
         if server_bytes > 0 {
             if let Some(e) = self.first_event(|e| e.event.dir == Direction::ToClient) {
                 if let TlsEventKind::NotTls(n) = &e.event.kind {
-                    self.evidence(e.at, Party::Server, format!("{}: {}", n.looks_like, n.excerpt), "the server spoke first, and not TLS");
+                    self.evidence(
+                        e.at,
+                        Party::Server,
+                        format!("{}: {}", n.looks_like, n.excerpt),
+                        "the server spoke first, and not TLS",
+                    );
                 }
             }
         }
         match closer {
             Some(c) => {
                 let by_client = c.dir == Direction::ToServer;
-                let ended = if by_client { EndedBy::Client } else { EndedBy::Server };
+                let ended = if by_client {
+                    EndedBy::Client
+                } else {
+                    EndedBy::Server
+                };
                 self.set(Outcome::NoClientHello, Cause::None, ended, Confidence::High);
                 self.decisive(&c);
                 self.evidence(
                     c.at,
-                    if by_client { Party::Client } else { Party::Server },
+                    if by_client {
+                        Party::Client
+                    } else {
+                        Party::Server
+                    },
                     self.packet_text(&c),
-                    if by_client { "the client closed without ever sending a byte" } else { "the server side closed before the client sent anything" },
+                    if by_client {
+                        "the client closed without ever sending a byte"
+                    } else {
+                        "the server side closed before the client sent anything"
+                    },
                 );
                 self.reason(format!(
                     "TCP was established, no payload from the client, and the {} closed it {} later",
@@ -663,12 +948,28 @@ impl<'a> Judge<'a> {
             None => {
                 let waited = self.i.capture_end.since(start);
                 if waited < self.cfg.quiet_ns {
-                    self.set(Outcome::InProgress, Cause::Unknown, EndedBy::None, Confidence::Low);
-                    self.reason(format!("TCP established; the capture ended {} later", ms(waited)));
+                    self.set(
+                        Outcome::InProgress,
+                        Cause::Unknown,
+                        EndedBy::None,
+                        Confidence::Low,
+                    );
+                    self.reason(format!(
+                        "TCP established; the capture ended {} later",
+                        ms(waited)
+                    ));
                     self.v.explanation = format!("TCP to {} was established {} before the capture ended, and no ClientHello had been sent yet.", t.server, ms(waited));
                 } else {
-                    self.set(Outcome::NoClientHello, Cause::None, EndedBy::None, Confidence::Medium);
-                    self.reason(format!("TCP established; no payload from the client for {}", ms(waited)));
+                    self.set(
+                        Outcome::NoClientHello,
+                        Cause::None,
+                        EndedBy::None,
+                        Confidence::Medium,
+                    );
+                    self.reason(format!(
+                        "TCP established; no payload from the client for {}",
+                        ms(waited)
+                    ));
                     self.v.explanation = format!(
                         "TCP to {} was established but the client sent no ClientHello in the {} the capture went on.",
                         t.server,
@@ -691,24 +992,41 @@ impl<'a> Judge<'a> {
             return;
         };
         let offer = offer::assess(ch);
-        let (segments, frames) = t.segments_of(Direction::ToServer, ch_ev.event.start, ch_ev.event.end);
+        let (segments, frames) =
+            t.segments_of(Direction::ToServer, ch_ev.event.start, ch_ev.event.end);
         let sni = ch.sni.clone();
-        let sni_text = sni.clone().map_or("no SNI".to_string(), |s| format!("SNI {s}"));
+        let sni_text = sni
+            .clone()
+            .map_or("no SNI".to_string(), |s| format!("SNI {s}"));
         let ch_what = format!(
             "ClientHello ({sni_text}; {}; {} bytes{})",
             offer.summary,
             ch.message_len,
-            if segments > 1 { format!(" in {segments} TCP segments") } else { String::new() }
+            if segments > 1 {
+                format!(" in {segments} TCP segments")
+            } else {
+                String::new()
+            }
         );
         let ch_frame = frames.last().copied().unwrap_or(ch_ev.at);
         self.evidence(ch_frame, Party::Client, ch_what, "the client started TLS");
         if segments > 1 {
             if let Some(f) = frames.first() {
-                self.evidence(*f, Party::Client, "first segment of the ClientHello", "the ClientHello did not fit one TCP segment");
+                self.evidence(
+                    *f,
+                    Party::Client,
+                    "first segment of the ClientHello",
+                    "the ClientHello did not fit one TCP segment",
+                );
             }
         }
         if let Some(sa) = t.syn_ack {
-            self.evidence(sa.at, Party::Server, format!("SYN-ACK from {} (TTL {})", t.server, sa.ttl), "TCP was accepted");
+            self.evidence(
+                sa.at,
+                Party::Server,
+                format!("SYN-ACK from {} (TTL {})", t.server, sa.ttl),
+                "TCP was accepted",
+            );
         }
         for f in &offer.facts {
             self.reason(f.clone());
@@ -721,7 +1039,9 @@ impl<'a> Judge<'a> {
         let complete = tls.progress() == HandshakeProgress::Complete;
         let alert_ev = self.first_event(|e| match &e.event.kind {
             TlsEventKind::Alert(a) => a.level == 2 || a.description == 0 || a.description == 90,
-            TlsEventKind::EncryptedRecord { content_type: 21, .. } => true,
+            TlsEventKind::EncryptedRecord {
+                content_type: 21, ..
+            } => true,
             _ => false,
         });
         let completed_at = self.i.completed.map(|(at, _)| at);
@@ -739,7 +1059,11 @@ impl<'a> Judge<'a> {
         }
         // 3. The server answered something that is not TLS.
         if let Some(e) = self.first_event(|e| {
-            e.event.dir == Direction::ToClient && matches!(e.event.kind, TlsEventKind::HttpResponse(_) | TlsEventKind::NotTls(_))
+            e.event.dir == Direction::ToClient
+                && matches!(
+                    e.event.kind,
+                    TlsEventKind::HttpResponse(_) | TlsEventKind::NotTls(_)
+                )
         }) {
             return self.not_tls_answer(e);
         }
@@ -754,25 +1078,42 @@ impl<'a> Judge<'a> {
     fn alert(&mut self, e: &TlsEventAt, offer: &Offer, segments: u32) {
         let tls = self.i.tls;
         let from_server = e.event.dir == Direction::ToClient;
-        let party = if from_server { Party::Server } else { Party::Client };
+        let party = if from_server {
+            Party::Server
+        } else {
+            Party::Client
+        };
         let (name, code, level) = match &e.event.kind {
             TlsEventKind::Alert(a) => (
-                names::alert_name(a.description).map(str::to_string).unwrap_or_else(|| format!("alert_{}", a.description)),
+                names::alert_name(a.description)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("alert_{}", a.description)),
                 Some(a.description),
                 Some(a.level),
             ),
             _ => ("encrypted".to_string(), None, None),
         };
-        self.v.alert = Some(AlertInfo { name: name.clone(), code, level, from: party });
+        self.v.alert = Some(AlertInfo {
+            name: name.clone(),
+            code,
+            level,
+            from: party,
+        });
         self.decisive_at(e.at);
         let before_sh = tls.server_hello().is_none() && tls.hello_retry().is_none();
-        let cert_req = self.first_event(|x| x.event.dir == Direction::ToClient && matches!(x.event.kind, TlsEventKind::Handshake(13)));
+        let cert_req = self.first_event(|x| {
+            x.event.dir == Direction::ToClient
+                && matches!(x.event.kind, TlsEventKind::Handshake(13))
+        });
         let level_text = match level {
             Some(2) => "fatal ",
             Some(1) => "warning ",
             _ => "",
         };
-        let alert_text = format!("{level_text}alert {name}{}", code.map_or(String::new(), |c| format!(" ({c})")));
+        let alert_text = format!(
+            "{level_text}alert {name}{}",
+            code.map_or(String::new(), |c| format!(" ({c})"))
+        );
         let what = format!("{alert_text} from the {}", party.as_str());
         let mut conf = Confidence::High;
         let (cause, advice): (Cause, String) = if from_server {
@@ -810,14 +1151,23 @@ impl<'a> Judge<'a> {
             match code {
                 Some(42..=46) | Some(48) | Some(49) => {
                     let issuer = self.issuer_note();
-                    (Cause::CertificateRejected, format!("The client rejected the server's certificate{issuer}."))
+                    (
+                        Cause::CertificateRejected,
+                        format!("The client rejected the server's certificate{issuer}."),
+                    )
                 }
-                Some(70) => (Cause::VersionMismatch, "The client refused the version the server chose.".to_string()),
+                Some(70) => (
+                    Cause::VersionMismatch,
+                    "The client refused the version the server chose.".to_string(),
+                ),
                 Some(40) | Some(47) if tls.hello_retry().is_some() => {
                     conf = Confidence::Medium;
                     (Cause::CipherMismatch, "After a HelloRetryRequest the client and server could not agree on a key-exchange group.".to_string())
                 }
-                Some(120) => (Cause::AlpnMismatch, "The client rejected the server's application protocol.".to_string()),
+                Some(120) => (
+                    Cause::AlpnMismatch,
+                    "The client rejected the server's application protocol.".to_string(),
+                ),
                 Some(0) | Some(90) => {
                     conf = Confidence::Medium;
                     self.v.candidates = vec![Cause::CertificateRejected, Cause::Unknown];
@@ -825,12 +1175,23 @@ impl<'a> Judge<'a> {
                 }
                 _ => {
                     conf = Confidence::Medium;
-                    (Cause::Unknown, "The client aborted the handshake.".to_string())
+                    (
+                        Cause::Unknown,
+                        "The client aborted the handshake.".to_string(),
+                    )
                 }
             }
         };
-        let outcome = if from_server { Outcome::ServerAlert } else { Outcome::ClientAlert };
-        let mut ended = if from_server { EndedBy::Server } else { EndedBy::Client };
+        let outcome = if from_server {
+            Outcome::ServerAlert
+        } else {
+            Outcome::ClientAlert
+        };
+        let mut ended = if from_server {
+            EndedBy::Server
+        } else {
+            EndedBy::Client
+        };
         // A plaintext alert from the server's address can be forged too (rare): check it.
         if from_server {
             if let Some(p) = self.packet_at(e.at) {
@@ -847,16 +1208,33 @@ impl<'a> Judge<'a> {
             self.v.ttl_decisive = Some(p.ttl);
         }
         self.set(outcome, cause, ended, conf);
-        let when = if before_sh { "in answer to the ClientHello, before any ServerHello" } else { "after the ServerHello" };
-        self.evidence(e.at, party, what.clone(), format!("a {} alert {when}", party.as_str()));
+        let when = if before_sh {
+            "in answer to the ClientHello, before any ServerHello"
+        } else {
+            "after the ServerHello"
+        };
+        self.evidence(
+            e.at,
+            party,
+            what.clone(),
+            format!("a {} alert {when}", party.as_str()),
+        );
         if let Some(cr) = cert_req {
-            self.evidence(cr.at, Party::Server, "CertificateRequest", "the server asked the client for a certificate");
+            self.evidence(
+                cr.at,
+                Party::Server,
+                "CertificateRequest",
+                "the server asked the client for a certificate",
+            );
         }
         self.reason(format!("{what} {when}"));
         if let (Some(d), Some(ch)) = (self.v.decisive, self.client_hello_done_at()) {
             self.reason(format!("{} after the ClientHello", ms(d.ts.since(ch))));
         }
-        self.v.explanation = format!("The {} ended the handshake with {alert_text} {when}. {advice}", party.as_str());
+        self.v.explanation = format!(
+            "The {} ended the handshake with {alert_text} {when}. {advice}",
+            party.as_str()
+        );
     }
 
     /// Issuer of the server's certificate, as a phrase, with a TLS-inspection remark.
@@ -865,17 +1243,31 @@ impl<'a> Judge<'a> {
         let Some(leaf) = certs.first() else {
             return String::new();
         };
-        let issuer = leaf.issuer_cn.clone().unwrap_or_else(|| leaf.issuer.clone());
-        if let Some(e) = self.first_event(|e| matches!(e.event.kind, TlsEventKind::Certificate(_))) {
+        let issuer = leaf
+            .issuer_cn
+            .clone()
+            .unwrap_or_else(|| leaf.issuer.clone());
+        if let Some(e) = self.first_event(|e| matches!(e.event.kind, TlsEventKind::Certificate(_)))
+        {
             self.evidence(
                 e.at,
                 Party::Server,
-                format!("Certificate: subject {}, issuer {}", leaf.subject_cn.clone().unwrap_or_else(|| leaf.subject.clone()), issuer),
+                format!(
+                    "Certificate: subject {}, issuer {}",
+                    leaf.subject_cn
+                        .clone()
+                        .unwrap_or_else(|| leaf.subject.clone()),
+                    issuer
+                ),
                 "the certificate the client was shown",
             );
         }
-        self.reason(format!("the server certificate was issued by \"{}\"", leaf.issuer));
-        let inspection = inspection_vendor(&leaf.issuer) || certs.iter().any(|c| inspection_vendor(&c.issuer));
+        self.reason(format!(
+            "the server certificate was issued by \"{}\"",
+            leaf.issuer
+        ));
+        let inspection =
+            inspection_vendor(&leaf.issuer) || certs.iter().any(|c| inspection_vendor(&c.issuer));
         if inspection {
             self.reason("that issuer name is typical of a TLS-inspection device, not a public CA");
             format!(" issued by \"{issuer}\", which looks like TLS inspection: bypass inspection for this name or trust that CA in the client")
@@ -888,23 +1280,36 @@ impl<'a> Judge<'a> {
         let t = self.i.tcp;
         // Only a few packets are remembered individually; build one from the ladder when possible.
         for side in &t.side {
-            for p in [side.first_data, side.last_data, side.first_fin, side.first_rst, side.last_packet, side.first_packet].into_iter().flatten() {
+            for p in [
+                side.first_data,
+                side.last_data,
+                side.first_fin,
+                side.first_rst,
+                side.last_packet,
+                side.first_packet,
+            ]
+            .into_iter()
+            .flatten()
+            {
                 if p.at == at {
                     return Some(p);
                 }
             }
         }
-        t.ladder.rows().find(|r| r.at == at && !r.duplicate).map(|r| PacketFacts {
-            at: r.at,
-            dir: r.dir,
-            flags: r.flags,
-            seq: 0,
-            ack: 0,
-            len: r.len,
-            ttl: r.ttl,
-            ip_id: None,
-            window: 0,
-        })
+        t.ladder
+            .rows()
+            .find(|r| r.at == at && !r.duplicate)
+            .map(|r| PacketFacts {
+                at: r.at,
+                dir: r.dir,
+                flags: r.flags,
+                seq: 0,
+                ack: 0,
+                len: r.len,
+                ttl: r.ttl,
+                ip_id: None,
+                window: 0,
+            })
     }
 
     /// A TLS 1.3 encrypted alert: an alert-sized application-data record that was the last thing a side
@@ -936,7 +1341,8 @@ impl<'a> Judge<'a> {
                     continue;
                 }
                 // A normal close_notify answers the client's; an alert comes first.
-                if let (Some(cc), Some(last)) = (self.close_of(Direction::ToServer), side.last_data) {
+                if let (Some(cc), Some(last)) = (self.close_of(Direction::ToServer), side.last_data)
+                {
                     if cc.at < last.at {
                         continue;
                     }
@@ -960,14 +1366,26 @@ impl<'a> Judge<'a> {
 
     fn encrypted_alert_verdict(&mut self, dir: Direction, at: crate::tcp::FrameRef, offer: &Offer) {
         let from_server = dir == Direction::ToClient;
-        let party = if from_server { Party::Server } else { Party::Client };
-        self.v.alert = Some(AlertInfo { name: "encrypted".to_string(), code: None, level: None, from: party });
+        let party = if from_server {
+            Party::Server
+        } else {
+            Party::Client
+        };
+        self.v.alert = Some(AlertInfo {
+            name: "encrypted".to_string(),
+            code: None,
+            level: None,
+            from: party,
+        });
         self.decisive_at(at);
         if let Some(p) = self.packet_at(at) {
             self.v.ttl_decisive = Some(p.ttl);
         }
         let len = self.i.tls.stats(dir).last_record.map_or(0, |r| r.2);
-        let what = format!("encrypted alert from the {} ({len}-byte application_data record)", party.as_str());
+        let what = format!(
+            "encrypted alert from the {} ({len}-byte application_data record)",
+            party.as_str()
+        );
         let why = format!(
             "TLS 1.3 encrypts alerts after the ServerHello; a {len}-byte record (2 alert bytes + 1 type byte + 16-byte tag) right before the close is an alert, not data"
         );
@@ -975,14 +1393,24 @@ impl<'a> Judge<'a> {
         self.reason(why);
         let _ = offer;
         if from_server {
-            self.set(Outcome::ServerAlert, Cause::Unknown, EndedBy::Server, Confidence::Medium);
+            self.set(
+                Outcome::ServerAlert,
+                Cause::Unknown,
+                EndedBy::Server,
+                Confidence::Medium,
+            );
             self.v.candidates = vec![Cause::ClientCertificateRequired, Cause::Unknown];
             self.reason("the alert's code is encrypted; after the client's Finished the usual reason is a missing or rejected client certificate");
             self.v.explanation = "The server sent an encrypted alert and closed the connection during the TLS 1.3 handshake. The alert's code is encrypted, so the reason cannot be read; a server rejecting the client's certificate (or the lack of one) does exactly this.".to_string();
         } else {
             let issuer = self.issuer_note();
             let certs_seen = !self.i.tls.certificates().is_empty();
-            self.set(Outcome::ClientAlert, Cause::CertificateRejected, EndedBy::Client, Confidence::Medium);
+            self.set(
+                Outcome::ClientAlert,
+                Cause::CertificateRejected,
+                EndedBy::Client,
+                Confidence::Medium,
+            );
             self.v.candidates = vec![Cause::CertificateRejected, Cause::Unknown];
             self.reason("in TLS 1.3 the client's first encrypted record answers the server's Certificate; an alert there is almost always a certificate rejection (unknown_ca, bad_certificate, certificate_expired)");
             self.v.explanation = format!(
@@ -995,21 +1423,49 @@ impl<'a> Judge<'a> {
 
     fn complete(&mut self) {
         let tls = self.i.tls;
-        self.set(Outcome::HandshakeComplete, Cause::None, EndedBy::None, Confidence::High);
+        self.set(
+            Outcome::HandshakeComplete,
+            Cause::None,
+            EndedBy::None,
+            Confidence::High,
+        );
         let version = tls.version().map(names::version_name).unwrap_or_default();
-        let suite = tls.server_hello().map(|s| offer::suite(s.cipher_suite)).unwrap_or_default();
+        let suite = tls
+            .server_hello()
+            .map(|s| offer::suite(s.cipher_suite))
+            .unwrap_or_default();
         if let Some(at) = self.i.completed.map(|c| c.0) {
-            self.evidence(at, Party::Client, "the client's Finished (first encrypted handshake record after the server's)", "both sides finished the handshake");
+            self.evidence(
+                at,
+                Party::Client,
+                "the client's Finished (first encrypted handshake record after the server's)",
+                "both sides finished the handshake",
+            );
             self.decisive_at(at);
         }
-        if let Some(e) = self.first_event(|e| e.event.dir == Direction::ToClient && matches!(e.event.kind, TlsEventKind::ServerHello(_))) {
-            self.evidence(e.at, Party::Server, format!("ServerHello: {version}, {suite}"), "the server accepted the offer");
+        if let Some(e) = self.first_event(|e| {
+            e.event.dir == Direction::ToClient
+                && matches!(e.event.kind, TlsEventKind::ServerHello(_))
+        }) {
+            self.evidence(
+                e.at,
+                Party::Server,
+                format!("ServerHello: {version}, {suite}"),
+                "the server accepted the offer",
+            );
         }
         if tls.hello_retry().is_some() {
             self.reason("the server first asked for another key share (HelloRetryRequest)");
         }
-        self.reason(format!("{version} with {suite} was negotiated and both sides finished"));
-        let via = self.v.proxy_target.as_ref().map(|t| format!(" through the proxy {} (CONNECT {t})", self.i.tcp.server)).unwrap_or_default();
+        self.reason(format!(
+            "{version} with {suite} was negotiated and both sides finished"
+        ));
+        let via = self
+            .v
+            .proxy_target
+            .as_ref()
+            .map(|t| format!(" through the proxy {} (CONNECT {t})", self.i.tcp.server))
+            .unwrap_or_default();
         self.v.explanation = format!("The TLS handshake completed{via}: {version}, {suite}.");
     }
 
@@ -1020,25 +1476,56 @@ impl<'a> Judge<'a> {
         }
         match &e.event.kind {
             TlsEventKind::HttpResponse(_) => {
-                let r = self.i.tls.http_response().cloned().or_else(|| match &e.event.kind {
-                    TlsEventKind::HttpResponse(r) => Some(r.clone()),
-                    _ => None,
-                });
+                let r = self
+                    .i
+                    .tls
+                    .http_response()
+                    .cloned()
+                    .or_else(|| match &e.event.kind {
+                        TlsEventKind::HttpResponse(r) => Some(r.clone()),
+                        _ => None,
+                    });
                 let Some(r) = r else { return };
                 self.v.http_status = Some(r.status);
                 if let Some(why) = deny_page(&r) {
-                    self.set(Outcome::HttpBlocked, Cause::FirewallBlock, EndedBy::Server, Confidence::High);
-                    self.evidence(e.at, Party::Server, format!("\"{}\" instead of a ServerHello", r.status_line), why);
-                    self.reason(format!("the ClientHello was answered with \"{}\"", r.status_line));
+                    self.set(
+                        Outcome::HttpBlocked,
+                        Cause::FirewallBlock,
+                        EndedBy::Server,
+                        Confidence::High,
+                    );
+                    self.evidence(
+                        e.at,
+                        Party::Server,
+                        format!("\"{}\" instead of a ServerHello", r.status_line),
+                        why,
+                    );
+                    self.reason(format!(
+                        "the ClientHello was answered with \"{}\"",
+                        r.status_line
+                    ));
                     self.reason(why);
                     self.v.explanation = format!(
                         "The ClientHello was answered with an HTTP deny page (\"{}\") instead of a ServerHello: a firewall or proxy in the path blocked it.",
                         r.status_line
                     );
                 } else {
-                    self.set(Outcome::ServerNotTls, Cause::NotTls, EndedBy::Server, Confidence::High);
-                    self.evidence(e.at, Party::Server, format!("\"{}\" instead of a ServerHello", r.status_line), "the server speaks plain HTTP on this port");
-                    self.reason(format!("the ClientHello was answered with \"{}\"", r.status_line));
+                    self.set(
+                        Outcome::ServerNotTls,
+                        Cause::NotTls,
+                        EndedBy::Server,
+                        Confidence::High,
+                    );
+                    self.evidence(
+                        e.at,
+                        Party::Server,
+                        format!("\"{}\" instead of a ServerHello", r.status_line),
+                        "the server speaks plain HTTP on this port",
+                    );
+                    self.reason(format!(
+                        "the ClientHello was answered with \"{}\"",
+                        r.status_line
+                    ));
                     self.v.explanation = format!(
                         "The server at {} speaks plain HTTP, not TLS: it answered the ClientHello with \"{}\". Use http:// or the right port.",
                         self.i.tcp.server, r.status_line
@@ -1046,8 +1533,18 @@ impl<'a> Judge<'a> {
                 }
             }
             TlsEventKind::NotTls(n) if n.looks_like == "SSLv2 ServerHello" => {
-                self.set(Outcome::HandshakeComplete, Cause::None, EndedBy::None, Confidence::Medium);
-                self.evidence(e.at, Party::Server, "SSLv2 ServerHello", "the server answered in SSL 2.0");
+                self.set(
+                    Outcome::HandshakeComplete,
+                    Cause::None,
+                    EndedBy::None,
+                    Confidence::Medium,
+                );
+                self.evidence(
+                    e.at,
+                    Party::Server,
+                    "SSLv2 ServerHello",
+                    "the server answered in SSL 2.0",
+                );
                 self.reason("the server answered with an SSL 2.0 ServerHello; SSL 2.0 handshakes are not followed further");
                 self.v.explanation = format!(
                     "The server at {} negotiated SSL 2.0, a protocol broken since 1996 (RFC 6176 forbids it): the connection went ahead, but no current client should accept it.",
@@ -1055,9 +1552,22 @@ impl<'a> Judge<'a> {
                 );
             }
             TlsEventKind::NotTls(n) => {
-                self.set(Outcome::ServerNotTls, Cause::NotTls, EndedBy::Server, Confidence::High);
-                self.evidence(e.at, Party::Server, format!("{}: \"{}\"", n.looks_like, n.excerpt), "the server answered with bytes that are not TLS");
-                self.reason(format!("the server answered with {} instead of a ServerHello", n.looks_like));
+                self.set(
+                    Outcome::ServerNotTls,
+                    Cause::NotTls,
+                    EndedBy::Server,
+                    Confidence::High,
+                );
+                self.evidence(
+                    e.at,
+                    Party::Server,
+                    format!("{}: \"{}\"", n.looks_like, n.excerpt),
+                    "the server answered with bytes that are not TLS",
+                );
+                self.reason(format!(
+                    "the server answered with {} instead of a ServerHello",
+                    n.looks_like
+                ));
                 self.v.explanation = format!(
                     "The server at {} does not speak TLS on this port: it answered the ClientHello with {} (\"{}\").",
                     self.i.tcp.server, n.looks_like, n.excerpt
@@ -1070,43 +1580,83 @@ impl<'a> Judge<'a> {
     fn after_server_hello(&mut self) {
         let tls = self.i.tls;
         let t = self.i.tcp;
-        if let Some(e) = self.first_event(|e| e.event.dir == Direction::ToClient && matches!(e.event.kind, TlsEventKind::ServerHello(_))) {
+        if let Some(e) = self.first_event(|e| {
+            e.event.dir == Direction::ToClient
+                && matches!(e.event.kind, TlsEventKind::ServerHello(_))
+        }) {
             let (what, why) = match &e.event.kind {
                 TlsEventKind::ServerHello(sh) if sh.hello_retry_request => (
-                    format!("HelloRetryRequest (group {})", sh.key_share_group.map(offer::group).unwrap_or_default()),
+                    format!(
+                        "HelloRetryRequest (group {})",
+                        sh.key_share_group.map(offer::group).unwrap_or_default()
+                    ),
                     "the server asked for another key share",
                 ),
                 TlsEventKind::ServerHello(sh) => (
-                    format!("ServerHello: {}, {}", names::version_name(sh.version()), offer::suite(sh.cipher_suite)),
+                    format!(
+                        "ServerHello: {}, {}",
+                        names::version_name(sh.version()),
+                        offer::suite(sh.cipher_suite)
+                    ),
                     "the server accepted the offer",
                 ),
                 _ => (String::new(), ""),
             };
             self.evidence(e.at, Party::Server, what, why);
         }
-        if let Some(e) = self.first_event(|e| matches!(e.event.kind, TlsEventKind::Certificate(_))) {
+        if let Some(e) = self.first_event(|e| matches!(e.event.kind, TlsEventKind::Certificate(_)))
+        {
             if let Some(leaf) = tls.certificates().first() {
                 self.evidence(
                     e.at,
                     Party::Server,
-                    format!("Certificate: subject {}, issuer {}", leaf.subject_cn.clone().unwrap_or_else(|| leaf.subject.clone()), leaf.issuer_cn.clone().unwrap_or_else(|| leaf.issuer.clone())),
+                    format!(
+                        "Certificate: subject {}, issuer {}",
+                        leaf.subject_cn
+                            .clone()
+                            .unwrap_or_else(|| leaf.subject.clone()),
+                        leaf.issuer_cn
+                            .clone()
+                            .unwrap_or_else(|| leaf.issuer.clone())
+                    ),
                     "the certificate the client was shown",
                 );
             }
         }
-        let close = earliest(self.close_of(Direction::ToServer), self.close_of(Direction::ToClient));
+        let close = earliest(
+            self.close_of(Direction::ToServer),
+            self.close_of(Direction::ToClient),
+        );
         let Some(c) = close else {
             let waited = self.i.capture_end.since(t.last.ts);
-            self.set(Outcome::InProgress, Cause::Unknown, EndedBy::None, Confidence::Low);
-            self.reason(format!("the server's hello arrived; the capture ended {} after the last packet", ms(waited)));
-            self.v.explanation = "The server's hello arrived, then the capture ended before the handshake finished.".to_string();
+            self.set(
+                Outcome::InProgress,
+                Cause::Unknown,
+                EndedBy::None,
+                Confidence::Low,
+            );
+            self.reason(format!(
+                "the server's hello arrived; the capture ended {} after the last packet",
+                ms(waited)
+            ));
+            self.v.explanation =
+                "The server's hello arrived, then the capture ended before the handshake finished."
+                    .to_string();
             return;
         };
         self.decisive(&c);
         let by_client = c.dir == Direction::ToServer;
         let kind = if c.flags.rst { "reset" } else { "closed" };
-        let mut ended = if by_client { EndedBy::Client } else { EndedBy::Server };
-        let mut party = if by_client { Party::Client } else { Party::Server };
+        let mut ended = if by_client {
+            EndedBy::Client
+        } else {
+            EndedBy::Server
+        };
+        let mut party = if by_client {
+            Party::Client
+        } else {
+            Party::Server
+        };
         if !by_client {
             let prov = provenance::check(t, &c);
             for s in &prov.signals {
@@ -1117,8 +1667,18 @@ impl<'a> Judge<'a> {
                 party = Party::Middlebox;
             }
         }
-        self.evidence(c.at, party, self.packet_text(&c), format!("the {} {kind} the connection with no alert", party.as_str()));
-        self.set(Outcome::AbortedAfterServerHello, Cause::Unknown, ended, Confidence::Medium);
+        self.evidence(
+            c.at,
+            party,
+            self.packet_text(&c),
+            format!("the {} {kind} the connection with no alert", party.as_str()),
+        );
+        self.set(
+            Outcome::AbortedAfterServerHello,
+            Cause::Unknown,
+            ended,
+            Confidence::Medium,
+        );
         let hrr = tls.hello_retry().is_some() && tls.server_hello().is_none();
         if by_client && !tls.certificates().is_empty() {
             self.v.candidates = vec![Cause::CertificateRejected, Cause::Unknown];
@@ -1135,14 +1695,21 @@ impl<'a> Judge<'a> {
                 party.as_str()
             );
         } else {
-            self.v.candidates = vec![Cause::FirewallBlock, Cause::CertificateRejected, Cause::Unknown];
+            self.v.candidates = vec![
+                Cause::FirewallBlock,
+                Cause::CertificateRejected,
+                Cause::Unknown,
+            ];
             self.v.explanation = format!(
                 "The server's hello arrived, then the {} {kind} the connection {} later without any alert. A device that blocks on the certificate, or an endpoint that failed, does this; the wire does not say which.",
                 party.as_str(),
                 self.v.client_hello_to_decisive_ns.map(ms).unwrap_or_default()
             );
         }
-        self.reason(format!("the {} {kind} the connection after the server's hello, with no alert", party.as_str()));
+        self.reason(format!(
+            "the {} {kind} the connection after the server's hello, with no alert",
+            party.as_str()
+        ));
     }
 
     fn no_server_answer(&mut self, offer: &Offer, segments: u32, sni: Option<&str>) {
@@ -1153,7 +1720,12 @@ impl<'a> Judge<'a> {
         let ch_end = self.client_hello_event().map_or(0, |e| e.event.end);
         let acked = t.first_ack_covering(Direction::ToServer, ch_end);
         if let Some(a) = acked {
-            self.evidence(a, Party::Server, "ACK of the whole ClientHello", "the peer received the ClientHello (TCP level)");
+            self.evidence(
+                a,
+                Party::Server,
+                "ACK of the whole ClientHello",
+                "the peer received the ClientHello (TCP level)",
+            );
         }
         let server_first = match (server_close, client_close) {
             (Some(s), Some(c)) => s.at <= c.at,
@@ -1162,12 +1734,28 @@ impl<'a> Judge<'a> {
         };
         let (outcome, decisive) = if server_first {
             let Some(s) = server_close else { return };
-            (if s.flags.rst { Outcome::ResetAfterClientHello } else { Outcome::ClosedAfterClientHello }, Some(s))
+            (
+                if s.flags.rst {
+                    Outcome::ResetAfterClientHello
+                } else {
+                    Outcome::ClosedAfterClientHello
+                },
+                Some(s),
+            )
         } else {
-            let waited = client_close.map_or(self.i.capture_end.since(ch_at), |c| c.at.ts.since(ch_at));
+            let waited =
+                client_close.map_or(self.i.capture_end.since(ch_at), |c| c.at.ts.since(ch_at));
             if client_close.is_none() && waited < self.cfg.quiet_ns {
-                self.set(Outcome::InProgress, Cause::Unknown, EndedBy::None, Confidence::Low);
-                self.reason(format!("the capture ended {} after the ClientHello, with no answer yet", ms(waited)));
+                self.set(
+                    Outcome::InProgress,
+                    Cause::Unknown,
+                    EndedBy::None,
+                    Confidence::Low,
+                );
+                self.reason(format!(
+                    "the capture ended {} after the ClientHello, with no answer yet",
+                    ms(waited)
+                ));
                 self.v.explanation = format!(
                     "The ClientHello was sent {} before the capture ended; no answer had arrived yet.",
                     ms(waited)
@@ -1185,16 +1773,38 @@ impl<'a> Judge<'a> {
             if outcome == Outcome::SilenceAfterClientHello {
                 party = Party::Client;
                 let waited = d.at.ts.since(ch_at);
-                self.evidence(d.at, Party::Client, self.packet_text(&d), format!("the client gave up after {} without a single byte from the server", ms(waited)));
-                self.reason(format!("nothing came back from the server for {}; then the client closed", ms(waited)));
+                self.evidence(
+                    d.at,
+                    Party::Client,
+                    self.packet_text(&d),
+                    format!(
+                        "the client gave up after {} without a single byte from the server",
+                        ms(waited)
+                    ),
+                );
+                self.reason(format!(
+                    "nothing came back from the server for {}; then the client closed",
+                    ms(waited)
+                ));
             } else {
                 let prov = provenance::check(t, &d);
                 forged = prov.forged;
                 for s in &prov.signals {
-                    self.reason(format!("the {}: {s}", if d.flags.rst { "reset" } else { "FIN" }));
+                    self.reason(format!(
+                        "the {}: {s}",
+                        if d.flags.rst { "reset" } else { "FIN" }
+                    ));
                 }
-                ended = if forged { EndedBy::Middlebox } else { EndedBy::Server };
-                party = if forged { Party::Middlebox } else { Party::Server };
+                ended = if forged {
+                    EndedBy::Middlebox
+                } else {
+                    EndedBy::Server
+                };
+                party = if forged {
+                    Party::Middlebox
+                } else {
+                    Party::Server
+                };
                 if self.v.proxy_target.is_some() && !forged {
                     ended = EndedBy::Proxy;
                     party = Party::Proxy;
@@ -1204,7 +1814,11 @@ impl<'a> Judge<'a> {
                     d.at,
                     party,
                     self.packet_text(&d),
-                    format!("the {} {kind} the connection {} after the ClientHello with no TLS byte", party.as_str(), ms(d.at.ts.since(ch_at))),
+                    format!(
+                        "the {} {kind} the connection {} after the ClientHello with no TLS byte",
+                        party.as_str(),
+                        ms(d.at.ts.since(ch_at))
+                    ),
                 );
                 self.reason(format!(
                     "the server side {kind} the connection {} after the ClientHello without sending any TLS byte",
@@ -1213,7 +1827,10 @@ impl<'a> Judge<'a> {
             }
         } else {
             let waited = self.i.capture_end.since(ch_at);
-            self.reason(format!("nothing came back from the server for {} (until the end of the capture)", ms(waited)));
+            self.reason(format!(
+                "nothing came back from the server for {} (until the end of the capture)",
+                ms(waited)
+            ));
             // The last thing on the wire: the client's last (re)transmission, still unanswered.
             if let Some(last) = t.side[0].last_data {
                 self.decisive(&last);
@@ -1243,7 +1860,10 @@ impl<'a> Judge<'a> {
         }
         // Why.
         let multi = segments > 1;
-        let (cause, conf) = if multi && outcome != Outcome::ClosedAfterClientHello && offer.acceptable {
+        let (cause, conf) = if multi
+            && outcome != Outcome::ClosedAfterClientHello
+            && offer.acceptable
+        {
             self.v.candidates = vec![Cause::LargeClientHello, Cause::FirewallBlock];
             self.reason(format!(
                 "the ClientHello needed {segments} TCP segments; devices and servers that read only the first segment fail exactly like this (tldr.fail)"
@@ -1258,7 +1878,11 @@ impl<'a> Judge<'a> {
             if sni.is_none() {
                 self.reason("the ClientHello has no SNI: SNI filters (Azure Firewall: \"SNI TLS extension was missing\") deny such connections");
             }
-            let conf = if forged || outcome != Outcome::SilenceAfterClientHello { Confidence::High } else { Confidence::Medium };
+            let conf = if forged || outcome != Outcome::SilenceAfterClientHello {
+                Confidence::High
+            } else {
+                Confidence::Medium
+            };
             if outcome == Outcome::SilenceAfterClientHello {
                 self.v.candidates = vec![Cause::FirewallBlock, Cause::Unknown];
             }
@@ -1269,10 +1893,22 @@ impl<'a> Judge<'a> {
         self.explain_no_answer(outcome, cause, forged, segments, sni, offer);
     }
 
-    fn explain_no_answer(&mut self, outcome: Outcome, cause: Cause, forged: bool, segments: u32, sni: Option<&str>, offer: &Offer) {
+    fn explain_no_answer(
+        &mut self,
+        outcome: Outcome,
+        cause: Cause,
+        forged: bool,
+        segments: u32,
+        sni: Option<&str>,
+        offer: &Offer,
+    ) {
         let t = self.i.tcp;
         let sni_text = sni.map_or("no SNI".to_string(), |s| format!("SNI {s}"));
-        let delay = self.v.client_hello_to_decisive_ns.map(ms).unwrap_or_default();
+        let delay = self
+            .v
+            .client_hello_to_decisive_ns
+            .map(ms)
+            .unwrap_or_default();
         let first = match outcome {
             Outcome::ResetAfterClientHello => format!("TCP was accepted, the ClientHello ({sni_text}) was sent, and the connection was reset {delay} later with no TLS bytes."),
             Outcome::ClosedAfterClientHello => format!("TCP was accepted, the ClientHello ({sni_text}) was sent, and the connection was closed {delay} later with no TLS bytes."),
@@ -1284,7 +1920,11 @@ impl<'a> Judge<'a> {
                 (Some(a), Some(b)) if a != b => format!(" The packet carries TTL {a} while the SYN-ACK carried {b}: it was sent by a device in the path, not the server."),
                 _ => " The packet cannot have come from the server: a device in the path sent it.".to_string(),
             }
-        } else if matches!(outcome, Outcome::ResetAfterClientHello | Outcome::ClosedAfterClientHello) && cause == Cause::FirewallBlock {
+        } else if matches!(
+            outcome,
+            Outcome::ResetAfterClientHello | Outcome::ClosedAfterClientHello
+        ) && cause == Cause::FirewallBlock
+        {
             " It came from the host that answered the SYN; a transparent proxy such as Azure Firewall (application rules) answers the SYN itself, so it is that proxy or the server.".to_string()
         } else {
             String::new()

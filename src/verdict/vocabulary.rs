@@ -94,7 +94,9 @@ impl Outcome {
     pub fn class(self) -> OutcomeClass {
         match self {
             Outcome::HandshakeComplete | Outcome::Cleartext => OutcomeClass::Ok,
-            Outcome::NoClientHello | Outcome::InProgress | Outcome::Midstream => OutcomeClass::Undetermined,
+            Outcome::NoClientHello | Outcome::InProgress | Outcome::Midstream => {
+                OutcomeClass::Undetermined
+            }
             _ => OutcomeClass::Failed,
         }
     }

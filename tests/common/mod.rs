@@ -38,7 +38,8 @@ pub fn analyze_json(files: &[&Path], extra: &[&str]) -> Run {
     let mut connections = Vec::new();
     let mut summary = None;
     for line in stdout.lines() {
-        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("bad JSON line {line:?}: {e}"));
+        let v: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("bad JSON line {line:?}: {e}"));
         match v["type"].as_str() {
             Some("connection") => connections.push(v),
             Some("summary") => summary = Some(v),
@@ -56,7 +57,10 @@ pub fn analyze_json(files: &[&Path], extra: &[&str]) -> Run {
 
 /// Run `tlsautopsy` with arbitrary arguments: (status, stdout, stderr).
 pub fn tlsautopsy(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tlsautopsy")).args(args).output().expect("run tlsautopsy");
+    let out = Command::new(env!("CARGO_BIN_EXE_tlsautopsy"))
+        .args(args)
+        .output()
+        .expect("run tlsautopsy");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).to_string(),
