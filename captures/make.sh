@@ -1042,6 +1042,19 @@ sc_tls13_ok_two_links() {
         "same file" "pcapng, interface 1 raw IP"
 }
 
+sc_azfw_close_after_ch_dup() {
+    # The same packets captured at two points (tcpdump -i any on a host with a bridge or VPN, pktmon's
+    # per-component copies): every frame of azfw_close_after_ch.pcap appears twice, interleaved by time.
+    local f=azfw_close_after_ch.dup.pcapng
+    [[ -f $OUT/azfw_close_after_ch.pcap ]] || sc_azfw_close_after_ch
+    mergecap -F pcapng -w "$OUT/$f" "$OUT/azfw_close_after_ch.pcap" "$OUT/azfw_close_after_ch.pcap"
+    FILES+=("$f")
+    [[ $(capinfos -Mc "$OUT/$f" | sed -n 's/^Number of packets: *//p') == $((2 * $(capinfos -Mc "$OUT/azfw_close_after_ch.pcap" | sed -n 's/^Number of packets: *//p'))) ]] \
+        || die "$f: expected every packet twice"
+    row $f 443 1 closed_after_client_hello firewall_block server - auto - \
+        "mergecap of azfw_close_after_ch.pcap with itself" "every packet captured twice (two capture points)"
+}
+
 # ----------------------------------------------------------------------------- outputs
 write_expected() {
     {
@@ -1099,7 +1112,7 @@ SCENARIOS=(
     proxy_403 proxy_407 proxy_tunnel_ok
     aborted_after_sh version_mismatch_reset in_progress midstream
     azfw_close_after_ch_sll2 cipher_mismatch_sll tls13_ok_nano cert_rejected_tls13_pcapng
-    tls13_ok_two_links injected_rst_rawip azfw_reset_after_ch_vlan
+    tls13_ok_two_links injected_rst_rawip azfw_reset_after_ch_vlan azfw_close_after_ch_dup
 )
 
 main() {
