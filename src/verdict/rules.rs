@@ -64,8 +64,10 @@ fn ms(ns: u64) -> String {
         format!("{:.2} s", ms / 1000.0)
     } else if ms >= 10.0 {
         format!("{ms:.0} ms")
-    } else {
+    } else if ms >= 1.0 {
         format!("{ms:.1} ms")
+    } else {
+        format!("{:.0} µs", ms * 1000.0)
     }
 }
 
@@ -1413,10 +1415,13 @@ impl<'a> Judge<'a> {
             );
             self.v.candidates = vec![Cause::CertificateRejected, Cause::Unknown];
             self.reason("in TLS 1.3 the client's first encrypted record answers the server's Certificate; an alert there is almost always a certificate rejection (unknown_ca, bad_certificate, certificate_expired)");
+            let detail = if certs_seen {
+                issuer
+            } else {
+                " (TLS 1.3 hides the certificate; a TLS-inspection device or an untrusted or expired certificate is the usual cause)".to_string()
+            };
             self.v.explanation = format!(
-                "The client received the server's encrypted TLS 1.3 flight, answered with an encrypted alert instead of its Finished, and closed: it rejected the server's certificate{}.{}",
-                if certs_seen { issuer } else { String::new() },
-                if certs_seen { "" } else { " (TLS 1.3 hides the certificate; a TLS-inspection device or an untrusted/expired certificate is the usual cause)" }
+                "The client received the server's encrypted TLS 1.3 flight, answered with an encrypted alert instead of its Finished, and closed: it rejected the server's certificate{detail}."
             );
         }
     }
@@ -1701,7 +1706,7 @@ impl<'a> Judge<'a> {
                 Cause::Unknown,
             ];
             self.v.explanation = format!(
-                "The server's hello arrived, then the {} {kind} the connection {} later without any alert. A device that blocks on the certificate, or an endpoint that failed, does this; the wire does not say which.",
+                "The server's hello arrived, then the {} {kind} the connection {} after the ClientHello, without any alert. A device that blocks on the certificate, or an endpoint that failed, does this; the wire does not say which.",
                 party.as_str(),
                 self.v.client_hello_to_decisive_ns.map(ms).unwrap_or_default()
             );
