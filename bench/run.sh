@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: tlsautopsy against cat, tcpdump -r and tshark on the same generated capture,
+# warm cache, one run after another. Prints throughput, ratios and peak RSS, and checks that the
+# analyzer's verdict counts equal what the generator wrote.
+#
+#   bench/run.sh [SIZE_MB] [RUNS]        (default 500 MB, best of 3 runs)
+#
+# Needs: cargo, /usr/bin/time (Debian package `time`), tcpdump, tshark (optional: skipped if absent).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZE=${1:-500}
+RUNS=${2:-3}
+DIR=${BENCH_DIR:-target/bench}
+mkdir -p "$DIR"
+F="$DIR/gen-${SIZE}mb.pcap"
+cargo build --release --quiet --bin tlsautopsy --bin tlsautopsy-gencap
+if [[ ! -f $F || ! -f $F.expected.json ]]; then
+    ./target/release/tlsautopsy-gencap --captures captures --size-mb "$SIZE" --out "$F" ${GENCAP_ARGS:-}
+fi
+BYTES=$(stat -c %s "$F")
+cat "$F" >/dev/null   # warm the page cache
+
+# best (lowest) wall time over $RUNS runs, and the peak RSS of that run: "seconds kb"
+measure() {
+    local best="" rss=""
+    for _ in $(seq "$RUNS"); do
+        /usr/bin/time -f '%e %M' -o "$DIR/time.txt" bash -c "$1" >/dev/null 2>&1 || true
+        read -r s k <"$DIR/time.txt"
+        if [[ -z $best ]] || awk "BEGIN{exit !($s < $best)}"; then best=$s; rss=$k; fi
+    done
+    echo "$best $rss"
+}
+
+printf 'file: %s (%s bytes, %s connections)\n' "$F" "$BYTES" "$(python3 -c "import json;print(json.load(open('$F.expected.json'))['connections'])")"
+printf 'machine: %s, %s cores, %s\n' "$(uname -m)" "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+printf '%-44s %10s %10s %12s\n' tool seconds MB/s "peak RSS MB"
+declare -A SECS
+row() {
+    local name=$1 cmd=$2 r s k
+    r=$(measure "$cmd"); s=${r% *}; k=${r#* }
+    SECS[$name]=$s
+    printf '%-44s %10s %10.0f %12.1f\n' "$name" "$s" "$(awk "BEGIN{print $BYTES/1e6/($s>0?$s:1e-9)}")" "$(awk "BEGIN{print $k/1024}")"
+}
+row "cat" "cat '$F'"
+row "tcpdump -r -w /dev/null" "tcpdump -r '$F' -w /dev/null"
+row "tlsautopsy analyze --json" "./target/release/tlsautopsy analyze --json '$F'"
+row "tlsautopsy analyze (text)" "./target/release/tlsautopsy analyze --no-ladder '$F'"
+if command -v tshark >/dev/null && [[ ${SKIP_TSHARK:-0} != 1 ]]; then
+    RUNS=1 row "tshark -Y tls.handshake (1 run)" "tshark -r '$F' -Y tls.handshake -T fields -e tls.handshake.type"
+fi
+awk "BEGIN{printf \"ratio tlsautopsy/tcpdump speed: %.2f\n\", ${SECS[tcpdump -r -w /dev/null]}/${SECS[tlsautopsy analyze --json]}}"
+if [[ -n ${SECS[tshark -Y tls.handshake (1 run)]:-} ]]; then
+    awk "BEGIN{printf \"ratio tlsautopsy/tshark speed: %.1f\n\", ${SECS[tshark -Y tls.handshake (1 run)]}/${SECS[tlsautopsy analyze --json]}}"
+fi
+
+# Correctness at scale: the summary counts equal the generator's.
+./target/release/tlsautopsy analyze --json "$F" | tail -n 1 >"$DIR/summary.json" || true
+python3 - "$F.expected.json" "$DIR/summary.json" <<'PY'
+import json, sys
+exp = json.load(open(sys.argv[1])); got = json.load(open(sys.argv[2]))
+ok = exp["outcomes"] == got["outcomes"] and exp["connections"] == got["connections"]
+print("verdict counts:", "match" if ok else "DIFFER", f"({got['connections']} connections)")
+if not ok:
+    for k in sorted(set(exp["outcomes"]) | set(got["outcomes"])):
+        if exp["outcomes"].get(k) != got["outcomes"].get(k):
+            print(f"  {k}: generator {exp['outcomes'].get(k)} analyzer {got['outcomes'].get(k)}")
+    sys.exit(1)
+PY
