@@ -25,7 +25,7 @@ measure() {
     local best="" rss=""
     for _ in $(seq "$RUNS"); do
         /usr/bin/time -f '%e %M' -o "$DIR/time.txt" bash -c "$1" >/dev/null 2>&1 || true
-        read -r s k <"$DIR/time.txt"
+        read -r s k < <(tail -n 1 "$DIR/time.txt")
         if [[ -z $best ]] || awk "BEGIN{exit !($s < $best)}"; then best=$s; rss=$k; fi
     done
     echo "$best $rss"

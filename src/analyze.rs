@@ -144,7 +144,8 @@ pub fn event_label(kind: &TlsEventKind) -> String {
 pub struct Analyzer {
     opts: Options,
     decoder: Decoder,
-    table: HashMap<FlowKey, Connection>,
+    /// Keys are attacker-controlled: foldhash with a per-process random seed, fast and DoS-resistant.
+    table: HashMap<FlowKey, Connection, foldhash::fast::RandomState>,
     next_id: u64,
     now: Timestamp,
     last_sweep: Timestamp,
@@ -160,7 +161,7 @@ impl Analyzer {
         Analyzer {
             opts,
             decoder: Decoder::new(),
-            table: HashMap::new(),
+            table: HashMap::with_hasher(foldhash::fast::RandomState::default()),
             next_id: 1,
             now: Timestamp(0),
             last_sweep: Timestamp(0),

@@ -52,6 +52,9 @@ pub struct Assembler {
 }
 
 const RECENT_WINDOW: usize = 4096;
+/// Retransmitted bytes are compared with the originals only within this many bytes of a stream's
+/// start (where the handshake is); later retransmissions are still counted.
+const REMEMBER_UNTIL: u64 = 64 * 1024;
 
 impl Assembler {
     /// A reassembler that buffers at most `cap` bytes of out-of-order data.
@@ -267,6 +270,11 @@ impl Assembler {
     }
 
     fn remember(&mut self, data: &[u8]) {
+        // Consistency of retransmissions matters where the handshake is: past that, keep nothing.
+        if self.next > REMEMBER_UNTIL {
+            self.recent.clear();
+            return;
+        }
         if data.len() >= RECENT_WINDOW {
             self.recent.clear();
             self.recent
