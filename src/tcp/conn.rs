@@ -171,6 +171,9 @@ pub struct TcpConn {
     last_sig: [Option<(PacketSig, Timestamp)>; 2],
     /// Payload has been handed out: the roles can no longer be swapped.
     fed: bool,
+    /// The first bytes of each direction's first payload (what a record header says even when the
+    /// capture cut the rest), and how many of them are valid.
+    first_bytes: [([u8; 16], u8); 2],
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -294,6 +297,7 @@ impl TcpConn {
             segments: [Vec::new(), Vec::new()],
             last_sig: [None, None],
             fed: false,
+            first_bytes: [([0; 16], 0), ([0; 16], 0)],
         }
     }
 
@@ -322,6 +326,12 @@ impl TcpConn {
     pub fn is_closed(&self) -> bool {
         self.side.iter().any(|s| s.first_rst.is_some())
             || self.side.iter().all(|s| s.first_fin.is_some())
+    }
+
+    /// The first bytes (at most 16) of a direction's first payload segment.
+    pub fn first_bytes(&self, dir: Direction) -> &[u8] {
+        let (buf, n) = &self.first_bytes[dir.index()];
+        buf.get(..usize::from(*n)).unwrap_or(&[])
     }
 
     /// Reassembly counters per direction.
@@ -373,6 +383,7 @@ impl TcpConn {
         self.asm.swap(0, 1);
         self.segments.swap(0, 1);
         self.last_sig.swap(0, 1);
+        self.first_bytes.swap(0, 1);
         for row in self
             .ladder
             .head
@@ -504,6 +515,12 @@ impl TcpConn {
                 }
             }
             self.fed = true;
+            let (buf, n) = &mut self.first_bytes[i];
+            if *n == 0 && !pkt.payload.is_empty() {
+                let take = pkt.payload.len().min(buf.len());
+                buf[..take].copy_from_slice(&pkt.payload[..take]);
+                *n = take as u8;
+            }
             let asm = &mut self.asm[i];
             asm.push(seq, &pkt.payload, pkt.payload_missing, &mut |c| {
                 out(dir, c, at)

@@ -23,6 +23,18 @@ pub struct Offer {
     pub summary: String,
 }
 
+impl Offer {
+    /// The offer of a ClientHello the capture cut before it could be read.
+    pub fn unreadable() -> Offer {
+        Offer {
+            acceptable: false,
+            problem: None,
+            facts: vec!["the ClientHello was cut by the capture (snaplen or lost packets): its offer cannot be read".to_string()],
+            summary: "an offer the capture did not keep".to_string(),
+        }
+    }
+}
+
 fn is_tls13_version(v: u16) -> bool {
     v == TLS13 || (v & 0xff00) == 0x7f00
 }

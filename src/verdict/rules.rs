@@ -311,7 +311,28 @@ impl<'a> Judge<'a> {
     }
 
     fn client_hello_done_at(&self) -> Option<Timestamp> {
-        self.client_hello_event().map(|e| e.at.ts)
+        self.client_hello_event()
+            .map(|e| e.at.ts)
+            .or_else(|| self.cut_client_hello().map(|p| p.at.ts))
+    }
+
+    /// The client's first data packet, when it starts a TLS ClientHello record that the capture cut
+    /// (snaplen, lost segments) so that no ClientHello could be parsed.
+    fn cut_client_hello(&self) -> Option<PacketFacts> {
+        let t = self.i.tcp;
+        if self.client_hello_event().is_some()
+            || t.stream_stats(Direction::ToServer).missed_bytes == 0
+        {
+            return None;
+        }
+        let first = t.first_bytes(Direction::ToServer);
+        let ch = matches!(first, [0x16, 0x03, _, _, _, 0x01, ..])
+            || matches!(first, [b0, _, 0x01, 0x03 | 0x00, ..] if b0 & 0x80 != 0);
+        if ch {
+            t.side[0].first_data
+        } else {
+            None
+        }
     }
 
     /// First FIN or RST of a side.
@@ -354,7 +375,7 @@ impl<'a> Judge<'a> {
         if self.tcp_handshake_failed() {
             return;
         }
-        if self.client_hello_event().is_none() {
+        if self.client_hello_event().is_none() && self.cut_client_hello().is_none() {
             return self.no_client_hello();
         }
         self.after_client_hello();
@@ -987,41 +1008,60 @@ impl<'a> Judge<'a> {
     fn after_client_hello(&mut self) {
         let t = self.i.tcp;
         let tls = self.i.tls;
-        let Some(ch_ev) = self.client_hello_event() else {
-            return;
-        };
-        let Some(ch) = tls.client_hello() else {
-            return;
-        };
-        let offer = offer::assess(ch);
-        let (segments, frames) =
-            t.segments_of(Direction::ToServer, ch_ev.event.start, ch_ev.event.end);
-        let sni = ch.sni.clone();
-        let sni_text = sni
-            .clone()
-            .map_or("no SNI".to_string(), |s| format!("SNI {s}"));
-        let ch_what = format!(
-            "ClientHello ({sni_text}; {}; {} bytes{})",
-            offer.summary,
-            ch.message_len,
-            if segments > 1 {
-                format!(" in {segments} TCP segments")
-            } else {
-                String::new()
-            }
-        );
-        let ch_frame = frames.last().copied().unwrap_or(ch_ev.at);
-        self.evidence(ch_frame, Party::Client, ch_what, "the client started TLS");
-        if segments > 1 {
-            if let Some(f) = frames.first() {
-                self.evidence(
-                    *f,
-                    Party::Client,
-                    "first segment of the ClientHello",
-                    "the ClientHello did not fit one TCP segment",
+        let ch = tls.client_hello();
+        let (offer, segments, sni) = match (self.client_hello_event(), ch) {
+            (Some(ch_ev), Some(ch)) => {
+                let offer = offer::assess(ch);
+                let (segments, frames) =
+                    t.segments_of(Direction::ToServer, ch_ev.event.start, ch_ev.event.end);
+                let sni = ch.sni.clone();
+                let sni_text = sni
+                    .clone()
+                    .map_or("no SNI".to_string(), |s| format!("SNI {s}"));
+                let ch_what = format!(
+                    "ClientHello ({sni_text}; {}; {} bytes{})",
+                    offer.summary,
+                    ch.message_len,
+                    if segments > 1 {
+                        format!(" in {segments} TCP segments")
+                    } else {
+                        String::new()
+                    }
                 );
+                let ch_frame = frames.last().copied().unwrap_or(ch_ev.at);
+                self.evidence(ch_frame, Party::Client, ch_what, "the client started TLS");
+                if segments > 1 {
+                    if let Some(f) = frames.first() {
+                        self.evidence(
+                            *f,
+                            Party::Client,
+                            "first segment of the ClientHello",
+                            "the ClientHello did not fit one TCP segment",
+                        );
+                    }
+                }
+                if ch.sslv2_format {
+                    self.reason("the ClientHello used the SSLv2-compatible format");
+                }
+                (offer, segments, sni)
             }
-        }
+            _ => {
+                let Some(p) = self.cut_client_hello() else {
+                    return;
+                };
+                let missed = t.stream_stats(Direction::ToServer).missed_bytes;
+                self.evidence(
+                    p.at,
+                    Party::Client,
+                    format!("ClientHello, cut by the capture ({missed} bytes of the client's data were not kept)"),
+                    "the client started TLS; its record header says ClientHello",
+                );
+                self.v
+                    .notes
+                    .push("the ClientHello was cut by the capture: capture with a larger snaplen (tcpdump -s 0) to see its SNI and offer".to_string());
+                (Offer::unreadable(), 1, None)
+            }
+        };
         if let Some(sa) = t.syn_ack {
             self.evidence(
                 sa.at,
@@ -1032,9 +1072,6 @@ impl<'a> Judge<'a> {
         }
         for f in &offer.facts {
             self.reason(f.clone());
-        }
-        if ch.sslv2_format {
-            self.reason("the ClientHello used the SSLv2-compatible format");
         }
 
         // 1. Alerts (plaintext), whichever side came first.
@@ -1122,7 +1159,9 @@ impl<'a> Judge<'a> {
             match code {
                 Some(40) | Some(71) if cert_req.is_some() => (Cause::ClientCertificateRequired, "The server asked for a client certificate (CertificateRequest) and rejected what it got: configure the client certificate.".to_string()),
                 Some(40) | Some(71) if before_sh => {
-                    let lack = if offer.acceptable {
+                    let lack = if !offer.acceptable && offer.problem.is_none() {
+                        "The capture cut the ClientHello, so which part of the offer failed cannot be told."
+                    } else if offer.acceptable {
                         "The offer looks modern, so the server's configuration is narrower than usual (a specific suite, group or signature algorithm)."
                     } else {
                         "The offer lacks what current servers require."
@@ -1722,7 +1761,10 @@ impl<'a> Judge<'a> {
         let ch_at = self.client_hello_done_at().unwrap_or(t.first.ts);
         let server_close = self.close_of(Direction::ToClient);
         let client_close = self.close_of(Direction::ToServer);
-        let ch_end = self.client_hello_event().map_or(0, |e| e.event.end);
+        let ch_end = match self.client_hello_event() {
+            Some(e) => e.event.end,
+            None => self.cut_client_hello().map_or(0, |p| u64::from(p.len)),
+        };
         let acked = t.first_ack_covering(Direction::ToServer, ch_end);
         if let Some(a) = acked {
             self.evidence(
@@ -1874,6 +1916,14 @@ impl<'a> Judge<'a> {
                 "the ClientHello needed {segments} TCP segments; devices and servers that read only the first segment fail exactly like this (tldr.fail)"
             ));
             (Cause::LargeClientHello, Confidence::Medium)
+        } else if !offer.acceptable && offer.problem.is_none() {
+            self.v.candidates = vec![
+                Cause::FirewallBlock,
+                Cause::CipherMismatch,
+                Cause::VersionMismatch,
+            ];
+            self.reason("the offer is unreadable, so a block cannot be told from a mismatch");
+            (Cause::Unknown, Confidence::Low)
         } else if let Some(p) = offer.problem {
             self.v.candidates = vec![p, Cause::FirewallBlock];
             self.reason("servers such as Windows SChannel reset or close without an alert when the offer is unacceptable");
@@ -1908,7 +1958,13 @@ impl<'a> Judge<'a> {
         offer: &Offer,
     ) {
         let t = self.i.tcp;
-        let sni_text = sni.map_or("no SNI".to_string(), |s| format!("SNI {s}"));
+        let sni_text = match sni {
+            Some(s) => format!("SNI {s}"),
+            None if !offer.acceptable && offer.problem.is_none() => {
+                "cut by the capture".to_string()
+            }
+            None => "no SNI".to_string(),
+        };
         let delay = self
             .v
             .client_hello_to_decisive_ns

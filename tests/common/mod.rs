@@ -67,3 +67,26 @@ pub fn tlsautopsy(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).to_string(),
     )
 }
+
+/// What `editcap -s N` does to a classic little-endian pcap: every record keeps at most `snaplen`
+/// captured bytes, with its original length unchanged.
+pub fn snaplen_cut(pcap: &[u8], snaplen: usize) -> Vec<u8> {
+    assert!(
+        pcap.len() >= 24 && pcap[..4] == [0xd4, 0xc3, 0xb2, 0xa1],
+        "little-endian µs pcap expected"
+    );
+    let mut out = pcap[..24].to_vec();
+    out[16..20].copy_from_slice(&(snaplen as u32).to_le_bytes());
+    let mut pos = 24;
+    while pos + 16 <= pcap.len() {
+        let incl =
+            u32::from_le_bytes(pcap[pos + 8..pos + 12].try_into().expect("4 bytes")) as usize;
+        let keep = incl.min(snaplen);
+        out.extend_from_slice(&pcap[pos..pos + 8]);
+        out.extend_from_slice(&(keep as u32).to_le_bytes());
+        out.extend_from_slice(&pcap[pos + 12..pos + 16]);
+        out.extend_from_slice(&pcap[pos + 16..pos + 16 + keep]);
+        pos += 16 + incl;
+    }
+    out
+}
