@@ -679,9 +679,18 @@ impl<'a> Judge<'a> {
         if complete {
             return self.complete();
         }
-        // 3. The server answered something that is not TLS.
+        // 3. The server answered something that is not TLS. When the client spoke plaintext before its
+        // ClientHello (STARTTLS, SSLRequest, SOCKS, CONNECT), server plaintext that began before the
+        // ClientHello was part of that exchange, not an answer to the ClientHello.
+        let plaintext_first = self.first_event(|e| {
+            e.event.dir == Direction::ToServer
+                && e.event.start < ch_ev.event.start
+                && matches!(e.event.kind, TlsEventKind::HttpRequest(_) | TlsEventKind::NotTls(_))
+        });
         if let Some(e) = self.first_event(|e| {
-            e.event.dir == Direction::ToClient && matches!(e.event.kind, TlsEventKind::HttpResponse(_) | TlsEventKind::NotTls(_))
+            e.event.dir == Direction::ToClient
+                && matches!(e.event.kind, TlsEventKind::HttpResponse(_) | TlsEventKind::NotTls(_))
+                && !(plaintext_first.is_some() && e.first.unwrap_or(e.at) <= ch_ev.at)
         }) {
             return self.not_tls_answer(e);
         }
