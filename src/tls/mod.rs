@@ -33,7 +33,8 @@ pub mod session;
 mod tests;
 
 pub use session::{
-    TlsSession, ALERT_SIZED_MAX, MAX_CLIENT_HELLOS, MAX_EVENTS_PER_DIRECTION, MAX_RECORD_LEN,
+    TlsSession, ALERT_SIZED_MAX, LATE_TLS_SCAN_LIMIT, MAX_CLIENT_HELLOS, MAX_EVENTS_PER_DIRECTION,
+    MAX_RECORD_LEN,
 };
 
 use crate::tcp::Direction;
@@ -212,7 +213,9 @@ pub enum TlsEventKind {
     /// together with the header block; [`TlsSession::http_response`] keeps growing it (up to 1024 bytes).
     HttpResponse(HttpResponse),
     /// Bytes that are not TLS, emitted once the first bytes decide it. The excerpt shows the bytes at hand
-    /// then; [`TlsSession::not_tls`] keeps growing it (up to 120 characters).
+    /// then; [`TlsSession::not_tls`] keeps growing it (up to 120 characters). When TLS starts later in
+    /// the same direction (a ClientHello after STARTTLS; from the server, a ServerHello once the client
+    /// sent a ClientHello), parsing switches to TLS at that byte and the excerpts stop before it.
     NotTls(NotTls),
     /// Bytes that claim to be TLS but are malformed; parsing of this direction stops.
     Malformed(String),
@@ -270,7 +273,8 @@ pub struct DirectionStats {
     /// record shows as content type 0x80.
     pub last_record: Option<(u64, u8, u16)>,
     /// True once the direction was found not to be TLS (HTTP, banner, garbage). Cleared again when TLS
-    /// follows an HTTP exchange on the same direction (CONNECT tunnel).
+    /// follows an HTTP exchange on the same direction (CONNECT tunnel), or starts later in a not-TLS
+    /// stream (STARTTLS, PostgreSQL SSLRequest, SOCKS: see [`LATE_TLS_SCAN_LIMIT`]).
     pub not_tls: bool,
     /// The record whose header was read but whose body has not fully arrived: (start offset, content
     /// type, length). `None` between records.

@@ -68,7 +68,7 @@ pub fn alert_level_name(level: u8) -> Option<&'static str> {
 }
 
 /// Protocol version name: "TLS 1.3", "TLS 1.2", ..., "SSL 2.0", "TLS 1.3 draft N" (0x7fNN),
-/// "DTLS 1.2", else the hex value (e.g. "0x1234").
+/// "TLS 1.3 experiment N" (0x7e0N), "DTLS 1.2", else the hex value (e.g. "0x1234").
 pub fn version_name(version: u16) -> String {
     match version {
         0x0002 => "SSL 2.0".to_owned(),
@@ -81,14 +81,17 @@ pub fn version_name(version: u16) -> String {
         0xfefd => "DTLS 1.2".to_owned(),
         0xfefc => "DTLS 1.3".to_owned(),
         v if v >> 8 == 0x7f => format!("TLS 1.3 draft {}", v & 0xff),
+        v @ 0x7e01..=0x7e03 => format!("TLS 1.3 experiment {}", v & 0xff),
         v if is_grease(v) => format!("GREASE 0x{v:04x}"),
         v => format!("0x{v:04x}"),
     }
 }
 
-/// True for a TLS 1.3 version code: 0x0304 or a draft (0x7fNN).
+/// True for a TLS 1.3 version code: 0x0304, a draft (0x7fNN), or one of Google's 2017 TLS 1.3
+/// "experiment" variants (0x7e01..=0x7e03, sent by Chrome 62-64 canaries: TLS 1.3 with
+/// ChangeCipherSpec compatibility records, negotiated through supported_versions).
 pub fn is_tls13_version(version: u16) -> bool {
-    version == 0x0304 || version >> 8 == 0x7f
+    version == 0x0304 || version >> 8 == 0x7f || (0x7e01..=0x7e03).contains(&version)
 }
 
 /// GREASE value (RFC 8701): 0x0a0a, 0x1a1a, ..., 0xfafa.

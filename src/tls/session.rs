@@ -6,7 +6,8 @@
 //! Every event is emitted at the stream byte that completes it (a record header, a handshake
 //! message's last byte, an alert's second byte, an HTTP header block's blank line), and sniffing
 //! decides from the bytes alone. So the events of a direction (kinds and offsets) do not depend on
-//! how its bytes were split into [`TlsSession::feed`] calls. The only exceptions are two excerpts,
+//! how its bytes were split into [`TlsSession::feed`] calls (this includes where TLS starts late in a
+//! not-TLS stream: see the `late` module). The only exceptions are two excerpts,
 //! which show what was at hand when the event was emitted: [`NotTls::excerpt`] and
 //! [`HttpResponse::body_excerpt`] in the events; [`TlsSession::not_tls`] and
 //! [`TlsSession::http_response`] hold the complete excerpts.
@@ -14,14 +15,15 @@
 //! # Memory
 //! Per direction: one partial handshake message (<= [`MAX_HANDSHAKE_MESSAGE`](super::MAX_HANDSHAKE_MESSAGE) = 64 KiB), or one
 //! SSLv2 record (<= 32 KiB), or one HTTP header block (<= 8 KiB), plus a 5-byte record header,
-//! 16 bytes of sniffing and excerpts (<= 1 KiB). Per session: at most 4 ClientHellos, one
+//! 16 bytes of sniffing, 10 bytes carried by the late-TLS scan and excerpts (<= 1 KiB). Per session: at most 4 ClientHellos, one
 //! ServerHello, one HelloRetryRequest, one certificate chain (<= 32 certificates, decoded from one
 //! message <= 64 KiB), and the latest HTTP request/response pair and CONNECT pair. Altogether well
 //! under 1 MiB, whatever the input. Application data is skipped without buffering.
 //!
 //! # Layout
 //! This file holds the state, the public API and the dispatch loop; `record` handles TLS records and
-//! handshake messages, `plain` handles sniffing, SSLv2 ClientHellos, HTTP and other non-TLS bytes.
+//! handshake messages, `plain` handles sniffing, SSLv2 ClientHellos and HTTP, `late` handles other
+//! non-TLS bytes and finds TLS that starts later in them (STARTTLS, SSLRequest, SOCKS).
 
 use crate::tcp::Direction;
 
@@ -31,8 +33,11 @@ use super::{
     ServerHello, TlsEvent, TlsEventKind,
 };
 
+mod late;
 mod plain;
 mod record;
+
+pub use late::LATE_TLS_SCAN_LIMIT;
 
 /// Largest record length accepted (RFC 5246: 2^14 + 2048 for TLSCiphertext).
 pub const MAX_RECORD_LEN: u16 = 16384 + 2048;
@@ -68,7 +73,7 @@ enum Mode {
         remaining: Option<u64>,
         excerpt: bool,
     },
-    /// Not TLS: collecting the excerpt, then counting bytes only.
+    /// Not TLS: collecting the excerpt and scanning for TLS that starts later (STARTTLS, tunnels).
     NotTls,
     /// Not parsed any more (malformed, lost sync, or done): bytes are only counted.
     Stopped,
@@ -125,6 +130,8 @@ struct Dir {
     /// Raw start of a NotTls stream or an HTTP response body.
     excerpt_raw: Vec<u8>,
     not_tls: Option<NotTls>,
+    /// Scanning a not-TLS stream for a late TLS start.
+    late: late::LateScan,
     first_app: bool,
     events: u32,
     lost_sync: bool,
@@ -148,6 +155,7 @@ impl Dir {
             buf: Vec::new(),
             excerpt_raw: Vec::new(),
             not_tls: None,
+            late: late::LateScan::default(),
             first_app: false,
             events: 0,
             lost_sync: false,
@@ -264,7 +272,7 @@ impl TlsSession {
         }
         match self.dr(dir).mode {
             Mode::Stopped => {}
-            Mode::NotTls => self.d(dir).mode = Mode::Stopped,
+            Mode::NotTls => self.d(dir).late.reset_after_gap(),
             Mode::Detect | Mode::Sslv2 { .. } | Mode::HttpHead { .. } => {
                 self.lose_sync(dir, start, end, out)
             }
@@ -397,6 +405,7 @@ impl TlsSession {
                     .saturating_add(d.buf.capacity())
                     .saturating_add(d.excerpt_raw.capacity())
                     .saturating_add(d.hs.buffered())
+                    .saturating_add(d.late.buffered())
             })
             .fold(0, usize::saturating_add)
     }
@@ -461,7 +470,7 @@ impl TlsSession {
                 Mode::HttpBody { remaining, excerpt } => {
                     self.step_http_body(dir, data, remaining, excerpt)
                 }
-                Mode::NotTls => self.step_not_tls(dir, data),
+                Mode::NotTls => self.step_not_tls(dir, data, out),
                 Mode::Stopped => data.len(),
             };
             let used = used.min(data.len());

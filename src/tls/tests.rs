@@ -889,6 +889,333 @@ fn banners_and_binary() {
 }
 
 // ------------------------------------------------------------------------------------------------
+// TLS that starts later in the stream (STARTTLS, SSLRequest, SOCKS)
+// ------------------------------------------------------------------------------------------------
+
+/// Plaintext exchanged before TLS, then a fixture's TLS segments.
+fn late(prelude: &[(Direction, &[u8])], fixture: &[u8]) -> Segs {
+    let mut segs: Segs = prelude.iter().map(|(d, b)| (*d, b.to_vec())).collect();
+    segs.extend(segments(fixture));
+    segs
+}
+
+fn prelude_len(prelude: &[(Direction, &[u8])], dir: Direction) -> u64 {
+    prelude
+        .iter()
+        .filter(|(d, _)| *d == dir)
+        .map(|(_, b)| b.len() as u64)
+        .sum()
+}
+
+/// The fixture's own events, each moved by the plaintext that came before it in its direction.
+fn shifted(fixture: &[u8], client_by: u64, server_by: u64) -> Vec<TlsEvent> {
+    let (_, ev) = run(&segments(fixture));
+    ev.into_iter()
+        .map(|mut e| {
+            let by = if e.dir == ToServer {
+                client_by
+            } else {
+                server_by
+            };
+            e.start += by;
+            e.end += by;
+            e
+        })
+        .collect()
+}
+
+fn without_not_tls(ev: &[TlsEvent]) -> Vec<TlsEvent> {
+    ev.iter()
+        .filter(|e| !matches!(e.kind, TlsEventKind::NotTls(_)))
+        .cloned()
+        .collect()
+}
+
+const SMTP_PRELUDE: [(Direction, &[u8]); 5] = [
+    (ToClient, b"220 mx.example.test ESMTP ready\r\n"),
+    (ToServer, b"EHLO client.example.test\r\n"),
+    (
+        ToClient,
+        b"250-mx.example.test at your service\r\n250-SIZE 35882577\r\n250 STARTTLS\r\n",
+    ),
+    (ToServer, b"STARTTLS\r\n"),
+    (ToClient, b"220 2.0.0 Ready to start TLS\r\n"),
+];
+
+/// SOCKS5: greeting, method choice, CONNECT to tls.example.test:443, success reply.
+const SOCKS5_PRELUDE: [(Direction, &[u8]); 4] = [
+    (ToServer, &[5, 1, 0]),
+    (ToClient, &[5, 0]),
+    (ToServer, b"\x05\x01\x00\x03\x10tls.example.test\x01\xbb"),
+    (ToClient, &[5, 0, 0, 1, 192, 0, 2, 7, 0x01, 0xbb]),
+];
+
+/// PostgreSQL SSLRequest (length 8, code 80877103) and the server's 'S'.
+const PG_SSLREQUEST: &[u8] = &[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+
+#[test]
+fn starttls_smtp_then_tls13() {
+    let segs = late(&SMTP_PRELUDE, TLS13_OK);
+    let (c, sv) = (
+        prelude_len(&SMTP_PRELUDE, ToServer),
+        prelude_len(&SMTP_PRELUDE, ToClient),
+    );
+    for segs in [
+        segs.clone(),
+        resegment(&segs, &[1]),
+        resegment(&segs, &[3, 7, 11, 2]),
+    ] {
+        let (s, ev) = run(&segs);
+        assert_eq!(s.progress(), HandshakeProgress::Complete);
+        assert!(!s.stats(ToServer).not_tls && !s.stats(ToClient).not_tls);
+        // The plaintext part is still reported, once per direction, at offset 0.
+        let nt: Vec<_> = ev
+            .iter()
+            .filter(|e| matches!(e.kind, TlsEventKind::NotTls(_)))
+            .collect();
+        assert_eq!(nt.len(), 2);
+        assert!(nt.iter().all(|e| e.start == 0));
+        assert_eq!(s.not_tls(ToServer).unwrap().looks_like, "text");
+        assert_eq!(
+            s.not_tls(ToServer).unwrap().excerpt,
+            "EHLO client.example.test\\r\\nSTARTTLS\\r\\n"
+        );
+        assert_eq!(
+            s.not_tls(ToClient).unwrap().looks_like,
+            "SMTP/FTP/POP banner"
+        );
+        assert!(s
+            .not_tls(ToClient)
+            .unwrap()
+            .excerpt
+            .starts_with("220 mx.example.test ESMTP ready\\r\\n250-"));
+        // The TLS part: exactly the fixture's events, at offsets that count the plaintext.
+        assert_eq!(without_not_tls(&ev), shifted(TLS13_OK, c, sv));
+        // Records are counted from the TLS start only.
+        assert_eq!(
+            s.stats(ToServer).records,
+            run(&segments(TLS13_OK)).0.stats(ToServer).records
+        );
+    }
+}
+
+#[test]
+fn socks5_then_tls12() {
+    let segs = late(&SOCKS5_PRELUDE, TLS12_CHAIN);
+    let (s, ev) = run(&resegment(&segs, &[1]));
+    assert_eq!(s.progress(), HandshakeProgress::Complete);
+    assert_eq!(s.not_tls(ToServer).unwrap().looks_like, "binary");
+    assert_eq!(s.not_tls(ToClient).unwrap().looks_like, "binary");
+    assert_eq!(
+        without_not_tls(&ev),
+        shifted(
+            TLS12_CHAIN,
+            prelude_len(&SOCKS5_PRELUDE, ToServer),
+            prelude_len(&SOCKS5_PRELUDE, ToClient)
+        )
+    );
+    assert!(!s.certificates().is_empty());
+}
+
+#[test]
+fn pg_sslrequest_then_tls_in_the_same_segments() {
+    // The SSLRequest and the ClientHello, and 'S' and the ServerHello, each arrive in one feed call:
+    // the NotTls event's excerpt stops where TLS starts.
+    let mut segs = segments(TLS12_CHAIN);
+    let mut ch = PG_SSLREQUEST.to_vec();
+    ch.extend(&segs[0].1);
+    segs[0].1 = ch;
+    let mut sh = b"S".to_vec();
+    sh.extend(&segs[1].1);
+    segs[1].1 = sh;
+    let (s, ev) = run(&segs);
+    assert_eq!(s.progress(), HandshakeProgress::Complete);
+    let nt: Vec<_> = ev
+        .iter()
+        .filter_map(|e| match &e.kind {
+            TlsEventKind::NotTls(n) => Some((e.dir, e.start, e.end, n.excerpt.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        nt,
+        vec![
+            (
+                ToServer,
+                0,
+                8,
+                "\\x00\\x00\\x00\\x08\\x04\\xd2\\x16/".to_owned()
+            ),
+            (ToClient, 0, 1, "S".to_owned()),
+        ]
+    );
+    assert_eq!(s.not_tls(ToClient).unwrap().excerpt, "S");
+    assert_eq!(without_not_tls(&ev), shifted(TLS12_CHAIN, 8, 1));
+    // Byte by byte: the same TLS events (only the NotTls event excerpts depend on segmentation).
+    let (s2, ev2) = run(&resegment(&segs, &[1]));
+    assert_eq!(without_not_tls(&ev2), without_not_tls(&ev));
+    assert_eq!(observe(&s2), observe(&s));
+}
+
+#[test]
+fn late_client_hello_split_at_every_byte() {
+    let text = b"a001 STARTTLS\r\n";
+    let ch = &segments(TLS13_OK)[0].1;
+    let mut stream = text.to_vec();
+    stream.extend(ch);
+    for cut in 1..stream.len().min(text.len() + 40) {
+        let mut s = TlsSession::new();
+        let mut ev = Vec::new();
+        s.feed(ToServer, &stream[..cut], &mut ev);
+        s.feed(ToServer, &stream[cut..], &mut ev);
+        assert_eq!(s.client_hellos().len(), 1, "cut at {cut}");
+        let e = ev.last().unwrap();
+        assert!(matches!(e.kind, TlsEventKind::ClientHello(_)));
+        assert_eq!(e.start, text.len() as u64 + 5, "cut at {cut}");
+        assert_eq!(e.end, stream.len() as u64);
+        assert_eq!(
+            s.not_tls(ToServer).unwrap().excerpt,
+            "a001 STARTTLS\\r\\n",
+            "cut at {cut}"
+        );
+    }
+}
+
+#[test]
+fn garbage_with_16_03_is_not_tls() {
+    let fakes: [&[u8]; 8] = [
+        b"\x16\x03\x01\x00\x00 zero-length record ....",
+        b"\x16\x03\x05\x00\x40\x01\x00\x00\x3c\x03\x03 minor version 5",
+        b"\x16\x03\x01\x48\x01\x01\x00\x48\x00\x03\x03 record too long",
+        b"\x16\x03\x01\x00\x40\x02\x00\x00\x3c\x03\x03 ServerHello from the client",
+        b"\x16\x03\x01\x00\x40\x01\x00\x00\x10\x03\x03 hello too short",
+        b"\x16\x03\x01\x00\x40\x01\x01\x00\x3c\x03\x03 hello over 64 KiB",
+        b"\x16\x03\x01\x00\x40\x01\x00\x00\x3c\x05\x05 bad hello version",
+        b"\x16\x03\x01\x00\x40\x01\x00\x00\x3c\x03\x09 bad hello minor",
+    ];
+    let mut stream = b"xyzzy ".to_vec();
+    for f in fakes {
+        stream.extend(f);
+        stream.extend(b"\r\n");
+    }
+    let ch = &segments(TLS13_OK)[0].1;
+    for sz in [1, 2, 5, 10, 11, 12, 1000] {
+        let (s, ev) = run(&resegment(&vec![(ToServer, stream.clone())], &[sz]));
+        assert!(!s.is_tls(), "size {sz}");
+        assert!(s.stats(ToServer).not_tls);
+        assert_eq!(s.stats(ToServer).records, 0);
+        assert_eq!(ev.len(), 1);
+        // Scanning goes on after the near misses: a real ClientHello is still found.
+        let mut with_ch = stream.clone();
+        with_ch.extend(ch);
+        let (s, ev) = run(&resegment(&vec![(ToServer, with_ch)], &[sz]));
+        assert_eq!(s.client_hellos().len(), 1, "size {sz}");
+        assert!(!s.stats(ToServer).not_tls);
+        assert_eq!(ev.last().unwrap().start, stream.len() as u64 + 5);
+    }
+}
+
+#[test]
+fn server_hello_needs_a_client_hello_first() {
+    let sh = &segments(TLS13_OK)[1].1;
+    let mut stream = b"* OK IMAP4rev1 ready\r\n".to_vec();
+    stream.extend(sh);
+    let (s, ev) = run(&[(ToClient, stream.clone())]);
+    assert!(s.server_hello().is_none() && !s.is_tls());
+    assert!(s.stats(ToClient).not_tls);
+    assert_eq!(ev.len(), 1);
+    // The same server bytes after the client's late ClientHello are TLS.
+    let ch = &segments(TLS13_OK)[0].1;
+    let mut cstream = b"a001 STARTTLS\r\n".to_vec();
+    cstream.extend(ch);
+    let (s, _) = run(&[(ToServer, cstream), (ToClient, stream)]);
+    assert!(s.server_hello().is_some());
+    assert!(!s.stats(ToClient).not_tls);
+}
+
+#[test]
+fn sslv2_client_hello_after_plaintext() {
+    let mut body = vec![1, 0x03, 0x01, 0x00, 0x09, 0x00, 0x00, 0x00, 0x10];
+    body.extend([0x00, 0x00, 0x2f, 0x00, 0x00, 0x35, 0x01, 0x00, 0x80]);
+    body.extend([0xaa; 16]);
+    let mut rec = vec![0x80, body.len() as u8];
+    rec.extend(&body);
+    let mut stream = b"\x04\x01\x01\xbb\xc0\x00\x02\x07user\x00".to_vec(); // SOCKS4 CONNECT
+    let at = stream.len() as u64;
+    stream.extend(&rec);
+    for sz in [1, 4, 100] {
+        let (s, ev) = run(&resegment(&vec![(ToServer, stream.clone())], &[sz]));
+        let ch = s.client_hello().unwrap();
+        assert!(ch.sslv2_format);
+        assert_eq!(ch.cipher_suites, vec![0x002f, 0x0035]);
+        let e = ev.last().unwrap();
+        assert_eq!((e.start, e.end), (at, stream.len() as u64));
+        assert_eq!(
+            s.stats(ToServer).last_record,
+            Some((at, 0x80, body.len() as u16))
+        );
+    }
+    // A byte with the high bit set followed by bytes that do not add up is not a ClientHello.
+    let mut bad = rec.clone();
+    bad[1] += 1;
+    let mut stream = b"\x04\x01\x01\xbb\xc0\x00\x02\x07user\x00".to_vec();
+    stream.extend(&bad);
+    let (s, _) = run(&[(ToServer, stream)]);
+    assert!(!s.is_tls());
+}
+
+#[test]
+fn late_tls_after_a_gap_in_the_plaintext() {
+    let ch = &segments(TLS13_OK)[0].1;
+    let mut s = TlsSession::new();
+    let mut ev = Vec::new();
+    s.feed(ToServer, b"EHLO x\r\n", &mut ev);
+    s.gap(ToServer, 100, &mut ev);
+    s.feed(ToServer, b"STARTTLS\r\n", &mut ev);
+    s.feed(ToServer, ch, &mut ev);
+    assert_eq!(s.client_hellos().len(), 1);
+    assert_eq!(ev.last().unwrap().start, 8 + 100 + 10 + 5);
+    assert!(!ev.iter().any(|e| e.kind == TlsEventKind::LostSync));
+    // The excerpt stops at the gap.
+    assert_eq!(s.not_tls(ToServer).unwrap().excerpt, "EHLO x\\r\\n");
+
+    // A gap inside a candidate record header: the bytes around it are not joined up.
+    let mut s = TlsSession::new();
+    let mut ev = Vec::new();
+    s.feed(ToServer, b"STARTTLS\r\n", &mut ev);
+    s.feed(ToServer, &ch[..4], &mut ev);
+    s.gap(ToServer, 3, &mut ev);
+    s.feed(ToServer, &ch[7..], &mut ev);
+    assert!(s.client_hellos().is_empty());
+    assert!(s.buffered_bytes() <= BUFFER_BOUND);
+}
+
+#[test]
+fn tls13_experiment_versions() {
+    // Chrome 62-64 canaries negotiated Google's TLS 1.3 "experiment" variants through supported_versions.
+    assert!(names::is_tls13_version(0x7e01) && names::is_tls13_version(0x7e03));
+    assert!(!names::is_tls13_version(0x7e04) && !names::is_tls13_version(0x0303));
+    assert_eq!(names::version_name(0x7e01), "TLS 1.3 experiment 1");
+    assert_eq!(names::version_name(0x7f17), "TLS 1.3 draft 23");
+}
+
+#[test]
+fn late_tls_scan_stops_at_its_limit() {
+    let ch = &segments(TLS13_OK)[0].1;
+    let limit = usize::try_from(LATE_TLS_SCAN_LIMIT).unwrap();
+    for (filler, found) in [(limit - 1, true), (limit, false)] {
+        let mut stream = vec![b'A'; filler];
+        stream.extend(ch);
+        let (s, _) = run(&resegment(&vec![(ToServer, stream)], &[65536]));
+        assert_eq!(
+            s.client_hellos().len(),
+            usize::from(found),
+            "filler {filler}"
+        );
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
 // Property tests
 // ------------------------------------------------------------------------------------------------
 
@@ -1038,6 +1365,47 @@ proptest! {
         let (s2, e2) = run(&resegment(&segs, &sz));
         prop_assert_eq!(e1, e2);
         prop_assert_eq!(observe(&s1), observe(&s2));
+    }
+
+    #[test]
+    fn late_tls_is_segmentation_independent(which in 0usize..3, sz in sizes()) {
+        let segs = match which {
+            0 => late(&SMTP_PRELUDE, TLS13_OK),
+            1 => late(&SOCKS5_PRELUDE, TLS12_CHAIN),
+            _ => late(&[(ToServer, PG_SSLREQUEST), (ToClient, &b"S"[..])], TLS13_HRR),
+        };
+        let (s1, e1) = run(&segs);
+        prop_assert_eq!(s1.progress(), run(&segments(match which {
+            0 => TLS13_OK,
+            1 => TLS12_CHAIN,
+            _ => TLS13_HRR,
+        })).0.progress());
+        let (s2, e2) = run(&resegment(&segs, &sz));
+        prop_assert_eq!(chunk_independent(&e1), chunk_independent(&e2));
+        prop_assert_eq!(observe(&s1), observe(&s2));
+    }
+
+    #[test]
+    fn late_tls_after_random_plaintext(
+        text in prop::collection::vec(any::<u8>(), 0..600),
+        sz in sizes(),
+    ) {
+        // Plaintext (first byte printable so it is not TLS), a gap-free ClientHello, the server's flight.
+        let mut c = b"X".to_vec();
+        c.extend(&text);
+        let at = c.len() as u64;
+        let fx = segments(TLS13_OK);
+        c.extend(&fx[0].1);
+        let mut segs: Segs = vec![(ToServer, c), (ToClient, b"+OK ".to_vec())];
+        segs.extend(fx.into_iter().skip(1));
+        let (s1, e1) = run(&segs);
+        let (s2, e2) = run(&resegment(&segs, &sz));
+        prop_assert_eq!(chunk_independent(&e1), chunk_independent(&e2));
+        prop_assert_eq!(observe(&s1), observe(&s2));
+        prop_assert!(s1.buffered_bytes() <= BUFFER_BOUND);
+        let ch = e1.iter().find(|e| matches!(e.kind, TlsEventKind::ClientHello(_)));
+        prop_assert_eq!(ch.map(|e| e.start), Some(at + 5));
+        prop_assert_eq!(s1.progress(), HandshakeProgress::Complete);
     }
 
     #[test]

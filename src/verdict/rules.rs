@@ -1096,13 +1096,28 @@ impl<'a> Judge<'a> {
         if complete {
             return self.complete();
         }
-        // 3. The server answered something that is not TLS.
+        // 3. The server answered something that is not TLS. When the client spoke plaintext before its
+        // ClientHello (STARTTLS, SSLRequest, SOCKS, CONNECT), server plaintext that began before the
+        // ClientHello was part of that exchange, not an answer to the ClientHello.
+        let ch_ev = self.client_hello_event();
+        let ch_start = ch_ev.map_or(0, |e| e.event.start);
+        let ch_at = ch_ev.map(|e| e.at);
+        let plaintext_first = self.first_event(|e| {
+            e.event.dir == Direction::ToServer
+                && e.event.start < ch_start
+                && matches!(
+                    e.event.kind,
+                    TlsEventKind::HttpRequest(_) | TlsEventKind::NotTls(_)
+                )
+        });
         if let Some(e) = self.first_event(|e| {
             e.event.dir == Direction::ToClient
                 && matches!(
                     e.event.kind,
                     TlsEventKind::HttpResponse(_) | TlsEventKind::NotTls(_)
                 )
+                && !(plaintext_first.is_some()
+                    && ch_at.is_some_and(|c| e.first.unwrap_or(e.at) <= c))
         }) {
             return self.not_tls_answer(e);
         }

@@ -58,10 +58,16 @@ impl TlsSession {
             Detected::Other(label) => {
                 d.stats.not_tls = true;
                 d.excerpt_raw.clear();
+                d.late = Default::default();
                 d.mode = Mode::NotTls;
                 // The event shows what is at hand now; `not_tls()` grows to the full excerpt.
                 let mut avail = saved.clone();
                 avail.extend(data.iter().take(MAX_EXCERPT_CHARS));
+                // TLS may start right after the plaintext (STARTTLS): keep it out of the excerpt.
+                if let Some(tls_at) = self.late_start_in(dir, start, &avail) {
+                    avail.truncate(tls_at);
+                }
+                let d = self.d(dir);
                 let (excerpt, shown) = printable_excerpt(&avail, MAX_EXCERPT_CHARS);
                 let info = NotTls {
                     looks_like: label.to_owned(),
@@ -81,19 +87,6 @@ impl TlsSession {
             self.process(dir, &saved, out);
         }
         0
-    }
-
-    pub(super) fn step_not_tls(&mut self, dir: Direction, data: &[u8]) -> usize {
-        let d = self.d(dir);
-        let room = MAX_EXCERPT_CHARS.saturating_sub(d.excerpt_raw.len());
-        d.excerpt_raw.extend(data.iter().take(room));
-        if let Some(n) = d.not_tls.as_mut() {
-            n.excerpt = printable_excerpt(&d.excerpt_raw, MAX_EXCERPT_CHARS).0;
-        }
-        if d.excerpt_raw.len() >= MAX_EXCERPT_CHARS {
-            d.mode = Mode::Stopped;
-        }
-        data.len()
     }
 
     pub(super) fn step_sslv2(
