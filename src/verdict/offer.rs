@@ -36,7 +36,7 @@ impl Offer {
 }
 
 fn is_tls13_version(v: u16) -> bool {
-    v == TLS13 || (v & 0xff00) == 0x7f00
+    names::is_tls13_version(v)
 }
 
 /// Judge an offer.

@@ -1494,12 +1494,21 @@ impl<'a> Judge<'a> {
             .map(|s| offer::suite(s.cipher_suite))
             .unwrap_or_default();
         if let Some(at) = self.i.completed.map(|c| c.0) {
-            self.evidence(
-                at,
-                Party::Client,
-                "the client's Finished (first encrypted handshake record after the server's)",
-                "both sides finished the handshake",
-            );
+            let from_server = self
+                .packet_at(at)
+                .is_some_and(|p| p.dir == Direction::ToClient);
+            let (party, what) = if from_server {
+                (
+                    Party::Server,
+                    "the server's Finished (the last message of the handshake)",
+                )
+            } else {
+                (
+                    Party::Client,
+                    "the client's Finished (the last message of the handshake)",
+                )
+            };
+            self.evidence(at, party, what, "both sides finished the handshake");
             self.decisive_at(at);
         }
         if let Some(e) = self.first_event(|e| {
