@@ -55,6 +55,28 @@ pub struct TcpFlags {
     pub cwr: bool,
 }
 
+impl TcpFlags {
+    /// The set flags by name (SYN, FIN, RST, PSH, ACK, URG, ECE, CWR), joined by `sep`.
+    pub fn names(&self, sep: &str) -> String {
+        let all = [
+            (self.syn, "SYN"),
+            (self.fin, "FIN"),
+            (self.rst, "RST"),
+            (self.psh, "PSH"),
+            (self.ack, "ACK"),
+            (self.urg, "URG"),
+            (self.ece, "ECE"),
+            (self.cwr, "CWR"),
+        ];
+        let set: Vec<&str> = all.iter().filter(|(on, _)| *on).map(|(_, n)| *n).collect();
+        if set.is_empty() {
+            "no flags".to_string()
+        } else {
+            set.join(sep)
+        }
+    }
+}
+
 /// The TCP options verdicts and ladders show (those the capture kept, when the snaplen cut the header).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TcpOptions {

@@ -299,14 +299,7 @@ pub fn connection<'a>(c: &'a ConnReport<'a>) -> JsonConnection<'a> {
             status: tls.connect_response().map(|r| r.status),
         }),
         client_hello: ch.map(|ch| JsonClientHello {
-            versions: if ch.supported_versions.is_empty() {
-                vec![names::version_name(ch.legacy_version)]
-            } else {
-                ch.supported_versions
-                    .iter()
-                    .map(|v| names::version_name(*v))
-                    .collect()
-            },
+            versions: offer::offered_versions(ch),
             cipher_suites: ch.cipher_suites.iter().map(|s| offer::suite(*s)).collect(),
             groups: ch.groups.iter().map(|g| offer::group(*g)).collect(),
             key_shares: ch

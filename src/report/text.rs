@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use super::{endpoint, time, wireshark_filter, ConnReport, ReportSink, Summary};
-use crate::decode::{SkipReason, TcpFlags};
+use crate::decode::SkipReason;
 use crate::tcp::Direction;
 use crate::tls::names;
 use crate::verdict::{offer, OutcomeClass};
@@ -21,26 +21,6 @@ pub fn skip_name(r: SkipReason) -> String {
         SkipReason::FragmentPending => "ip_fragment_pending".to_string(),
         SkipReason::Malformed => "malformed".to_string(),
     }
-}
-
-fn flags(f: TcpFlags) -> String {
-    let mut s = Vec::new();
-    if f.syn {
-        s.push("SYN");
-    }
-    if f.fin {
-        s.push("FIN");
-    }
-    if f.rst {
-        s.push("RST");
-    }
-    if f.psh {
-        s.push("PSH");
-    }
-    if f.ack {
-        s.push("ACK");
-    }
-    s.join(",")
 }
 
 /// The text printer.
@@ -88,7 +68,7 @@ impl<W: Write> TextReport<W> {
                     "", "", t.ladder.omitted
                 )?;
             }
-            let mut label = flags(row.flags);
+            let mut label = row.flags.names(",");
             if row.len > 0 {
                 label.push_str(&format!(" len={}", row.len));
             }

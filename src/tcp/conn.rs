@@ -224,8 +224,7 @@ fn well_known(port: u16) -> bool {
 /// Payload that only a client sends first: a TLS ClientHello record, an SSLv2 ClientHello, an HTTP request.
 pub fn looks_like_client_first(p: &[u8]) -> bool {
     match p {
-        [0x16, 0x03, _, _, _, 0x01, ..] => true,
-        [b0, _, 0x01, 0x03 | 0x00, ..] if b0 & 0x80 != 0 => true,
+        _ if looks_like_client_hello(p) => true,
         _ => {
             const METHODS: [&[u8]; 9] = [
                 b"GET ",
@@ -241,6 +240,12 @@ pub fn looks_like_client_first(p: &[u8]) -> bool {
             METHODS.iter().any(|m| p.starts_with(m))
         }
     }
+}
+
+/// The start of a TLS ClientHello record, or of an SSLv2-compatible ClientHello.
+pub fn looks_like_client_hello(p: &[u8]) -> bool {
+    matches!(p, [0x16, 0x03, _, _, _, 0x01, ..])
+        || matches!(p, [b0, _, 0x01, 0x03 | 0x00, ..] if b0 & 0x80 != 0)
 }
 
 /// Payload that only a server sends first in a TLS exchange: a ServerHello or an HTTP response.

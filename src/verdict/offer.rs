@@ -67,14 +67,7 @@ pub fn assess(ch: &ClientHello) -> Offer {
         ch.groups.is_empty() || ch.groups.iter().any(|g| common_groups.contains(g));
 
     let mut facts = Vec::new();
-    let versions: Vec<String> = if ch.supported_versions.is_empty() {
-        vec![names::version_name(ch.legacy_version)]
-    } else {
-        ch.supported_versions
-            .iter()
-            .map(|v| names::version_name(*v))
-            .collect()
-    };
+    let versions = offered_versions(ch);
     facts.push(format!("the ClientHello offered {}", versions.join(", ")));
     facts.push(format!(
         "{} cipher suites ({} TLS 1.3, {} TLS 1.2 ECDHE/DHE with AEAD)",
@@ -126,6 +119,18 @@ pub fn assess(ch: &ClientHello) -> Offer {
         problem,
         facts,
         summary,
+    }
+}
+
+/// The versions a ClientHello offers, by name: supported_versions, else its legacy_version.
+pub fn offered_versions(ch: &ClientHello) -> Vec<String> {
+    if ch.supported_versions.is_empty() {
+        vec![names::version_name(ch.legacy_version)]
+    } else {
+        ch.supported_versions
+            .iter()
+            .map(|v| names::version_name(*v))
+            .collect()
     }
 }
 

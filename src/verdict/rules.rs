@@ -11,7 +11,6 @@ use super::{
     Verdict,
 };
 use crate::capture::Timestamp;
-use crate::decode::TcpFlags;
 use crate::tcp::{Direction, PacketFacts};
 use crate::tls::{names, HandshakeProgress, HttpResponse, TlsEventKind};
 
@@ -32,30 +31,6 @@ struct Judge<'a> {
     i: &'a ConnInput<'a>,
     cfg: &'a Config,
     v: Verdict,
-}
-
-fn flags_text(f: TcpFlags) -> String {
-    let mut parts = Vec::new();
-    if f.syn {
-        parts.push("SYN");
-    }
-    if f.fin {
-        parts.push("FIN");
-    }
-    if f.rst {
-        parts.push("RST");
-    }
-    if f.psh {
-        parts.push("PSH");
-    }
-    if f.ack {
-        parts.push("ACK");
-    }
-    if parts.is_empty() {
-        "no flags".to_string()
-    } else {
-        parts.join("+")
-    }
 }
 
 fn ms(ns: u64) -> String {
@@ -206,7 +181,7 @@ impl<'a> Judge<'a> {
     }
 
     fn packet_text(&self, p: &PacketFacts) -> String {
-        let mut s = format!("{} from {}", flags_text(p.flags), self.addr(p.dir));
+        let mut s = format!("{} from {}", p.flags.names("+"), self.addr(p.dir));
         s.push_str(&format!(", TTL {}", p.ttl));
         if let Some(id) = p.ip_id {
             s.push_str(&format!(", IP ID {id}"));
@@ -325,10 +300,7 @@ impl<'a> Judge<'a> {
         {
             return None;
         }
-        let first = t.first_bytes(Direction::ToServer);
-        let ch = matches!(first, [0x16, 0x03, _, _, _, 0x01, ..])
-            || matches!(first, [b0, _, 0x01, 0x03 | 0x00, ..] if b0 & 0x80 != 0);
-        if ch {
+        if crate::tcp::conn::looks_like_client_hello(t.first_bytes(Direction::ToServer)) {
             t.side[0].first_data
         } else {
             None
