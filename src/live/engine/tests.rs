@@ -341,3 +341,43 @@ fn capture_drops_are_noted_on_verdicts() {
         .unwrap()
         .contains("kernel dropped 7"));
 }
+
+/// The text format: verdicts as `analyze` prints them, then the capture statistics and the summary.
+#[test]
+fn text_output_has_verdicts_statistics_and_summary() {
+    let (ifaces, pkts) = load(&capture("cipher_mismatch.pcap"));
+    let mut out = Vec::new();
+    let mut stats = Vec::new();
+    {
+        let mut sink = crate::report::text::TextReport::new(&mut out, false, true);
+        let mut o = live_opts();
+        o.json = false;
+        let mut e = Engine::new(o, ifaces, &mut sink, Box::new(&mut stats)).unwrap();
+        for p in &pkts {
+            e.packet(p.iface, p.ts, p.origlen, &p.data);
+        }
+        e.tick(Timestamp(pkts[pkts.len() - 1].ts.0 + 1_000_000_000));
+        assert_eq!(e.counters().printed, 1);
+        let s = IfaceStats {
+            received: 20,
+            dropped_kernel: 0,
+            dropped_interface: 0,
+        };
+        e.finish(pkts[pkts.len() - 1].ts, StopReason::Interrupt, &[Some(s)])
+            .unwrap();
+    }
+    let out = String::from_utf8(out).unwrap();
+    let stats = String::from_utf8(stats).unwrap();
+    assert!(out.contains("SERVER_ALERT"), "{out}");
+    assert!(out.contains("Ladder:"), "{out}");
+    assert!(out.contains("== Summary =="), "{out}");
+    assert!(out.contains("if0: live"), "{out}");
+    assert!(stats.contains("== Capture =="), "{stats}");
+    assert!(
+        stats.contains(
+            "20 received by the filter, 0 dropped by the kernel, 0 dropped by the interface"
+        ),
+        "{stats}"
+    );
+    assert!(stats.contains("stopped by interrupt"), "{stats}");
+}
