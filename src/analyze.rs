@@ -66,6 +66,8 @@ pub enum JudgedBecause {
     Idle,
     Evicted,
     EndOfInput,
+    /// Live capture ([`Analyzer::tick`]): still waiting for the server after the quiet time.
+    Quiet,
 }
 
 /// Counters for the whole run.
@@ -335,7 +337,7 @@ impl Analyzer {
         conn.judged_because = why;
         let capture_end = match why {
             JudgedBecause::EndOfInput | JudgedBecause::Evicted => self.now,
-            JudgedBecause::Closed | JudgedBecause::Idle => self.now,
+            JudgedBecause::Closed | JudgedBecause::Idle | JudgedBecause::Quiet => self.now,
         };
         let input = ConnInput {
             tcp: &conn.tcp,
@@ -411,4 +413,80 @@ impl Analyzer {
             }
         }
     }
+
+    /// Live capture only (files never call it, so `analyze` output depends on the packets alone):
+    /// advance the clock to `now`, a wall-clock time later than the packets fed so far, and judge
+    /// what is already known instead of waiting for more packets or the end of the input:
+    ///
+    /// - a connection that ended (an RST or a FIN either way, or a fatal alert) once
+    ///   `close_grace_ns` has passed since its last packet;
+    /// - a connection still waiting for the server's first answer, to its last SYN (nothing came
+    ///   back) or to its ClientHello (no byte came back), once `verdict.quiet_ns` has passed since;
+    /// - a connection idle for `idle_timeout_ns`.
+    ///
+    /// Judged connections go to `done` in order of their first packet.
+    pub fn tick(&mut self, now: Timestamp, done: &mut dyn FnMut(Connection, Verdict)) {
+        self.now = self.now.max(now);
+        let now = self.now;
+        let (grace, quiet, idle) = (
+            self.opts.close_grace_ns,
+            self.opts.verdict.quiet_ns,
+            self.opts.idle_timeout_ns,
+        );
+        let mut ready: Vec<(u64, FlowKey, JudgedBecause)> = self
+            .table
+            .iter()
+            .filter_map(|(k, c)| {
+                let why = if ended(c) && now.since(c.tcp.last.ts) >= grace {
+                    JudgedBecause::Closed
+                } else if awaiting_server_since(c).is_some_and(|t| now.since(t) >= quiet) {
+                    JudgedBecause::Quiet
+                } else if now.since(c.tcp.last.ts) >= idle {
+                    JudgedBecause::Idle
+                } else {
+                    return None;
+                };
+                Some((c.id, *k, why))
+            })
+            .collect();
+        ready.sort_by_key(|r| r.0);
+        for (_, k, why) in ready {
+            if let Some(c) = self.table.remove(&k) {
+                if why == JudgedBecause::Idle {
+                    self.totals.idle_judged += 1;
+                }
+                self.judge(c, why, done);
+            }
+        }
+    }
+}
+
+/// The connection is over as far as a live verdict goes: an RST or a FIN either way, or a fatal alert.
+fn ended(c: &Connection) -> bool {
+    c.tcp
+        .side
+        .iter()
+        .any(|s| s.first_fin.is_some() || s.first_rst.is_some())
+        || c.events
+            .iter()
+            .any(|e| matches!(&e.event.kind, TlsEventKind::Alert(a) if a.level == 2))
+}
+
+/// Since when the connection has waited for the server's first answer: its last SYN (or
+/// ClientHello) when nothing came back from the server, its ClientHello when the server sent no byte.
+fn awaiting_server_since(c: &Connection) -> Option<Timestamp> {
+    let server = &c.tcp.side[Direction::ToClient.index()];
+    if server.first_rst.is_some() || server.first_fin.is_some() || server.payload_bytes > 0 {
+        return None;
+    }
+    let client_hello = c
+        .events
+        .iter()
+        .find(|e| matches!(e.event.kind, TlsEventKind::ClientHello(_)))
+        .map(|e| e.at.ts);
+    if server.packets > 0 {
+        return client_hello;
+    }
+    let syn = c.tcp.last_syn.or(c.tcp.syn).map(|s| s.at.ts);
+    syn.max(client_hello)
 }

@@ -12,11 +12,13 @@
 //! - [`tls`] observes the reassembled byte streams: TLS records, handshake messages, alerts, HTTP instead of TLS.
 //! - [`verdict`] turns one connection's facts into exactly one outcome, a cause, and the evidence.
 //! - [`report`] prints verdicts as text (with a ladder diagram) or JSON lines.
+//! - [`live`] runs the same pipeline on packets captured from network interfaces (`tlsautopsy live`).
 #![forbid(unsafe_code)]
 
 pub mod analyze;
 pub mod capture;
 pub mod decode;
+pub mod live;
 pub mod report;
 pub mod run;
 pub mod tcp;

@@ -23,6 +23,9 @@ struct Cli {
 enum Command {
     /// Analyse pcap/pcapng files: one verdict per TCP connection.
     Analyze(AnalyzeArgs),
+    /// Capture from network interfaces and print each verdict as soon as it is known.
+    #[cfg(feature = "live")]
+    Live(tlsautopsy::live::LiveArgs),
 }
 
 #[derive(Args)]
@@ -89,6 +92,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(a) => analyze(a),
+        #[cfg(feature = "live")]
+        Command::Live(a) => tlsautopsy::live::main(a),
     };
     match result {
         Ok(code) => code,
