@@ -37,7 +37,7 @@ pub struct EvidenceArgs {
     #[arg(long, requires = "evidence")]
     pub evidence_all: bool,
     /// Keep all payload in the evidence (default: application data, HTTP bodies and non-TLS payload are cut).
-    #[arg(long)]
+    #[arg(long, requires = "evidence")]
     pub no_redact: bool,
     /// Replace IP addresses in every output (text, JSON, report, evidence) by a keyed,
     /// prefix-preserving map (docs/anonymization.md).
@@ -159,6 +159,9 @@ fn input_hashes(files: &[String]) -> Vec<(String, Option<String>)> {
 
 const REDACTION_TEXT: &str = "Redaction: TLS handshake records, alerts and every TLS record header are kept; the bodies of application-data records (in TLS 1.3 also the encrypted handshake), HTTP bodies and payload that is neither TLS nor HTTP headers are cut. A packet whose cut bytes end it is stored shorter than it was (its original length is kept: Wireshark shows it as cut by the capture); cut bytes before kept ones are overwritten with zeros and the TCP checksum adjusted.";
 
+/// Connections listed in the evidence file's section comment at most (an option holds 64 KiB).
+const SECTION_CONNECTIONS: usize = 200;
+
 /// The comments of the evidence file's section.
 fn section_comments(
     c: &EvidenceCollector,
@@ -182,11 +185,17 @@ fn section_comments(
         ));
     }
     s.push_str("Connections:\n");
-    for (i, sel) in c.selected().iter().enumerate() {
+    for (i, sel) in c.selected().iter().enumerate().take(SECTION_CONNECTIONS) {
         s.push_str(&format!(
             "  {}: {} packets\n",
             sel.line(),
             plan.packets_of(i)
+        ));
+    }
+    if c.selected().len() > SECTION_CONNECTIONS {
+        s.push_str(&format!(
+            "  ... and {} more (see the packet comments, the report or the JSON)\n",
+            c.selected().len() - SECTION_CONNECTIONS
         ));
     }
     if o.no_redact {
@@ -196,7 +205,7 @@ fn section_comments(
         s.push('\n');
     }
     match &o.anonymizer {
-        Some(_) => s.push_str("Addresses: anonymized (keyed, prefix-preserving; IP headers and ICMP quotes, checksums adjusted). They are not the real addresses.\n"),
+        Some(_) => s.push_str("Addresses: anonymized (IP: keyed, prefix-preserving, in IP headers and ICMP quotes, checksums adjusted; MAC: keyed pseudo-random). They are not the real addresses.\n"),
         None => s.push_str("Addresses: as captured.\n"),
     }
     s.push_str("The packets a verdict cites carry a packet comment (display filter: frame.comment contains \"tlsautopsy\"); frame numbers differ from the inputs', each comment names the input frame.");
@@ -231,9 +240,6 @@ impl Outputs {
             anyhow::bail!(
                 "--evidence reads the inputs again, and standard input cannot be read twice: save it to a file first"
             );
-        }
-        if args.no_redact && args.evidence.is_none() {
-            anyhow::bail!("--no-redact applies to --evidence, which was not given");
         }
         let anon = anonymizer(args.anonymize, args.anonymize_key.as_deref());
         let html = match &args.report {
@@ -337,11 +343,10 @@ pub fn bundle(a: BundleArgs) -> anyhow::Result<u8> {
 
     let mut html = HtmlReport::new(create(&dir.join("report.html"))?, anon.clone());
     html.set_context(vec![format!(
-        "This report is part of a bundle: evidence.pcapng holds the packets of the {} connections ({}), verdicts.jsonl the verdicts as JSON lines, README.txt explains it all and SHA256SUMS lets you check the files.",
-        if a.evidence_all { "" } else { "failed" },
+        "This report is part of a bundle: evidence.pcapng holds the packets of {} ({}), verdicts.jsonl the verdicts as JSON lines, README.txt explains it all and SHA256SUMS lets you check the files.",
+        if a.evidence_all { "every connection" } else { "the failed connections" },
         if a.no_redact { "not redacted" } else { "application data cut" }
-    )
-    .replace("the  connections", "all connections")]);
+    )]);
     let json_out: Box<dyn Write> = match &anon {
         Some(x) => Box::new(AnonWriter::new(
             create(&dir.join("verdicts.jsonl"))?,
@@ -437,8 +442,14 @@ fn readme(
     let failed: Vec<_> = c.selected().iter().filter(|x| x.failed).collect();
     if !failed.is_empty() {
         r.push_str("\nFailed connections:\n");
-        for f in failed {
+        for f in failed.iter().take(SECTION_CONNECTIONS) {
             r.push_str(&format!("  {}\n", f.line()));
+        }
+        if failed.len() > SECTION_CONNECTIONS {
+            r.push_str(&format!(
+                "  ... and {} more: see report.html\n",
+                failed.len() - SECTION_CONNECTIONS
+            ));
         }
     }
     r.push_str("\nFiles\n-----\n");

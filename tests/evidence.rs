@@ -446,6 +446,21 @@ fn anonymized_bundle_holds_no_original_address_and_the_key_fixes_the_map() {
             );
         }
     }
+    // MAC addresses are replaced as well (broadcast stays).
+    let macs = |f: &Path| -> BTreeSet<String> {
+        tshark_fields(f, "eth", &["eth.src", "eth.dst"], &[])
+            .into_iter()
+            .flatten()
+            .filter(|m| !m.is_empty() && m != "ff:ff:ff:ff:ff:ff")
+            .collect()
+    };
+    let orig_macs: BTreeSet<String> = files.iter().flat_map(|f| macs(f)).collect();
+    let new_macs = macs(&d1.join("evidence.pcapng"));
+    assert!(!orig_macs.is_empty() && !new_macs.is_empty());
+    assert!(
+        orig_macs.is_disjoint(&new_macs),
+        "{orig_macs:?} {new_macs:?}"
+    );
     let in_pcap = original_addresses(&[d1.join("evidence.pcapng")]);
     assert!(in_pcap.is_disjoint(&originals), "{in_pcap:?}");
     assert_eq!(in_pcap.len(), originals.len(), "the map is one to one");

@@ -12,8 +12,10 @@
 //! bits of the address, zero-padded to whole bytes. The map is a bijection (no two addresses
 //! collide), two addresses sharing an n-bit prefix map to addresses sharing exactly an n-bit prefix
 //! (subnets stay subnets), and the same key always gives the same map. Without a key a random one
-//! is drawn for the run. The unspecified addresses (`0.0.0.0`, `::`) are left as they are. Ports,
-//! MAC addresses and host names are not changed. See `docs/anonymization.md`.
+//! is drawn for the run. The unspecified addresses (`0.0.0.0`, `::`) are left as they are.
+//! MAC addresses (in the evidence pcapng's link headers) become `HMAC-SHA256(key, "m" || mac)`'s
+//! first 6 bytes, made locally administered and keeping the multicast bit ([`Anonymizer::map_mac`]).
+//! Ports and host names are not changed. See `docs/anonymization.md`.
 //!
 //! [`Anonymizer::text`] finds IP address literals in any text (`192.0.2.1`, `192.0.2.1:443`,
 //! `[2001:db8::1]:443`, `ip.addr == 192.0.2.1`) and replaces each with its image.
@@ -190,6 +192,21 @@ impl Anonymizer {
             IpAddr::V4(m) => b.copy_from_slice(&m.octets()),
             IpAddr::V6(m) => b.copy_from_slice(&m.octets()),
         }
+    }
+
+    /// Replace a 6-byte MAC address in place by a keyed pseudo-random one: locally administered,
+    /// with the original's unicast/multicast bit. Broadcast and all-zero addresses are kept.
+    pub fn map_mac(&self, m: &mut [u8]) {
+        if m.len() != 6 || m.iter().all(|&b| b == 0xff) || m.iter().all(|&b| b == 0) {
+            return;
+        }
+        let mut msg = [0u8; 7];
+        msg[0] = b'm';
+        msg[1..].copy_from_slice(m);
+        let h = hmac_finish(&self.inner, &self.outer, &msg);
+        let multicast = m[0] & 1;
+        m.copy_from_slice(&h[..6]);
+        m[0] = (m[0] & 0xfc) | 0x02 | multicast;
     }
 
     /// `s` with every IP address literal replaced by its image.

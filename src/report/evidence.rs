@@ -476,8 +476,11 @@ impl EvidencePlan {
             let frame = &df.frame;
             let mut buf = frame.data.to_vec();
             let layout = rewrite::layout(frame.link, &buf);
-            if let (Some(a), Some(l)) = (anon, layout.as_ref()) {
-                rewrite::anonymize(&mut buf, l, a);
+            if let Some(a) = anon {
+                rewrite::anonymize_link(&mut buf, frame.link, a);
+                if let Some(l) = layout.as_ref() {
+                    rewrite::anonymize(&mut buf, l, a);
+                }
             }
             let caplen = if c.opts.no_redact {
                 buf.len()

@@ -89,6 +89,7 @@ pub struct Shared {
 
 const SNIFF_MAX: usize = 12;
 const HTTP_HEAD_MAX: u64 = 64 * 1024;
+const HTTP_LINE_MAX: usize = 8 * 1024;
 const TLS_RECORD_MAX: u64 = (1 << 14) + 2048;
 
 #[derive(Clone, Debug)]
@@ -105,13 +106,13 @@ enum Mode {
     },
     /// An SSLv2-format ClientHello record with `left` bytes to go.
     Sslv2 { left: u64 },
-    /// An HTTP header block: its first line, and how much of the blank-line terminator was seen.
+    /// An HTTP header block that began at `start`: the line being read (from `line_start`), and
+    /// the first line once read. Each line is kept once it is complete and looks like HTTP.
     HttpHead {
         start: u64,
-        first_line: Vec<u8>,
-        line_done: bool,
-        /// Consecutive line ends seen (`\n`, ignoring `\r`).
-        newlines: u8,
+        line_start: u64,
+        line: Vec<u8>,
+        first_line: Option<String>,
     },
     /// Everything from here is cut.
     Cut,
@@ -214,9 +215,9 @@ impl StreamWalker {
                             }
                             _ => Mode::HttpHead {
                                 start,
-                                first_line: Vec::new(),
-                                line_done: false,
-                                newlines: 0,
+                                line_start: start,
+                                line: Vec::new(),
+                                first_line: None,
                             },
                         };
                         self.pos = start;
@@ -279,68 +280,108 @@ impl StreamWalker {
             }
             Mode::HttpHead {
                 start,
+                line_start,
+                line,
                 first_line,
-                line_done,
-                newlines,
             } => {
-                let mut used = 0;
-                let mut end = false;
-                for &c in d {
-                    used += 1;
-                    if !*line_done {
-                        if c == b'\n' {
-                            *line_done = true;
-                        } else if first_line.len() < 256 {
-                            first_line.push(c);
+                let Some(nl) = d.iter().position(|&c| c == b'\n') else {
+                    line.extend_from_slice(d);
+                    self.pos += d.len() as u64;
+                    if line.len() > HTTP_LINE_MAX {
+                        self.mode = Mode::Cut;
+                    }
+                    return d.len();
+                };
+                line.extend_from_slice(&d[..nl]);
+                let used = nl + 1;
+                self.pos += used as u64;
+                let end = self.pos;
+                let text = String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line));
+                let text = text.into_owned();
+                let ok = line.len() <= HTTP_LINE_MAX
+                    && end - *start <= HTTP_HEAD_MAX
+                    && match first_line {
+                        None => is_request_line(&text) || is_status_line(&text),
+                        // A header (`Name: value`), a folded continuation, or the blank line.
+                        Some(_) => {
+                            text.is_empty()
+                                || text.starts_with([' ', '\t'])
+                                || text.find(':').is_some_and(|i| {
+                                    i > 0 && !text[..i].contains(char::is_whitespace)
+                                })
                         }
-                    }
-                    match c {
-                        b'\n' => *newlines += 1,
-                        b'\r' => {}
-                        _ => *newlines = 0,
-                    }
-                    if *newlines >= 2 {
-                        end = true;
-                        break;
-                    }
-                }
-                let start = *start;
-                if pos + used as u64 - start > HTTP_HEAD_MAX {
+                    };
+                if !ok {
                     self.mode = Mode::Cut;
-                    self.pos += used as u64;
                     return used;
                 }
-                self.kept.add(pos, pos + used as u64);
-                self.pos += used as u64;
-                if end {
-                    let line = String::from_utf8_lossy(first_line).to_string();
-                    let tunnel = match self.side {
-                        Side::Client => {
-                            let c = line.starts_with("CONNECT ");
-                            shared.connect |= c;
-                            c
-                        }
-                        Side::Server => {
-                            shared.connect
-                                && line
-                                    .split_whitespace()
-                                    .nth(1)
-                                    .is_some_and(|s| s.len() == 3 && s.starts_with('2'))
-                        }
-                    };
-                    self.mode = if tunnel {
-                        Mode::Sniff {
-                            start: self.pos,
-                            buf: Vec::new(),
-                        }
-                    } else {
-                        Mode::Cut
-                    };
+                self.kept.add(*line_start, end);
+                *line_start = end;
+                line.clear();
+                if first_line.is_none() {
+                    *first_line = Some(text);
+                    return used;
                 }
+                if !text.is_empty() {
+                    return used;
+                }
+                // The blank line: the header block is over. A tunnel set up by CONNECT carries TLS
+                // next; any other body is cut.
+                let first = first_line.take().unwrap_or_default();
+                let tunnel = match self.side {
+                    Side::Client => {
+                        let c = first.starts_with("CONNECT ");
+                        shared.connect |= c;
+                        c
+                    }
+                    Side::Server => {
+                        shared.connect
+                            && first
+                                .split(' ')
+                                .nth(1)
+                                .is_some_and(|s| s.len() == 3 && s.starts_with('2'))
+                    }
+                };
+                self.mode = if tunnel {
+                    Mode::Sniff {
+                        start: end,
+                        buf: Vec::new(),
+                    }
+                } else {
+                    Mode::Cut
+                };
                 used
             }
         }
     }
+}
+
+fn is_http_version(v: &str) -> bool {
+    let b = v.as_bytes();
+    v.starts_with("HTTP/")
+        && (v.len() == 8 && b[5].is_ascii_digit() && b[6] == b'.' && b[7].is_ascii_digit()
+            || v.len() == 6 && b[5].is_ascii_digit())
+}
+
+/// `METHOD SP target SP HTTP/x.y`.
+fn is_request_line(l: &str) -> bool {
+    let mut it = l.split(' ');
+    let (Some(m), Some(t), Some(v), None) = (it.next(), it.next(), it.next(), it.next()) else {
+        return false;
+    };
+    !m.is_empty()
+        && m.bytes().all(|c| c.is_ascii_uppercase() || c == b'-')
+        && !t.is_empty()
+        && is_http_version(v)
+}
+
+/// `HTTP/x.y SP 3DIGIT [SP reason]`.
+fn is_status_line(l: &str) -> bool {
+    let mut it = l.splitn(3, ' ');
+    let (Some(v), Some(code)) = (it.next(), it.next()) else {
+        return false;
+    };
+    is_http_version(v) && code.len() == 3 && code.bytes().all(|c| c.is_ascii_digit())
 }
 
 enum Sniffed {
@@ -465,6 +506,32 @@ mod tests {
         let page = b"HTTP/1.1 470 status code 470\r\nContent-Length: 5\r\n\r\n<b>x</b>";
         d.data(page, &mut sh);
         assert_eq!(d.finish().ranges(), &[(0, page.len() as u64 - 8)]);
+    }
+
+    #[test]
+    fn only_real_http_lines_are_kept() {
+        // SMTP looks like a method at first sight; its lines are not HTTP.
+        assert!(walk(Side::Client, &[b"EHLO mail.example\r\nSTARTTLS\r\n"])
+            .ranges()
+            .is_empty());
+        assert!(walk(Side::Server, &[b"HTTP/1.1 OK\r\n\r\n"])
+            .ranges()
+            .is_empty());
+        // A header block cut where a line stops looking like a header.
+        let r = walk(
+            Side::Server,
+            &[
+                b"HTTP/1.1 403 Forbidden\r\nServer: x\r\n",
+                b"not a header\r\n\r\n",
+            ],
+        );
+        assert_eq!(r.ranges(), &[(0, 35)]);
+        // Lines split across segments.
+        let r = walk(
+            Side::Client,
+            &[b"GET / HT", b"TP/1.1\r\nHo", b"st: a\r\n\r\nbody"],
+        );
+        assert_eq!(r.ranges(), &[(0, 27)]);
     }
 
     #[test]

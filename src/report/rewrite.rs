@@ -218,6 +218,24 @@ pub fn anonymize(buf: &mut [u8], l: &Layout, anon: &Anonymizer) {
     }
 }
 
+/// Replace the MAC addresses of the link header (Ethernet, Linux cooked SLL/SLL2) by keyed
+/// pseudo-random ones. No checksum covers them in a capture.
+pub fn anonymize_link(buf: &mut [u8], link: LinkType, anon: &Anonymizer) {
+    let spans: Vec<(usize, usize)> = match link {
+        LinkType::ETHERNET => vec![(0, 6), (6, 12)],
+        // pkttype(2) hatype(2) halen(2) addr(8)
+        LinkType::LINUX_SLL if be16(buf, 4) == Some(6) => vec![(6, 12)],
+        // protocol(2) reserved(2) ifindex(4) hatype(2) pkttype(1) halen(1) addr(8)
+        LinkType::LINUX_SLL2 if buf.get(11) == Some(&6) => vec![(12, 18)],
+        _ => Vec::new(),
+    };
+    for (a, b) in spans {
+        if let Some(m) = buf.get_mut(a..b) {
+            anon.map_mac(m);
+        }
+    }
+}
+
 /// Is this ICMP message an error that quotes a datagram?
 fn is_icmp_error(buf: &[u8], l: &Layout) -> bool {
     let Some(&ty) = buf.get(l.t_off) else {
@@ -408,5 +426,24 @@ mod tests {
             "quoted source = outer destination"
         );
         assert_eq!(redact_icmp(&p, &l), 28 + 20 + 20);
+    }
+
+    #[test]
+    fn macs_are_mapped_keeping_broadcast_and_multicast() {
+        let a = Anonymizer::new(Some(b"key"));
+        let mut eth = vec![0xff; 6];
+        eth.extend_from_slice(&[0x00, 0x16, 0x3e, 0x11, 0x22, 0x33, 0x08, 0x00]);
+        let orig = eth.clone();
+        anonymize_link(&mut eth, LinkType::ETHERNET, &a);
+        assert_eq!(&eth[..6], &[0xff; 6]);
+        assert_ne!(&eth[6..12], &orig[6..12]);
+        assert_eq!(eth[6] & 3, 2, "locally administered unicast");
+        assert_eq!(&eth[12..], &orig[12..]);
+        let mut again = orig.clone();
+        anonymize_link(&mut again, LinkType::ETHERNET, &a);
+        assert_eq!(again, eth);
+        let mut m = [0x01, 0x00, 0x5e, 0x00, 0x00, 0xfb];
+        a.map_mac(&mut m);
+        assert_eq!(m[0] & 3, 3, "multicast stays multicast");
     }
 }
