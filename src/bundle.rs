@@ -476,7 +476,7 @@ fn readme(
         ));
     }
     match &c.options().anonymizer {
-        Some(_) => r.push_str("IP addresses are anonymized everywhere in this folder (report, JSON, pcapng headers and\nICMP quotes): a keyed, prefix-preserving map (addresses in one subnet stay in one subnet).\nThey are not the real addresses; whoever made the bundle holds the key. Ports, host names\n(SNI) and MAC addresses are not changed.\n"),
+        Some(_) => r.push_str("IP addresses are anonymized everywhere in this folder (report, JSON, pcapng headers and\nICMP quotes; addresses written in kept payload text are masked with x): a keyed, prefix-preserving map (addresses in one subnet stay in one subnet).\nThey are not the real addresses; whoever made the bundle holds the key. Ports, host names\n(SNI) and MAC addresses are not changed.\n"),
         None => r.push_str("IP addresses are as captured.\n"),
     }
     r.push_str("\nHow it was made\n---------------\n");

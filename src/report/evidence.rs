@@ -503,6 +503,9 @@ impl EvidencePlan {
                     (_, None) => 0,
                 }
             };
+            if let (Some(_), Some(l)) = (anon, layout.as_ref()) {
+                rewrite::mask_payload_addresses(&mut buf, l, caplen);
+            }
             buf.truncate(caplen);
             let key = (file, frame.interface);
             let id = match ifaces.get(&key) {

@@ -29,6 +29,7 @@ body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:
 h1{font-size:24px;margin:20px 0 4px}h2{font-size:19px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
 h3{font-size:16px;margin:0 0 6px}
 table{border-collapse:collapse;margin:6px 0}th,td{border:1px solid #d8d8d8;padding:3px 7px;text-align:left;vertical-align:top}
+table.evidence td,dl.kv dd{overflow-wrap:anywhere}
 th{background:#f3f3f3}
 #conns th{cursor:pointer;user-select:none;white-space:nowrap}#conns th[aria-sort=ascending]::after{content:" \25B2"}#conns th[aria-sort=descending]::after{content:" \25BC"}
 tr.failed td.outcome{color:#a4161a;font-weight:600}tr.ok td.outcome{color:#1e6b3a}tr.undetermined td.outcome{color:#666}
@@ -256,7 +257,7 @@ fn detail(c: &ConnReport<'_>) -> Markup {
             }
             @if !v.evidence.is_empty() {
                 h4 { "Evidence" }
-                table.evidence {
+                div.table-wrap { table.evidence {
                     thead { tr { th { "frame" } th { "time (UTC)" } th { "from" } th { "what" } th { "why it matters" } } }
                     tbody {
                         @for e in &v.evidence {
@@ -270,7 +271,7 @@ fn detail(c: &ConnReport<'_>) -> Markup {
                             }
                         }
                     }
-                }
+                } }
             }
             @if let Some(r) = resp {
                 h4 { "What the server sent (HTTP)" }

@@ -330,6 +330,40 @@ pub fn redact_tcp(buf: &mut [u8], l: &Layout, keep: &dyn Fn(usize) -> bool) -> u
     last + 1
 }
 
+/// Mask IP address literals written as text in a TCP segment's captured payload (an HTTP `Host`
+/// or `X-Forwarded-For` header kept by redaction): their digits become `x`, so lengths stay and
+/// the TCP checksum is updated. Only the first `caplen` bytes of the frame are looked at.
+pub fn mask_payload_addresses(buf: &mut [u8], l: &Layout, caplen: usize) {
+    if l.proto != 6 || l.fragment.is_some() {
+        return;
+    }
+    let Some(&doff) = buf.get(l.t_off + 12) else {
+        return;
+    };
+    let pay = l.t_off + usize::from(doff >> 4) * 4;
+    let end = caplen.min(l.ip_end).min(buf.len());
+    if pay >= end {
+        return;
+    }
+    // One char per byte, so offsets stay: bytes that are not ASCII become NUL (never part of an address).
+    let text: String = buf[pay..end]
+        .iter()
+        .map(|&b| if b.is_ascii() { b as char } else { '\0' })
+        .collect();
+    for (a, b, _) in super::anonymize::find_addresses(&text) {
+        let masked: Vec<u8> = buf[pay + a..pay + b]
+            .iter()
+            .map(|&c| if c == b'.' || c == b':' { c } else { b'x' })
+            .collect();
+        patch(
+            buf,
+            pay + a,
+            &masked,
+            &[(l.t_off + 16, (pay + a - l.t_off) % 2 == 1)],
+        );
+    }
+}
+
 /// Cut an ICMP error after the quoted transport header. Returns the new captured length.
 pub fn redact_icmp(buf: &[u8], l: &Layout) -> usize {
     if !is_icmp_error(buf, l) {
@@ -398,6 +432,20 @@ mod tests {
         assert_eq!(cap, q.len());
         assert_eq!(verify_tcp4(&q), 0);
         assert_eq!(q[47], 7);
+    }
+
+    #[test]
+    fn addresses_written_in_payload_are_masked() {
+        let mut p = packet(
+            b"GET / HTTP/1.1\r\nHost: 192.0.2.10:8080\r\nX-Forwarded-For: 2001:db8::7\r\n\r\n",
+        );
+        let l = ip_layout(&p, 0).unwrap();
+        let len = p.len();
+        mask_payload_addresses(&mut p, &l, len);
+        let text = String::from_utf8_lossy(&p[40..]).to_string();
+        assert!(text.contains("Host: xxx.x.x.xx:8080\r\n"), "{text}");
+        assert!(text.contains("X-Forwarded-For: xxxx:xxx::x\r\n"), "{text}");
+        assert_eq!(verify_tcp4(&p), 0);
     }
 
     #[test]

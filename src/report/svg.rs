@@ -151,11 +151,37 @@ pub fn ladder(c: &ConnReport<'_>) -> Markup {
     let mut gaps: Vec<(f64, u64)> = Vec::new();
     let head_len = t.ladder.head.len();
     let mut y = TOP + 26.0;
-    let mut last_frame = 0u64;
+    // The ICMP error goes where it arrived, among the packets.
+    let mut icmp = conn.icmp.as_ref();
+    let icmp_arrow = |y: f64, at: &crate::tcp::FrameRef, e: &crate::decode::IcmpError| {
+        let decisive = Some(*at) == v.decisive;
+        Arrow {
+            y,
+            from: if middle { X_MIDDLE } else { X_SERVER },
+            to: X_CLIENT,
+            color: if decisive { C_DECISIVE } else { C_RESET },
+            width: if decisive { 2.8 } else { 1.4 },
+            dashed: false,
+            label: format!("{} from {}", e.describe(), e.ip.src),
+            left: format!(
+                "{} +{:.3} ms",
+                frame_label(at.file, at.frame),
+                at.ts.since(start) as f64 / 1e6
+            ),
+            decisive,
+        }
+    };
     for (i, row) in t.ladder.rows().enumerate() {
         if i == head_len && t.ladder.omitted > 0 {
             gaps.push((y, t.ladder.omitted));
             y += ROW;
+        }
+        if let Some((at, e)) =
+            icmp.filter(|(at, _)| (at.file, at.frame) < (row.at.file, row.at.frame))
+        {
+            arrows.push(icmp_arrow(y, at, e));
+            y += ROW;
+            icmp = None;
         }
         let decisive = Some(row.at) == v.decisive && !row.duplicate;
         let (from, to) = match row.dir {
@@ -189,30 +215,11 @@ pub fn ladder(c: &ConnReport<'_>) -> Markup {
             ),
             decisive,
         });
-        last_frame = row.at.frame;
         y += ROW;
     }
-    if let Some((at, icmp)) = &conn.icmp {
-        if at.frame > last_frame || last_frame == 0 {
-            let decisive = Some(*at) == v.decisive;
-            let from = if middle { X_MIDDLE } else { X_SERVER };
-            arrows.push(Arrow {
-                y,
-                from,
-                to: X_CLIENT,
-                color: if decisive { C_DECISIVE } else { C_RESET },
-                width: if decisive { 2.8 } else { 1.4 },
-                dashed: false,
-                label: format!("{} from {}", icmp.describe(), icmp.ip.src),
-                left: format!(
-                    "{} +{:.3} ms",
-                    frame_label(at.file, at.frame),
-                    at.ts.since(start) as f64 / 1e6
-                ),
-                decisive,
-            });
-            y += ROW;
-        }
+    if let Some((at, e)) = icmp {
+        arrows.push(icmp_arrow(y, at, e));
+        y += ROW;
     }
     let height = y + 4.0;
     let lanes: Vec<(f64, &str, String)> = {
@@ -238,8 +245,9 @@ pub fn ladder(c: &ConnReport<'_>) -> Markup {
             rect x="0" y="0" width=(f1(W)) height=(f1(height)) fill="#ffffff" {}
             text x="8" y="20" font-size="11" fill="#666" { "frame, time" }
             @for (x, name, addr) in &lanes {
+                @let (ax, anchor) = if *x == X_SERVER { (W - 4.0, "end") } else { (*x, "middle") };
                 text x=(f1(*x)) y="20" font-size="13" font-weight="bold" text-anchor="middle" fill="#111" { (name) }
-                text x=(f1(*x)) y="38" font-size="11" text-anchor="middle" fill="#444" { (fit(addr, 300.0)) }
+                text x=(f1(ax)) y="38" font-size="11" text-anchor=(anchor) fill="#444" { (fit(addr, 330.0)) }
                 line x1=(f1(*x)) y1=(f1(TOP - 20.0)) x2=(f1(*x)) y2=(f1(height - 2.0)) stroke="#999" stroke-width="1.2" {}
             }
             @for a in &arrows { (arrow(a)) }
