@@ -11,11 +11,14 @@
 //! - [`tcp`] tracks connections, reassembles each direction and records the TCP facts verdicts need.
 //! - [`tls`] observes the reassembled byte streams: TLS records, handshake messages, alerts, HTTP instead of TLS.
 //! - [`verdict`] turns one connection's facts into exactly one outcome, a cause, and the evidence.
-//! - [`report`] prints verdicts as text (with a ladder diagram) or JSON lines.
+//! - [`report`] prints verdicts as text (with a ladder diagram) or JSON lines, an HTML report, and the
+//!   evidence pcapng.
+//! - [`bundle`] puts the evidence for a support case together (`--report`, `--evidence`, `bundle`).
 //! - [`live`] runs the same pipeline on packets captured from network interfaces (`tlsautopsy live`).
 #![forbid(unsafe_code)]
 
 pub mod analyze;
+pub mod bundle;
 pub mod capture;
 pub mod decode;
 pub mod live;

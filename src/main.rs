@@ -26,6 +26,9 @@ enum Command {
     /// Capture from network interfaces and print each verdict as soon as it is known.
     #[cfg(feature = "live")]
     Live(tlsautopsy::live::LiveArgs),
+    /// Write the evidence for a support case into a folder: report.html, evidence.pcapng,
+    /// verdicts.jsonl, README.txt and SHA-256 sums.
+    Bundle(tlsautopsy::bundle::BundleArgs),
 }
 
 #[derive(Args)]
@@ -48,6 +51,8 @@ struct AnalyzeArgs {
     /// Connections tracked at once before the least recently active are judged early.
     #[arg(long, value_name = "N", default_value_t = 200_000)]
     max_connections: usize,
+    #[command(flatten)]
+    evidence: tlsautopsy::bundle::EvidenceArgs,
 }
 
 fn analyze(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
@@ -57,14 +62,15 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     }
     opts.verdict.quiet_ns = (a.quiet_time * 1e9) as u64;
     opts.max_connections = a.max_connections.max(1);
+    let mut extra = tlsautopsy::bundle::Outputs::new(&a.evidence, &a.files)?;
     let stdout = io::stdout();
-    let out = BufWriter::new(stdout.lock());
+    let out = extra.wrap(BufWriter::new(stdout.lock()));
     let mut sink: Box<dyn ReportSink> = if a.json {
         Box::new(JsonLinesReport::new(out))
     } else {
         Box::new(TextReport::new(out, a.all, !a.no_ladder))
     };
-    let summary = match tlsautopsy::run::run(&a.files, opts, sink.as_mut()) {
+    let summary = match extra.run(&a.files, opts, sink.as_mut()) {
         Ok(s) => s,
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
         Err(e) => return Err(e.into()),
@@ -94,6 +100,7 @@ fn main() -> ExitCode {
         Command::Analyze(a) => analyze(a),
         #[cfg(feature = "live")]
         Command::Live(a) => tlsautopsy::live::main(a),
+        Command::Bundle(b) => tlsautopsy::bundle::bundle(b).map(ExitCode::from),
     };
     match result {
         Ok(code) => code,

@@ -258,6 +258,14 @@ impl DecodeStats {
     }
 }
 
+/// Where the network-layer (IP) packet starts in a frame's bytes, for the link types [`Decoder`]
+/// decodes (after Ethernet, VLAN tags, PPPoE, MPLS, cooked headers...). `None` when it is not IP.
+pub fn network_offset(link: crate::capture::LinkType, data: &[u8]) -> Option<usize> {
+    let net = link::to_network(link, data).ok()?;
+    let off = (net.packet.as_ptr() as usize).checked_sub(data.as_ptr() as usize)?;
+    (off <= data.len()).then_some(off)
+}
+
 /// Decodes frames to TCP segments and ICMP errors. Holds the (bounded) IP fragment reassembly state, so
 /// use one decoder per capture file, fed in file order.
 #[derive(Debug)]

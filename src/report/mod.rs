@@ -5,8 +5,21 @@
 //!   display filter and a ladder diagram.
 //! - [`json::JsonLinesReport`]: one JSON object per line; the schema is documented on that type and in
 //!   `docs/json-schema.md`.
+//! - [`html::HtmlReport`]: one self-contained HTML page (`--report`), with SVG ladders ([`svg`]).
+//! - [`evidence::EvidenceCollector`]: the evidence pcapng (`--evidence`), redacted ([`redact`],
+//!   [`rewrite`]) and written by [`pcapng`].
+//! - [`anonymize`]: keyed, prefix-preserving address mapping for all of the above.
+//! - [`tee::Tee`]: several printers at once.
 
+pub mod anonymize;
+pub mod evidence;
+pub mod html;
 pub mod json;
+pub mod pcapng;
+pub mod redact;
+pub mod rewrite;
+pub mod svg;
+pub mod tee;
 pub mod text;
 pub mod time;
 

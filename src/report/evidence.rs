@@ -1,0 +1,550 @@
+//! The evidence pcapng (`--evidence FILE.pcapng`): the packets of the selected connections (the
+//! failed ones, or all with `--evidence-all`), in their original order with their original
+//! timestamps and link types, redacted and optionally anonymized, with a comment on each packet that
+//! a verdict cites.
+//!
+//! The analyzer keeps no packets, so this reads the inputs again:
+//! 1. [`EvidenceCollector`] (a [`ReportSink`]) remembers, for every judged connection, its address
+//!    pair and first frame (a frame belongs to the latest connection of its address pair that began
+//!    at or before it, as in the analyzer's flow table), and for the selected ones what to comment.
+//! 2. [`EvidenceCollector::plan`] reads the inputs a second time: it counts the selected packets
+//!    and, when redacting, reassembles both directions of each selected connection and walks them
+//!    ([`super::redact`]) to learn which stream offsets may be kept.
+//! 3. [`EvidencePlan::write`] reads them a third time and writes the pcapng ([`super::pcapng`]),
+//!    rewriting each packet ([`super::rewrite`]).
+//!
+//! Standard input cannot be read again: the caller refuses `-` with evidence.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+
+use super::anonymize::Anonymizer;
+use super::pcapng::PcapngWriter;
+use super::redact::{KeptRanges, Shared, Side, StreamWalker};
+use super::rewrite;
+use super::{endpoint, ConnReport, ReportSink, Summary};
+use crate::capture::{CaptureError, CaptureReader, Frame};
+use crate::decode::{Decoded, Decoder};
+use crate::tcp::{Assembler, Chunk};
+use crate::verdict::OutcomeClass;
+
+/// Out-of-order bytes buffered per direction while walking a selected connection.
+const REASSEMBLY_CAP: usize = 4 << 20;
+
+/// How evidence is made.
+#[derive(Clone, Debug, Default)]
+pub struct EvidenceOptions {
+    /// Every connection, not only the failed ones.
+    pub all: bool,
+    /// Keep payload as captured (`--no-redact`).
+    pub no_redact: bool,
+    /// Map IP addresses.
+    pub anonymizer: Option<Arc<Anonymizer>>,
+}
+
+type FlowKey = (IpAddr, u16, IpAddr, u16);
+
+fn flow_key(a: IpAddr, ap: u16, b: IpAddr, bp: u16) -> FlowKey {
+    if (a, ap) <= (b, bp) {
+        (a, ap, b, bp)
+    } else {
+        (b, bp, a, ap)
+    }
+}
+
+/// (file, frame) as an orderable position.
+type Pos = (u16, u64);
+
+/// A selected connection.
+#[derive(Clone, Debug)]
+pub struct Selected {
+    pub id: u64,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub first: Pos,
+    pub last: Pos,
+    pub outcome: &'static str,
+    pub cause: &'static str,
+    pub ended_by: &'static str,
+    pub failed: bool,
+    /// Comments by frame.
+    comments: Vec<(Pos, String)>,
+}
+
+impl Selected {
+    /// One line about it.
+    pub fn line(&self) -> String {
+        format!(
+            "#{} {} -> {} {} (cause {}, ended by {})",
+            self.id,
+            endpoint(&self.client),
+            endpoint(&self.server),
+            self.outcome,
+            self.cause,
+            self.ended_by
+        )
+    }
+}
+
+/// Collects what the evidence writer needs while the analysis runs.
+#[derive(Debug, Default)]
+pub struct EvidenceCollector {
+    opts: EvidenceOptions,
+    /// Start of every connection of each address pair: (first frame, index in `selected`).
+    starts: HashMap<FlowKey, Vec<(Pos, Option<usize>)>>,
+    selected: Vec<Selected>,
+    judged: u64,
+}
+
+impl EvidenceCollector {
+    /// A collector.
+    pub fn new(opts: EvidenceOptions) -> Self {
+        EvidenceCollector {
+            opts,
+            ..Default::default()
+        }
+    }
+
+    /// The selected connections, in the order they were judged.
+    pub fn selected(&self) -> &[Selected] {
+        &self.selected
+    }
+
+    /// Connections judged.
+    pub fn judged(&self) -> u64 {
+        self.judged
+    }
+
+    /// The options.
+    pub fn options(&self) -> &EvidenceOptions {
+        &self.opts
+    }
+}
+
+impl ReportSink for EvidenceCollector {
+    fn begin(&mut self, _inputs: &[String]) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn connection(&mut self, c: &ConnReport<'_>) -> io::Result<()> {
+        self.judged += 1;
+        let t = &c.conn.tcp;
+        let v = c.verdict;
+        let key = flow_key(
+            t.client.ip(),
+            t.client.port(),
+            t.server.ip(),
+            t.server.port(),
+        );
+        let first = (t.first.file, t.first.frame);
+        let failed = v.outcome.class() == OutcomeClass::Failed;
+        let idx = if failed || self.opts.all {
+            let mut comments = Vec::new();
+            for e in &v.evidence {
+                let decisive = Some(e.at) == v.decisive;
+                let text = format!(
+                    "tlsautopsy #{} {} ({}): {}{}; {}. [input {} frame {}]",
+                    c.conn.id,
+                    v.outcome.as_str(),
+                    v.cause.as_str(),
+                    if decisive { "DECISIVE packet: " } else { "" },
+                    e.what,
+                    e.why,
+                    c.file_name(e.at.file),
+                    e.at.frame
+                );
+                comments.push(((e.at.file, e.at.frame), text));
+            }
+            if let Some(d) = v.decisive {
+                if !v.evidence.iter().any(|e| e.at == d) {
+                    comments.push((
+                        (d.file, d.frame),
+                        format!(
+                            "tlsautopsy #{} {} ({}): DECISIVE packet. [input {} frame {}]",
+                            c.conn.id,
+                            v.outcome.as_str(),
+                            v.cause.as_str(),
+                            c.file_name(d.file),
+                            d.frame
+                        ),
+                    ));
+                }
+            }
+            self.selected.push(Selected {
+                id: c.conn.id,
+                client: t.client,
+                server: t.server,
+                first,
+                last: (t.last.file, t.last.frame),
+                outcome: v.outcome.as_str(),
+                cause: v.cause.as_str(),
+                ended_by: v.ended_by.as_str(),
+                failed,
+                comments,
+            });
+            Some(self.selected.len() - 1)
+        } else {
+            None
+        };
+        self.starts.entry(key).or_default().push((first, idx));
+        Ok(())
+    }
+
+    fn finish(&mut self, _s: &Summary) -> io::Result<()> {
+        // Only address pairs with a selected connection matter from here on.
+        self.starts.retain(|_, v| v.iter().any(|s| s.1.is_some()));
+        for v in self.starts.values_mut() {
+            v.sort_by_key(|s| s.0);
+        }
+        Ok(())
+    }
+}
+
+/// A frame of a selected connection.
+enum Member<'a> {
+    Tcp(usize, crate::decode::TcpPacket<'a>),
+    Icmp(usize),
+}
+
+impl EvidenceCollector {
+    fn member<'a>(&self, pos: Pos, d: Decoded<'a>) -> Option<Member<'a>> {
+        let (key, icmp) = match &d {
+            Decoded::Tcp(p) => (flow_key(p.ip.src, p.src_port, p.ip.dst, p.dst_port), false),
+            Decoded::IcmpError(e) => (
+                flow_key(
+                    e.quoted_src,
+                    e.quoted_src_port,
+                    e.quoted_dst,
+                    e.quoted_dst_port,
+                ),
+                true,
+            ),
+            Decoded::Skipped(_) => return None,
+        };
+        let starts = self.starts.get(&key)?;
+        let i = starts.partition_point(|s| s.0 <= pos);
+        let idx = starts.get(i.checked_sub(1)?)?.1?;
+        let sel = self.selected.get(idx)?;
+        if icmp {
+            // The analyzer ties an ICMP error to a connection only while it is tracked.
+            return (pos <= sel.last).then_some(Member::Icmp(idx));
+        }
+        match d {
+            Decoded::Tcp(p) => Some(Member::Tcp(idx, p)),
+            _ => None,
+        }
+    }
+
+    /// Read the inputs again, walking each selected connection. `paths` as given to the analysis
+    /// (no `-`).
+    pub fn plan(&self, paths: &[String]) -> io::Result<EvidencePlan> {
+        let mut flows: Vec<Flow> = self.selected.iter().map(|_| Flow::new()).collect();
+        let mut per_conn = vec![0u64; self.selected.len()];
+        let mut frames = 0u64;
+        let redact = !self.opts.no_redact;
+        for_each_frame(paths, &mut |file, frame| {
+            frames += 1;
+            match self.member((file, frame.frame.number), frame.decoded.clone()) {
+                Some(Member::Tcp(idx, p)) => {
+                    per_conn[idx] += 1;
+                    if redact {
+                        let sel = &self.selected[idx];
+                        let d = usize::from(
+                            !(p.ip.src == sel.client.ip() && p.src_port == sel.client.port()),
+                        );
+                        flows[idx].packet(d, &p);
+                    }
+                }
+                Some(Member::Icmp(idx)) => per_conn[idx] += 1,
+                None => {}
+            }
+        })?;
+        let kept = flows.into_iter().map(Flow::finish).collect();
+        Ok(EvidencePlan {
+            per_conn,
+            frames_read: frames,
+            kept,
+        })
+    }
+}
+
+/// A frame with its decoding.
+struct DecodedFrame<'a> {
+    frame: Frame<'a>,
+    decoded: Decoded<'a>,
+}
+
+/// Read every input in order (one decoder for all, as the analyzer does).
+fn for_each_frame(paths: &[String], f: &mut dyn FnMut(u16, &DecodedFrame<'_>)) -> io::Result<()> {
+    let mut decoder = Decoder::new();
+    for (idx, path) in paths.iter().enumerate() {
+        if path == "-" {
+            return Err(io::Error::other(
+                "evidence needs to read the inputs again, and standard input cannot be: save it to a file first",
+            ));
+        }
+        let mut reader = match CaptureReader::open(Path::new(path)) {
+            Ok(r) => r,
+            // The analysis reported it already.
+            Err(_) => continue,
+        };
+        let file = u16::try_from(idx).unwrap_or(u16::MAX);
+        loop {
+            match reader.next_frame() {
+                Ok(Some(frame)) => {
+                    let decoded = decoder.decode(&frame);
+                    f(file, &DecodedFrame { frame, decoded });
+                }
+                Ok(None) => break,
+                Err(CaptureError::Truncated { .. }) => {}
+                Err(_) => break,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Walk state of one selected connection.
+struct Flow {
+    base: [Option<u32>; 2],
+    asm: [Assembler; 2],
+    walk: [StreamWalker; 2],
+    shared: Shared,
+}
+
+impl Flow {
+    fn new() -> Self {
+        Flow {
+            base: [None, None],
+            asm: [
+                Assembler::new(REASSEMBLY_CAP),
+                Assembler::new(REASSEMBLY_CAP),
+            ],
+            walk: [
+                StreamWalker::new(Side::Client),
+                StreamWalker::new(Side::Server),
+            ],
+            shared: Shared::default(),
+        }
+    }
+
+    /// A packet in direction `d` (0: client to server).
+    fn packet(&mut self, d: usize, p: &crate::decode::TcpPacket<'_>) {
+        let Flow {
+            base,
+            asm,
+            walk,
+            shared,
+        } = self;
+        if p.flags.syn && base[d].is_none() {
+            base[d] = Some(p.seq.wrapping_add(1));
+            asm[d].set_isn(p.seq);
+        }
+        if p.payload.is_empty() && p.payload_missing == 0 {
+            return;
+        }
+        if base[d].is_none() {
+            base[d] = Some(p.seq);
+        }
+        let w = &mut walk[d];
+        asm[d].push(p.seq, &p.payload, p.payload_missing, &mut |ch| match ch {
+            Chunk::Data(b) => w.data(b, shared),
+            Chunk::Gap(n) => w.gap(n),
+        });
+    }
+
+    fn finish(self) -> [DirKept; 2] {
+        let Flow {
+            base,
+            asm,
+            walk,
+            mut shared,
+        } = self;
+        let [mut a0, mut a1] = asm;
+        let [mut w0, mut w1] = walk;
+        a0.flush(&mut |ch| match ch {
+            Chunk::Data(b) => w0.data(b, &mut shared),
+            Chunk::Gap(n) => w0.gap(n),
+        });
+        a1.flush(&mut |ch| match ch {
+            Chunk::Data(b) => w1.data(b, &mut shared),
+            Chunk::Gap(n) => w1.gap(n),
+        });
+        [
+            DirKept {
+                base: base[0],
+                end: a0.next_offset(),
+                kept: w0.finish(),
+            },
+            DirKept {
+                base: base[1],
+                end: a1.next_offset(),
+                kept: w1.finish(),
+            },
+        ]
+    }
+}
+
+/// What may be kept of one direction.
+#[derive(Clone, Debug, Default)]
+struct DirKept {
+    base: Option<u32>,
+    /// Stream length walked (to unwrap sequence numbers).
+    end: u64,
+    kept: KeptRanges,
+}
+
+impl DirKept {
+    /// The stream offset of `seq`, unwrapped around the end of the stream; `None` before the start.
+    fn offset(&self, seq: u32) -> Option<u64> {
+        let base = self.base?;
+        let end_seq = base.wrapping_add(self.end as u32);
+        let off = self.end as i64 + i64::from(seq.wrapping_sub(end_seq) as i32);
+        u64::try_from(off).ok()
+    }
+}
+
+/// The result of the second reading.
+pub struct EvidencePlan {
+    per_conn: Vec<u64>,
+    /// Frames read.
+    pub frames_read: u64,
+    kept: Vec<[DirKept; 2]>,
+}
+
+/// What was written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EvidenceStats {
+    pub packets: u64,
+    pub commented: u64,
+    pub connections: usize,
+}
+
+impl EvidencePlan {
+    /// Packets of the selected connections.
+    pub fn packets(&self) -> u64 {
+        self.per_conn.iter().sum()
+    }
+
+    /// Packets of one selected connection (by index in [`EvidenceCollector::selected`]).
+    pub fn packets_of(&self, idx: usize) -> u64 {
+        self.per_conn.get(idx).copied().unwrap_or(0)
+    }
+
+    /// Read the inputs a third time and write the pcapng to `out`, with `section_comments`.
+    pub fn write<W: Write>(
+        &self,
+        c: &EvidenceCollector,
+        paths: &[String],
+        section_comments: &[String],
+        out: W,
+    ) -> io::Result<EvidenceStats> {
+        let anon = c.opts.anonymizer.as_deref();
+        let comments: Vec<String> = section_comments
+            .iter()
+            .map(|s| anon.map_or_else(|| s.clone(), |a| a.text(s).into_owned()))
+            .collect();
+        let mut w = PcapngWriter::new(
+            out,
+            &comments,
+            &format!("tlsautopsy {}", env!("CARGO_PKG_VERSION")),
+        )?;
+        let mut ifaces: HashMap<(u16, u32), u32> = HashMap::new();
+        let mut stats = EvidenceStats {
+            connections: c.selected.len(),
+            ..Default::default()
+        };
+        let mut by_frame: HashMap<Pos, Vec<String>> = HashMap::new();
+        for s in &c.selected {
+            for (pos, text) in &s.comments {
+                let text = anon.map_or_else(|| text.clone(), |a| a.text(text).into_owned());
+                by_frame.entry(*pos).or_default().push(text);
+            }
+        }
+        let mut err: Option<io::Error> = None;
+        for_each_frame(paths, &mut |file, df| {
+            if err.is_some() {
+                return;
+            }
+            let pos = (file, df.frame.number);
+            let Some(m) = c.member(pos, df.decoded.clone()) else {
+                return;
+            };
+            let frame = &df.frame;
+            let mut buf = frame.data.to_vec();
+            let layout = rewrite::layout(frame.link, &buf);
+            if let Some(a) = anon {
+                rewrite::anonymize_link(&mut buf, frame.link, a);
+                if let Some(l) = layout.as_ref() {
+                    rewrite::anonymize(&mut buf, l, a);
+                }
+            }
+            let caplen = if c.opts.no_redact {
+                buf.len()
+            } else {
+                match (&m, layout.as_ref()) {
+                    (Member::Tcp(idx, p), Some(l)) => {
+                        let sel = &c.selected[*idx];
+                        let d = usize::from(
+                            !(p.ip.src == sel.client.ip() && p.src_port == sel.client.port()),
+                        );
+                        let dk = &self.kept[*idx][d];
+                        let pay_len = p.payload.len();
+                        let mask = match dk.offset(p.seq) {
+                            Some(off) if pay_len > 0 => dk.kept.mask(off, pay_len),
+                            _ => Vec::new(),
+                        };
+                        rewrite::redact_tcp(&mut buf, l, &|i| mask.get(i).copied().unwrap_or(false))
+                    }
+                    (Member::Icmp(_), Some(l)) => rewrite::redact_icmp(&buf, l),
+                    (_, None) => 0,
+                }
+            };
+            if let (Some(_), Some(l)) = (anon, layout.as_ref()) {
+                rewrite::mask_payload_addresses(&mut buf, l, caplen);
+            }
+            buf.truncate(caplen);
+            let key = (file, frame.interface);
+            let id = match ifaces.get(&key) {
+                Some(id) => *id,
+                None => {
+                    let desc = format!(
+                        "input {} ({}) interface {}",
+                        file + 1,
+                        paths.get(usize::from(file)).map_or("?", String::as_str),
+                        frame.interface
+                    );
+                    let desc = anon.map_or_else(|| desc.clone(), |a| a.text(&desc).into_owned());
+                    // Snaplen 0: not limited (packets cut for redaction say so by their own lengths).
+                    match w.interface(frame.link.0, 0, "", &desc) {
+                        Ok(id) => {
+                            ifaces.insert(key, id);
+                            id
+                        }
+                        Err(e) => {
+                            err = Some(e);
+                            return;
+                        }
+                    }
+                }
+            };
+            let notes = by_frame.get(&pos).cloned().unwrap_or_default();
+            if !notes.is_empty() {
+                stats.commented += 1;
+            }
+            if let Err(e) = w.packet(id, frame.ts.0, &buf, frame.origlen, &notes) {
+                err = Some(e);
+                return;
+            }
+            stats.packets += 1;
+        })?;
+        if let Some(e) = err {
+            return Err(e);
+        }
+        w.finish()?;
+        Ok(stats)
+    }
+}
