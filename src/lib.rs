@@ -17,6 +17,9 @@
 pub mod analyze;
 pub mod capture;
 pub mod decode;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod limits;
 pub mod report;
 pub mod run;
 pub mod tcp;

@@ -189,6 +189,9 @@ pub struct DecodeStats {
     /// Fragments thrown away: pool limits, timeouts, inconsistent lengths, cut by the snaplen, or still
     /// waiting when [`Decoder::finish`] was called.
     pub fragments_dropped: u64,
+    /// Of [`DecodeStats::fragments_dropped`], those dropped because the reassembly pool was full
+    /// ([`FragmentLimits`]).
+    pub fragments_dropped_limit: u64,
 }
 
 impl DecodeStats {
@@ -234,6 +237,15 @@ impl DecodeStats {
             .saturating_add(self.fragment_pending)
             .saturating_add(self.malformed)
     }
+}
+
+/// Whether frames of this link type are decoded (frames of other link types are skipped as
+/// [`SkipReason::UnsupportedLinkType`]).
+pub fn link_type_supported(link: crate::capture::LinkType) -> bool {
+    !matches!(
+        link::to_network(link, &[]),
+        Err(SkipReason::UnsupportedLinkType(_))
+    )
 }
 
 /// Decodes frames to TCP segments and ICMP errors. Holds the (bounded) IP fragment reassembly state, so
@@ -303,6 +315,7 @@ impl Decoder {
         self.stats.datagrams_reassembled = f.datagrams_reassembled;
         self.stats.fragments_reassembled = f.fragments_reassembled;
         self.stats.fragments_dropped = f.fragments_dropped;
+        self.stats.fragments_dropped_limit = f.fragments_dropped_limit;
     }
 
     /// What has been decoded and skipped so far.
