@@ -436,6 +436,7 @@ impl Analyzer {
         let mut by_size: Vec<(usize, u64, FlowKey)> = self
             .table
             .iter()
+            .filter(|(_, c)| c.buffered > 0)
             .map(|(k, c)| (c.buffered, c.id, *k))
             .collect();
         by_size.sort_unstable_by(|a, b| b.cmp(a));

@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | connections tracked at once | 200,000 | `--max-connections` |
 //! | out-of-order bytes per connection direction | 256 KiB | `--max-buffer-per-direction` |
-//! | bytes buffered by all connections together | 256 MiB | `--max-buffer-total` |
+//! | bytes buffered by all connections together | 256 MiB (at least 1 MiB) | `--max-buffer-total` |
 //! | handshake message size | 64 KiB | `--max-handshake-message` |
 //! | TLS records and messages kept per connection | 64 | `--max-events` |
 //! | IP datagrams waiting for fragments | 1,024 | `--max-ip-fragments` |
@@ -26,9 +26,9 @@ pub struct LimitArgs {
     /// capture loss. Sizes take K, M, G suffixes (powers of 1024).
     #[arg(long, value_name = "BYTES", default_value = "256K", value_parser = parse_size)]
     pub max_buffer_per_direction: usize,
-    /// Bytes buffered for reassembly by all connections together; beyond it the largest holders
-    /// give up their out-of-order data, then are judged early.
-    #[arg(long, value_name = "BYTES", default_value = "256M", value_parser = parse_size)]
+    /// Bytes buffered for reassembly by all connections together (at least 1M); beyond it the
+    /// largest holders give up their out-of-order data, then are judged early.
+    #[arg(long, value_name = "BYTES", default_value = "256M", value_parser = parse_buffer_total)]
     pub max_buffer_total: usize,
     /// Largest TLS handshake message reassembled (a longer length claim allocates nothing and is
     /// reported as malformed).
@@ -74,6 +74,20 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("{s:?} is too large"))
 }
 
+/// Smallest `--max-buffer-total`: below it, enforcing the limit (which sorts the connections that hold
+/// bytes) could run after nearly every packet.
+pub const MIN_BUFFER_TOTAL: usize = 1 << 20;
+
+fn parse_buffer_total(s: &str) -> Result<usize, String> {
+    let n = parse_size(s)?;
+    if n < MIN_BUFFER_TOTAL {
+        return Err(format!(
+            "{s:?} is too small: the total buffer must be at least 1M"
+        ));
+    }
+    Ok(n)
+}
+
 /// Peak resident memory of this process in KiB (Linux `VmHWM`), when known.
 pub fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -108,6 +122,8 @@ mod tests {
         assert!(parse_size("12Q").is_err());
         assert!(parse_size("-1").is_err());
         assert!(parse_size("99999999999999999999G").is_err());
+        assert!(parse_buffer_total("64K").is_err());
+        assert_eq!(parse_buffer_total("1M"), Ok(1 << 20));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::analyze::{Analyzer, Options};
 use crate::capture::{CaptureError, CaptureFormat, CaptureReader, LinkType};
-use crate::decode::{link_type_supported, SkipReason};
+use crate::decode::link_type_supported;
 use crate::report::{ConnReport, InputInfo, ReportSink, Summary};
 
 /// A LINKTYPE's name.
@@ -75,14 +75,7 @@ impl ReportSink for Box<dyn ReportSink> {
 /// The exit status for a run: 2 when nothing could be analysed (no input could be read, or none had a
 /// frame on a link type we decode), else 1 when at least one connection failed, else 0.
 pub fn exit_status(summary: &Summary) -> u8 {
-    let unsupported: u64 = summary
-        .totals
-        .skipped
-        .iter()
-        .filter(|(r, _)| matches!(r, SkipReason::UnsupportedLinkType(_)))
-        .map(|(_, n)| *n)
-        .sum();
-    if summary.totals.frames <= unsupported {
+    if summary.nothing_analysed() {
         2
     } else if summary.failed > 0 {
         1
@@ -167,12 +160,13 @@ pub fn run_with(
                 }
             }
         }
-        let mut links: Vec<String> = reader
-            .interfaces()
-            .iter()
-            .map(|i| link_name(i.link))
-            .collect();
-        links.dedup();
+        let mut links: Vec<String> = Vec::new();
+        for i in reader.interfaces() {
+            let name = link_name(i.link);
+            if !links.contains(&name) && links.len() < 16 {
+                links.push(name);
+            }
+        }
         info.link_types = links;
         if info.frames == 0 {
             info.warnings.push(match reader.format() {
@@ -187,7 +181,10 @@ pub fn run_with(
             });
         }
         let unsupported_total: u64 = unsupported.values().sum();
-        for (link, n) in &unsupported {
+        // One warning per link type, for the few a file can sensibly have; a crafted file with
+        // thousands gets one line for the rest.
+        const LINK_WARNINGS: usize = 8;
+        for (link, n) in unsupported.iter().take(LINK_WARNINGS) {
             info.warnings.push(format!(
                 "{n} of its {} frames are on link type {} ({link}), which tlsautopsy does not decode \
                  (it decodes Ethernet, Linux cooked SLL/SLL2, raw IPv4/IPv6, BSD NULL/LOOP, PPP and Apple PKTAP): \
@@ -199,6 +196,13 @@ pub fn run_with(
                 } else {
                     ""
                 }
+            ));
+        }
+        if unsupported.len() > LINK_WARNINGS {
+            let rest: u64 = unsupported.values().skip(LINK_WARNINGS).sum();
+            info.warnings.push(format!(
+                "{rest} more frames are on {} other link types that tlsautopsy does not decode: they were skipped",
+                unsupported.len() - LINK_WARNINGS
             ));
         }
         summary.inputs.push(info);

@@ -331,6 +331,7 @@ fn capture_with_zero_packets_says_there_is_nothing_to_analyse() {
         assert_eq!(code, 2, "{name}: {err}");
         assert!(err.contains("no packets"), "{name}: {err}");
         assert!(out.contains("no packets"), "{name}: {out}");
+        assert!(out.contains("nothing could be analysed"), "{name}: {out}");
         let run = common::analyze_json(&[&p], &[]);
         assert_eq!(run.status, 2);
         let s = run.summary.expect("summary");

@@ -113,8 +113,9 @@ fn buffer_per_direction_limit() {
 fn buffer_total_limit() {
     let mut p = Pcap::new(101);
     let mut ts = 0;
-    for i in 1..=8 {
-        let c = client(i);
+    // 1,000 connections, each with 1,400 bytes out of order: 1.4 MB held, over a 1 MiB limit.
+    for i in 0..1000u32 {
+        let c = ([10, 1, (i >> 8) as u8, i as u8], 40_000);
         let (cs, ss) = handshake(&mut p, &mut ts, c);
         ts += 100;
         p.frame(
@@ -122,21 +123,25 @@ fn buffer_total_limit() {
             &ipv4_tcp(c, SERVER, cs + 100, ss, PSH | ACK, &[0x17; 1400]),
         );
     }
-    let o = analyse("total.pcap", &p.0, &["--max-buffer-total", "4K"]);
+    let o = analyse("total.pcap", &p.0, &["--max-buffer-total", "1M"]);
     assert!(hits(&o, "max_buffer_total") >= 1, "{}", o.summary);
     assert!(
         o.summary["max_buffered_bytes"]
             .as_u64()
-            .is_some_and(|b| b <= 4096 + 1400),
+            .is_some_and(|b| b <= (1 << 20) + 1400),
         "{}",
         o.summary
     );
     assert!(
-        o.text.contains("--max-buffer-total 4096 bytes"),
+        o.text.contains("--max-buffer-total 1048576 bytes"),
         "{}",
         o.text
     );
     assert!(notes(&o).contains("--max-buffer-total"), "{}", notes(&o));
+    // Below 1M is refused, in words.
+    let (code, _o, err) = common::tlsautopsy(&["analyze", "--max-buffer-total", "4K", "x.pcap"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("at least 1M"), "{err}");
 }
 
 #[test]

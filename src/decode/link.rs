@@ -328,6 +328,6 @@ mod tests {
         for raw in [12, 14, 101, 228, 229] {
             assert_eq!(ip_of(raw, IP).unwrap(), IP);
         }
-        assert_eq!(ip_of(258, IP), Err(SkipReason::UnsupportedLinkType(258)));
+        assert_eq!(ip_of(147, IP), Err(SkipReason::UnsupportedLinkType(147)));
     }
 }

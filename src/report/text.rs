@@ -29,7 +29,7 @@ pub fn limit_lines(t: &crate::analyze::Totals) -> Vec<String> {
     let mut v = Vec::new();
     if l.connections > 0 {
         v.push(format!(
-            "--max-connections {}: {} connections judged early (the least recently active)",
+            "--max-connections {}: {} connection(s) judged early (the least recently active)",
             o.max_connections, l.connections
         ));
     }
@@ -350,7 +350,12 @@ impl<W: Write> ReportSink for TextReport<W> {
         for (o, n) in &s.outcomes {
             writeln!(self.out, "    {:<28} {n}", o.as_str())?;
         }
-        if self.printed == 0 && s.failed == 0 && !self.all {
+        if s.nothing_analysed() {
+            writeln!(
+                self.out,
+                "  nothing could be analysed (the reasons are above, per file)"
+            )?;
+        } else if self.printed == 0 && s.failed == 0 && !self.all {
             writeln!(
                 self.out,
                 "  (no failed connection; --all shows every connection)"
