@@ -5,12 +5,21 @@
 //! connection is judged and handed to the caller when it is over (closed, then quiet for a grace period;
 //! idle too long; evicted by the connection limit; or at the end of the input), so memory holds only
 //! live connections.
+//!
+//! # Limits
+//! Memory is bounded whatever the input: every limit is in [`Options`] (with a CLI flag), and every
+//! time one is hit it is counted in [`Totals::limits`] (printed in the summaries) and, where it
+//! concerns one connection, said in that connection's notes. The bytes a connection holds for
+//! reassembly (out-of-order segments, the window kept to check retransmissions, partial TLS/HTTP
+//! messages) are accounted after each packet; when all connections together hold more than
+//! [`Options::max_buffered_total`], the largest holders give up their out-of-order data (holes become
+//! gaps), and if that is not enough they are judged early.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crate::capture::{Frame, Timestamp};
-use crate::decode::{Decoded, Decoder, IcmpError, SkipReason, TcpPacket};
+use crate::decode::{Decoded, Decoder, FragmentLimits, IcmpError, SkipReason, TcpPacket};
 use crate::tcp::{Chunk, Direction, FrameRef, TcpConn};
 use crate::tls::{HandshakeProgress, TlsEvent, TlsEventKind, TlsSession};
 use crate::verdict::{self, ConnInput, TlsEventAt, Verdict};
@@ -21,10 +30,19 @@ pub struct Options {
     pub verdict: verdict::Config,
     /// Connections tracked at once; beyond it the least recently active one is judged early.
     pub max_connections: usize,
-    /// Out-of-order bytes buffered per direction.
+    /// Out-of-order bytes buffered per direction of a connection (`--max-buffer-per-direction`); at the
+    /// cap the direction's holes are skipped as capture loss.
     pub max_out_of_order: usize,
-    /// TLS events kept per connection.
+    /// Bytes held for reassembly by all connections together (`--max-buffer-total`): out-of-order
+    /// segments, retransmission-check windows, partial TLS handshake messages and HTTP headers.
+    pub max_buffered_total: usize,
+    /// TLS records and messages kept per connection as evidence (`--max-events`).
     pub max_events: usize,
+    /// Largest TLS handshake message reassembled, header included (`--max-handshake-message`).
+    /// A longer length claim allocates nothing and is reported as malformed.
+    pub max_handshake_message: usize,
+    /// IP fragment reassembly pool (`--max-ip-fragments` sets the datagrams pending at once).
+    pub fragments: FragmentLimits,
     /// A closed connection is judged after this much capture time without packets.
     pub close_grace_ns: u64,
     /// A connection with no packets for this long is judged as it stands.
@@ -37,7 +55,10 @@ impl Default for Options {
             verdict: verdict::Config::default(),
             max_connections: 200_000,
             max_out_of_order: 256 * 1024,
+            max_buffered_total: 256 * 1024 * 1024,
             max_events: 64,
+            max_handshake_message: crate::tls::MAX_HANDSHAKE_MESSAGE,
+            fragments: FragmentLimits::default(),
             close_grace_ns: 2_000_000_000,
             idle_timeout_ns: 600_000_000_000,
         }
@@ -57,6 +78,10 @@ pub struct Connection {
     pub completed: Option<(FrameRef, u64)>,
     /// Why it was judged when it was (closed, idle, evicted, end of input).
     pub judged_because: JudgedBecause,
+    /// Bytes it held for reassembly when last accounted (see [`Options::max_buffered_total`]).
+    pub buffered: usize,
+    /// Times its out-of-order data was given up because of [`Options::max_buffered_total`].
+    pub buffers_released: u32,
 }
 
 /// Why a connection was judged when it was.
@@ -65,9 +90,41 @@ pub enum JudgedBecause {
     Closed,
     Idle,
     Evicted,
+    /// Judged early because all connections together buffered more than
+    /// [`Options::max_buffered_total`] and this one held the most.
+    MemoryLimit,
     EndOfInput,
     /// Live capture ([`Analyzer::tick`]): still waiting for the server after the quiet time.
     Quiet,
+}
+
+/// How often each limit of [`Options`] was hit. Never silent: the summaries print every non-zero count.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LimitHits {
+    /// Connections judged early because `max_connections` were live at once.
+    pub connections: u64,
+    /// Times a direction's out-of-order buffer reached `max_out_of_order` (its holes were skipped).
+    pub buffer_per_direction: u64,
+    /// Times all connections together buffered more than `max_buffered_total`.
+    pub buffer_total: u64,
+    /// Connections whose out-of-order data was given up for `max_buffered_total`.
+    pub buffer_total_released: u64,
+    /// Connections judged early for `max_buffered_total`.
+    pub buffer_total_judged: u64,
+    /// Handshake messages whose length claim exceeded `max_handshake_message`.
+    pub handshake_message: u64,
+    /// TLS events not kept: beyond `max_events` per connection, or beyond the TLS layer's
+    /// [`crate::tls::MAX_EVENTS_PER_DIRECTION`].
+    pub events: u64,
+    /// IP fragments dropped because the reassembly pool was full (`fragments`).
+    pub fragments: u64,
+}
+
+impl LimitHits {
+    /// True when no limit was hit.
+    pub fn is_empty(&self) -> bool {
+        *self == LimitHits::default()
+    }
 }
 
 /// Counters for the whole run.
@@ -86,6 +143,12 @@ pub struct Totals {
     pub first_ts: Option<Timestamp>,
     pub last_ts: Option<Timestamp>,
     pub max_live_connections: usize,
+    /// Most bytes buffered for reassembly by all connections at once.
+    pub max_buffered: usize,
+    /// Limits hit.
+    pub limits: LimitHits,
+    /// The limits in force (for the summaries).
+    pub options: Options,
 }
 
 type FlowKey = (IpAddr, u16, IpAddr, u16);
@@ -147,14 +210,58 @@ pub struct Analyzer {
     opts: Options,
     decoder: Decoder,
     /// Keys are attacker-controlled: foldhash with a per-process random seed, fast and DoS-resistant.
-    table: HashMap<FlowKey, Connection, foldhash::fast::RandomState>,
+    /// Boxed: the table's spare capacity costs a pointer per slot, not a whole connection.
+    table: HashMap<FlowKey, Box<Connection>, foldhash::fast::RandomState>,
     next_id: u64,
     now: Timestamp,
     last_sweep: Timestamp,
     since_sweep: u32,
     skipped: HashMap<SkipReason, u64>,
     totals: Totals,
-    scratch: Vec<(Direction, TlsEvent, FrameRef)>,
+    /// Bytes buffered by all live connections (sum of [`Connection::buffered`]).
+    buffered: usize,
+    scratch: Vec<(TlsEvent, FrameRef)>,
+}
+
+/// Bytes a connection holds for reassembly.
+fn held(c: &Connection) -> usize {
+    c.tcp.retained().saturating_add(c.tls.buffered_bytes())
+}
+
+/// Runs `f` on the connection's TCP state, feeding the stream chunks it hands out to the TLS observer
+/// and keeping the events (at most `max_events`). `live`: a packet is being processed (label the
+/// ladder, note when the handshake completed); otherwise the connection is being flushed.
+fn absorb(
+    conn: &mut Connection,
+    max_events: usize,
+    live: bool,
+    scratch: &mut Vec<(TlsEvent, FrameRef)>,
+    f: impl FnOnce(&mut TcpConn, &mut dyn FnMut(Direction, Chunk<'_>, FrameRef)),
+) {
+    scratch.clear();
+    let tls = &mut conn.tls;
+    let mut buf: Vec<TlsEvent> = Vec::new();
+    f(&mut conn.tcp, &mut |dir, chunk, at| {
+        match chunk {
+            Chunk::Data(d) => tls.feed(dir, d, &mut buf),
+            Chunk::Gap(n) => tls.gap(dir, n, &mut buf),
+        }
+        scratch.extend(buf.drain(..).map(|e| (e, at)));
+    });
+    for (event, at) in scratch.drain(..) {
+        let first = conn.tcp.frame_of_offset(event.dir, event.start);
+        if live {
+            conn.tcp.ladder.label(at, event_label(&event.kind));
+        }
+        if conn.events.len() < max_events {
+            conn.events.push(TlsEventAt { event, first, at });
+        } else {
+            conn.events_dropped = conn.events_dropped.saturating_add(1);
+        }
+        if live && conn.completed.is_none() && conn.tls.progress() == HandshakeProgress::Complete {
+            conn.completed = Some((at, conn.tls.stats(Direction::ToClient).app_data_records));
+        }
+    }
 }
 
 impl Analyzer {
@@ -162,14 +269,18 @@ impl Analyzer {
     pub fn new(opts: Options) -> Self {
         Analyzer {
             opts,
-            decoder: Decoder::new(),
+            decoder: Decoder::with_fragment_limits(opts.fragments),
             table: HashMap::with_hasher(foldhash::fast::RandomState::default()),
             next_id: 1,
             now: Timestamp(0),
             last_sweep: Timestamp(0),
             since_sweep: 0,
             skipped: HashMap::new(),
-            totals: Totals::default(),
+            totals: Totals {
+                options: opts,
+                ..Totals::default()
+            },
+            buffered: 0,
             scratch: Vec::new(),
         }
     }
@@ -217,6 +328,7 @@ impl Analyzer {
             self.skipped.iter().map(|(k, v)| (*k, *v)).collect();
         skipped.sort();
         self.totals.skipped = skipped;
+        self.totals.limits.fragments = self.decoder.stats().fragments_dropped_limit;
         self.totals.clone()
     }
 
@@ -237,52 +349,109 @@ impl Analyzer {
             if self.table.len() >= self.opts.max_connections {
                 self.evict_oldest(done);
             }
+            let mut tls = TlsSession::new();
+            tls.set_max_handshake_message(self.opts.max_handshake_message);
             let conn = Connection {
                 id: self.next_id,
                 tcp: TcpConn::new(pkt, at, self.opts.max_out_of_order),
-                tls: TlsSession::new(),
+                tls,
                 events: Vec::new(),
                 events_dropped: 0,
                 icmp: None,
                 completed: None,
                 judged_because: JudgedBecause::EndOfInput,
+                buffered: 0,
+                buffers_released: 0,
             };
             self.next_id += 1;
             self.totals.connections += 1;
-            self.table.insert(k, conn);
+            self.table.insert(k, Box::new(conn));
             self.totals.max_live_connections =
                 self.totals.max_live_connections.max(self.table.len());
         }
         let Some(conn) = self.table.get_mut(&k) else {
             return;
         };
-        let scratch = &mut self.scratch;
-        scratch.clear();
-        let tls = &mut conn.tls;
-        let mut buf: Vec<TlsEvent> = Vec::new();
-        conn.tcp.on_packet(pkt, at, &mut |dir, chunk, at| {
-            match chunk {
-                Chunk::Data(d) => tls.feed(dir, d, &mut buf),
-                Chunk::Gap(n) => tls.gap(dir, n, &mut buf),
-            }
-            for e in buf.drain(..) {
-                scratch.push((dir, e, at));
-            }
-        });
-        for (_, event, at) in scratch.drain(..) {
-            let first = conn.tcp.frame_of_offset(event.dir, event.start);
-            conn.tcp.ladder.label(at, event_label(&event.kind));
-            if conn.events.len() < self.opts.max_events {
-                conn.events.push(TlsEventAt { event, first, at });
-            } else {
-                conn.events_dropped += 1;
-            }
-            if conn.completed.is_none() && conn.tls.progress() == HandshakeProgress::Complete {
-                conn.completed = Some((at, conn.tls.stats(Direction::ToClient).app_data_records));
-            }
-        }
+        absorb(
+            conn,
+            self.opts.max_events,
+            true,
+            &mut self.scratch,
+            |tcp, out| {
+                tcp.on_packet(pkt, at, out);
+            },
+        );
         if conn.completed.is_none() && conn.tls.progress() == HandshakeProgress::Complete {
             conn.completed = Some((at, conn.tls.stats(Direction::ToClient).app_data_records));
+        }
+        let now_held = held(conn);
+        self.buffered = self
+            .buffered
+            .saturating_sub(conn.buffered)
+            .saturating_add(now_held);
+        conn.buffered = now_held;
+        self.totals.max_buffered = self.totals.max_buffered.max(self.buffered);
+        if self.buffered > self.opts.max_buffered_total {
+            self.enforce_buffer_total(at, done);
+        }
+    }
+
+    /// All connections together hold more than `max_buffered_total`: the largest holders give up their
+    /// out-of-order data (their holes become gaps); if that is not enough, the largest are judged early.
+    /// Stops at three quarters of the limit, so the work is amortised over many packets.
+    fn enforce_buffer_total(&mut self, at: FrameRef, done: &mut dyn FnMut(Connection, Verdict)) {
+        self.totals.limits.buffer_total = self.totals.limits.buffer_total.saturating_add(1);
+        let target = self.opts.max_buffered_total / 4 * 3;
+        let mut by_size: Vec<(usize, FlowKey)> = self
+            .table
+            .iter()
+            .filter(|(_, c)| c.tcp.retained() > 0)
+            .map(|(k, c)| (c.tcp.retained(), *k))
+            .collect();
+        by_size.sort_unstable_by(|a, b| b.cmp(a));
+        for (_, k) in by_size {
+            if self.buffered <= target {
+                return;
+            }
+            let Some(conn) = self.table.get_mut(&k) else {
+                continue;
+            };
+            absorb(
+                conn,
+                self.opts.max_events,
+                false,
+                &mut self.scratch,
+                |tcp, out| tcp.release_buffers(at, out),
+            );
+            let now_held = held(conn);
+            self.buffered = self
+                .buffered
+                .saturating_sub(conn.buffered)
+                .saturating_add(now_held);
+            conn.buffered = now_held;
+            conn.buffers_released = conn.buffers_released.saturating_add(1);
+            self.totals.limits.buffer_total_released =
+                self.totals.limits.buffer_total_released.saturating_add(1);
+        }
+        if self.buffered <= target {
+            return;
+        }
+        let mut by_size: Vec<(usize, u64, FlowKey)> = self
+            .table
+            .iter()
+            .filter(|(_, c)| c.buffered > 0)
+            .map(|(k, c)| (c.buffered, c.id, *k))
+            .collect();
+        by_size.sort_unstable_by(|a, b| b.cmp(a));
+        for (_, _, k) in by_size {
+            if self.buffered <= target {
+                break;
+            }
+            if let Some(c) = self.table.remove(&k) {
+                self.totals.limits.buffer_total_judged =
+                    self.totals.limits.buffer_total_judged.saturating_add(1);
+                self.judge(c, JudgedBecause::MemoryLimit, done);
+            }
         }
     }
 
@@ -307,7 +476,7 @@ impl Analyzer {
 
     fn judge(
         &mut self,
-        mut conn: Connection,
+        mut conn: Box<Connection>,
         why: JudgedBecause,
         done: &mut dyn FnMut(Connection, Verdict),
     ) {
@@ -316,27 +485,19 @@ impl Analyzer {
             frame: conn.tcp.last.frame,
             ts: conn.tcp.last.ts,
         };
-        let mut buf: Vec<TlsEvent> = Vec::new();
-        let tls = &mut conn.tls;
-        let mut late: Vec<(TlsEvent, FrameRef)> = Vec::new();
-        conn.tcp.flush(end, &mut |dir, chunk, at| {
-            match chunk {
-                Chunk::Data(d) => tls.feed(dir, d, &mut buf),
-                Chunk::Gap(n) => tls.gap(dir, n, &mut buf),
-            }
-            late.extend(buf.drain(..).map(|e| (e, at)));
-        });
-        for (event, at) in late {
-            let first = conn.tcp.frame_of_offset(event.dir, event.start);
-            if conn.events.len() < self.opts.max_events {
-                conn.events.push(TlsEventAt { event, first, at });
-            } else {
-                conn.events_dropped += 1;
-            }
-        }
+        self.buffered = self.buffered.saturating_sub(conn.buffered);
+        absorb(
+            &mut conn,
+            self.opts.max_events,
+            false,
+            &mut self.scratch,
+            |tcp, out| tcp.flush(end, out),
+        );
         conn.judged_because = why;
         let capture_end = match why {
-            JudgedBecause::EndOfInput | JudgedBecause::Evicted => self.now,
+            JudgedBecause::EndOfInput | JudgedBecause::Evicted | JudgedBecause::MemoryLimit => {
+                self.now
+            }
             JudgedBecause::Closed | JudgedBecause::Idle | JudgedBecause::Quiet => self.now,
         };
         let input = ConnInput {
@@ -358,9 +519,55 @@ impl Analyzer {
                 "judged after {} s without packets",
                 self.opts.idle_timeout_ns / 1_000_000_000
             )),
+            JudgedBecause::MemoryLimit => v.notes.push(format!(
+                "judged early: all connections together buffered more than {} bytes \
+                 (--max-buffer-total) and this one held the most",
+                self.opts.max_buffered_total
+            )),
             _ => {}
         }
-        done(conn, v);
+        self.count_limits(&conn, &mut v);
+        done(*conn, v);
+    }
+
+    /// Adds a judged connection's limit hits to the totals, and notes those the verdict does not.
+    fn count_limits(&mut self, conn: &Connection, v: &mut Verdict) {
+        let l = &mut self.totals.limits;
+        let mut oversized = 0u64;
+        let mut suppressed = 0u64;
+        for dir in [Direction::ToServer, Direction::ToClient] {
+            l.buffer_per_direction = l
+                .buffer_per_direction
+                .saturating_add(conn.tcp.stream_stats(dir).cap_hits);
+            let s = conn.tls.stats(dir);
+            oversized = oversized.saturating_add(s.oversized_messages);
+            suppressed = suppressed.saturating_add(s.events_suppressed);
+        }
+        l.handshake_message = l.handshake_message.saturating_add(oversized);
+        l.events = l
+            .events
+            .saturating_add(conn.events_dropped)
+            .saturating_add(suppressed);
+        if conn.buffers_released > 0 {
+            v.notes.push(format!(
+                "its out-of-order data was given up {} time(s) because all connections together \
+                 buffered more than {} bytes (--max-buffer-total); the holes were skipped",
+                conn.buffers_released, self.opts.max_buffered_total
+            ));
+        }
+        if oversized > 0 {
+            v.notes.push(format!(
+                "{oversized} handshake message(s) claimed more than {} bytes \
+                 (--max-handshake-message); parsing of that direction stopped there",
+                self.opts.max_handshake_message
+            ));
+        }
+        if suppressed > 0 {
+            v.notes.push(format!(
+                "{suppressed} TLS events beyond {} per direction were not recorded",
+                crate::tls::MAX_EVENTS_PER_DIRECTION
+            ));
+        }
     }
 
     /// Judge connections that are over (or all, at the end), in order of their first packet.
@@ -409,6 +616,7 @@ impl Analyzer {
         for (_, k) in by_age.into_iter().take(n) {
             if let Some(c) = self.table.remove(&k) {
                 self.totals.evicted += 1;
+                self.totals.limits.connections = self.totals.limits.connections.saturating_add(1);
                 self.judge(c, JudgedBecause::Evicted, done);
             }
         }

@@ -21,6 +21,9 @@ pub mod analyze;
 pub mod bundle;
 pub mod capture;
 pub mod decode;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod limits;
 pub mod live;
 pub mod report;
 pub mod run;

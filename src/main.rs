@@ -1,5 +1,7 @@
 //! The `tlsautopsy` command line: flags, then the library does the work. Exit status: 0 when every
-//! judged connection completed, 1 when at least one failed, 2 on a usage or input error.
+//! judged connection completed, 1 when at least one failed, 2 on a usage error or when nothing could
+//! be analysed.
+#![forbid(unsafe_code)]
 
 use std::io::{self, BufWriter};
 use std::process::ExitCode;
@@ -7,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use tlsautopsy::analyze::Options;
+use tlsautopsy::limits::LimitArgs;
 use tlsautopsy::report::json::JsonLinesReport;
 use tlsautopsy::report::text::TextReport;
 use tlsautopsy::report::ReportSink;
@@ -48,9 +51,11 @@ struct AnalyzeArgs {
     /// Seconds without an answer after a ClientHello (or SYN) that count as silence, not "in progress".
     #[arg(long, value_name = "SECS", default_value_t = 2.0)]
     quiet_time: f64,
-    /// Connections tracked at once before the least recently active are judged early.
-    #[arg(long, value_name = "N", default_value_t = 200_000)]
-    max_connections: usize,
+    /// Print only the summary, no per-connection report (for very large captures).
+    #[arg(long)]
+    summary_only: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
     #[command(flatten)]
     evidence: tlsautopsy::bundle::EvidenceArgs,
 }
@@ -61,7 +66,7 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--quiet-time must be a non-negative number of seconds");
     }
     opts.verdict.quiet_ns = (a.quiet_time * 1e9) as u64;
-    opts.max_connections = a.max_connections.max(1);
+    a.limits.apply(&mut opts);
     let mut extra = tlsautopsy::bundle::Outputs::new(&a.evidence, &a.files)?;
     let stdout = io::stdout();
     let out = extra.wrap(BufWriter::new(stdout.lock()));
@@ -70,13 +75,15 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     } else {
         Box::new(TextReport::new(out, a.all, !a.no_ladder))
     };
+    if a.summary_only {
+        sink = Box::new(tlsautopsy::run::SummaryOnly(sink));
+    }
     let summary = match extra.run(&a.files, opts, sink.as_mut()) {
         Ok(s) => s,
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
         Err(e) => return Err(e.into()),
     };
     drop(sink);
-    let mut status = 0;
     for i in &summary.inputs {
         if let Some(e) = &i.error {
             eprintln!("tlsautopsy: {e}");
@@ -85,13 +92,7 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             eprintln!("tlsautopsy: warning: {}: {w}", i.name);
         }
     }
-    let readable = summary.inputs.iter().filter(|i| i.error.is_none()).count();
-    if readable == 0 {
-        status = 2;
-    } else if summary.failed > 0 {
-        status = 1;
-    }
-    Ok(ExitCode::from(status))
+    Ok(ExitCode::from(tlsautopsy::run::exit_status(&summary)))
 }
 
 fn main() -> ExitCode {
@@ -102,6 +103,7 @@ fn main() -> ExitCode {
         Command::Live(a) => tlsautopsy::live::main(a),
         Command::Bundle(b) => tlsautopsy::bundle::bundle(b).map(ExitCode::from),
     };
+    tlsautopsy::limits::report_peak_rss();
     match result {
         Ok(code) => code,
         Err(e) => {

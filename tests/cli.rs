@@ -155,3 +155,241 @@ fn frame_numbers_are_per_file_and_files_are_named_in_evidence() {
         "{ev:?}"
     );
 }
+
+/// pcapng blocks, little-endian.
+fn pcapng_block(btype: u32, body: &[u8]) -> Vec<u8> {
+    let pad = (4 - body.len() % 4) % 4;
+    let len = (12 + body.len() + pad) as u32;
+    let mut b = btype.to_le_bytes().to_vec();
+    b.extend_from_slice(&len.to_le_bytes());
+    b.extend_from_slice(body);
+    b.extend(std::iter::repeat_n(0u8, pad));
+    b.extend_from_slice(&len.to_le_bytes());
+    b
+}
+
+fn pcapng_header() -> Vec<u8> {
+    let mut shb = 0x1a2b_3c4du32.to_le_bytes().to_vec();
+    shb.extend_from_slice(&[1, 0, 0, 0]);
+    shb.extend_from_slice(&u64::MAX.to_le_bytes());
+    pcapng_block(0x0a0d_0d0a, &shb)
+}
+
+fn pcapng_idb(linktype: u16) -> Vec<u8> {
+    let mut idb = linktype.to_le_bytes().to_vec();
+    idb.extend_from_slice(&[0, 0]);
+    idb.extend_from_slice(&65_535u32.to_le_bytes());
+    pcapng_block(1, &idb)
+}
+
+fn pcapng_epb(if_id: u32, ts_us: u64, data: &[u8]) -> Vec<u8> {
+    let mut epb = if_id.to_le_bytes().to_vec();
+    epb.extend_from_slice(&((ts_us >> 32) as u32).to_le_bytes());
+    epb.extend_from_slice(&(ts_us as u32).to_le_bytes());
+    epb.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    epb.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    epb.extend_from_slice(data);
+    pcapng_block(6, &epb)
+}
+
+/// A SYN and a RST on raw IPv4: one failed connection.
+fn refused_packets() -> Vec<Vec<u8>> {
+    let c = ([10, 0, 0, 1], 40_000);
+    let s = ([10, 0, 0, 2], 443);
+    vec![
+        common::ipv4_tcp(c, s, 100, 0, common::SYN, &[]),
+        common::ipv4_tcp(s, c, 0, 101, common::RST | common::ACK, &[]),
+    ]
+}
+
+fn text_run(path: &std::path::Path) -> (i32, String, String) {
+    common::tlsautopsy(&["analyze", path.to_str().expect("utf8")])
+}
+
+#[test]
+fn etl_file_is_named_with_conversion_advice() {
+    // A pktmon ETL file: a 64 KiB WMI buffer whose first event is a system trace header.
+    let mut etl = vec![0u8; 4096];
+    etl[..4].copy_from_slice(&0x1_0000u32.to_le_bytes());
+    etl[0x48..0x4c].copy_from_slice(&[2, 0, 2, 0xc0]);
+    // Not named .etl: recognised by its content.
+    let p = tmp("PktMon.bin", &etl);
+    let (code, out, err) = text_run(&p);
+    assert_eq!(code, 2, "{err}");
+    for needle in ["ETL", "pktmon etl2pcap", "etl2pcapng"] {
+        assert!(err.contains(needle), "stderr lacks {needle:?}: {err}");
+        assert!(out.contains(needle), "text summary lacks {needle:?}: {out}");
+    }
+    let run = common::analyze_json(&[&p], &[]);
+    assert_eq!(run.status, 2);
+    let e = run.summary.expect("summary")["inputs"][0]["error"].to_string();
+    assert!(e.contains("pktmon etl2pcap"), "{e}");
+}
+
+#[test]
+fn truncated_pcap_names_the_cut_and_analyses_what_was_read_in_text_too() {
+    let mut pcap = common::Pcap::new(101);
+    for (i, p) in refused_packets().iter().enumerate() {
+        pcap.frame(1_000_000 + i as u64, p);
+    }
+    let mut bytes = pcap.0;
+    bytes.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0, 60, 0, 0, 0, 60, 0, 0, 0, 0x45, 0]);
+    let p = tmp("disk-full.pcap", &bytes);
+    let (code, out, err) = text_run(&p);
+    assert_eq!(code, 1, "the two frames before the cut are analysed: {err}");
+    assert!(
+        err.contains("truncated") && err.contains("after 2 complete frames"),
+        "{err}"
+    );
+    assert!(out.contains("truncated"), "{out}");
+    assert!(
+        out.contains("CONNECTION_REFUSED") || out.contains("1 failed"),
+        "{out}"
+    );
+    // Cut inside the very first packet: nothing to analyse.
+    let first_cut = tmp("cut-first.pcap", &bytes[..24 + 16 + 10]);
+    let (code, _out, err) = text_run(&first_cut);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("truncated") && err.contains("after 0 complete frames"),
+        "{err}"
+    );
+}
+
+#[test]
+fn damaged_length_field_stops_reading_there_and_keeps_what_was_read() {
+    let mut pcap = common::Pcap::new(101);
+    for (i, p) in refused_packets().iter().enumerate() {
+        pcap.frame(1_000_000 + i as u64, p);
+    }
+    let mut bytes = pcap.0;
+    bytes.extend_from_slice(&[0; 8]);
+    bytes.extend_from_slice(&0x4000_0000u32.to_le_bytes());
+    bytes.extend_from_slice(&0x4000_0000u32.to_le_bytes());
+    bytes.extend_from_slice(&[0x45; 100]);
+    let p = tmp("damaged.pcap", &bytes);
+    let run = common::analyze_json(&[&p], &[]);
+    assert_eq!(run.status, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("damaged at byte"), "{}", run.stderr);
+    assert_eq!(run.connections.len(), 1);
+}
+
+#[test]
+fn pcapng_with_an_unknown_link_type_says_so() {
+    // Only USER0 (147) frames: nothing can be analysed.
+    let mut f = pcapng_header();
+    f.extend(pcapng_idb(147));
+    for i in 0..3 {
+        f.extend(pcapng_epb(0, 1_000_000 + i, &[0xde, 0xad, 0xbe, 0xef]));
+    }
+    let p = tmp("user0.pcapng", &f);
+    let (code, out, err) = text_run(&p);
+    assert_eq!(code, 2, "{err}");
+    for text in [&out, &err] {
+        assert!(text.contains("USER0"), "{text}");
+        assert!(text.contains("does not decode"), "{text}");
+        assert!(
+            text.contains("nothing in this file could be analysed"),
+            "{text}"
+        );
+    }
+    let run = common::analyze_json(&[&p], &[]);
+    assert_eq!(run.status, 2);
+    let s = run.summary.expect("summary");
+    assert_eq!(s["skipped"]["unsupported_link_type_147"], 3, "{s}");
+    assert!(s["inputs"][0]["warnings"][0]
+        .as_str()
+        .is_some_and(|w| w.contains("link type USER0")));
+
+    // Beside a supported interface: analysed, and the skipped frames are still said.
+    let mut f = pcapng_header();
+    f.extend(pcapng_idb(101));
+    f.extend(pcapng_idb(147));
+    f.extend(pcapng_epb(1, 999_999, &[1, 2, 3]));
+    for (i, p) in refused_packets().iter().enumerate() {
+        f.extend(pcapng_epb(0, 1_000_000 + i as u64, p));
+    }
+    let p = tmp("mixed.pcapng", &f);
+    let run = common::analyze_json(&[&p], &[]);
+    assert_eq!(run.status, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("1 of its 3 frames"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("nothing in this file"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn capture_with_zero_packets_says_there_is_nothing_to_analyse() {
+    let pcap = common::Pcap::new(1).0;
+    let mut ng = pcapng_header();
+    ng.extend(pcapng_idb(1));
+    for (name, bytes) in [("header-only.pcap", pcap), ("header-only.pcapng", ng)] {
+        let p = tmp(name, &bytes);
+        let (code, out, err) = text_run(&p);
+        assert_eq!(code, 2, "{name}: {err}");
+        assert!(err.contains("no packets"), "{name}: {err}");
+        assert!(out.contains("no packets"), "{name}: {out}");
+        assert!(out.contains("nothing could be analysed"), "{name}: {out}");
+        let run = common::analyze_json(&[&p], &[]);
+        assert_eq!(run.status, 2);
+        let s = run.summary.expect("summary");
+        assert_eq!(s["frames"], 0);
+        assert!(s["inputs"][0]["warnings"]
+            .to_string()
+            .contains("no packets"));
+    }
+    // Beside a capture with packets, the run is not a failure to analyse.
+    let empty = tmp("nothing.pcap", &common::Pcap::new(1).0);
+    let ok = common::root().join("captures/tls13_ok.pcap");
+    let run = common::analyze_json(&[&empty, &ok], &[]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+}
+
+#[test]
+fn unreadable_file_is_a_clear_error() {
+    let file = tmp("plain-file", b"x");
+    let below = file.join("capture.pcap");
+    let (code, out, err) = text_run(&below);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("cannot read") || err.contains("cannot open"),
+        "{err}"
+    );
+    assert!(err.contains("capture.pcap"), "{err}");
+    assert!(out.contains("not analysed"), "{out}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn limit_flags_are_checked_and_shown_in_help() {
+    let (code, out, _e) = common::tlsautopsy(&["analyze", "--help"]);
+    assert_eq!(code, 0);
+    for flag in [
+        "--max-connections",
+        "--max-buffer-per-direction",
+        "--max-buffer-total",
+        "--max-handshake-message",
+        "--max-events",
+        "--max-ip-fragments",
+        "--summary-only",
+    ] {
+        assert!(out.contains(flag), "help lacks {flag}: {out}");
+    }
+    let ok = common::root().join("captures/tls13_ok.pcap");
+    let (code, _o, err) = common::tlsautopsy(&[
+        "analyze",
+        "--max-buffer-total",
+        "lots",
+        ok.to_str().expect("utf8"),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not a size"), "{err}");
+    let run = common::analyze_json(&[&ok], &["--max-buffer-total", "1G"]);
+    assert_eq!(run.status, 0);
+    assert_eq!(
+        run.summary.expect("summary")["limits"]["max_buffer_total"]["limit"],
+        1u64 << 30
+    );
+}

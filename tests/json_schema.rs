@@ -186,7 +186,29 @@ struct Summary {
     skipped: std::collections::BTreeMap<String, u64>,
     evicted_connections: u64,
     max_live_connections: usize,
+    max_buffered_bytes: usize,
+    limits: Limits,
     inputs: Vec<Input>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Limits {
+    max_connections: Limit,
+    max_buffer_per_direction: Limit,
+    max_buffer_total: Limit,
+    max_handshake_message: Limit,
+    max_events: Limit,
+    max_ip_fragments: Limit,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Limit {
+    limit: u64,
+    hits: u64,
 }
 
 #[derive(Deserialize)]

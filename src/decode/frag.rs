@@ -78,6 +78,8 @@ pub(crate) struct FragCounts {
     pub datagrams_reassembled: u64,
     pub fragments_reassembled: u64,
     pub fragments_dropped: u64,
+    /// Of those, fragments dropped because the pool was full ([`FragmentLimits`]).
+    pub fragments_dropped_limit: u64,
 }
 
 #[derive(Debug)]
@@ -128,6 +130,23 @@ impl Reassembler {
         }
     }
 
+    /// Drops a datagram because of the pool limits.
+    fn drop_for_limit(&mut self, key: &FragKey) {
+        if let Some(p) = self.remove(key) {
+            self.counts.fragments_dropped =
+                self.counts.fragments_dropped.saturating_add(p.fragments);
+            self.counts.fragments_dropped_limit = self
+                .counts
+                .fragments_dropped_limit
+                .saturating_add(p.fragments);
+        }
+    }
+
+    fn dropped_for_limit(&mut self) -> FragResult {
+        self.counts.fragments_dropped_limit = self.counts.fragments_dropped_limit.saturating_add(1);
+        self.dropped()
+    }
+
     fn drop_oldest(&mut self, except: &FragKey) -> bool {
         let oldest = self
             .pending
@@ -137,7 +156,7 @@ impl Reassembler {
             .map(|(k, _)| *k);
         match oldest {
             Some(k) => {
-                self.drop_datagram(&k);
+                self.drop_for_limit(&k);
                 true
             }
             None => false,
@@ -185,12 +204,12 @@ impl Reassembler {
             return self.dropped();
         };
         if end > self.limits.max_bytes {
-            self.drop_datagram(&key);
-            return self.dropped();
+            self.drop_for_limit(&key);
+            return self.dropped_for_limit();
         }
         if !self.pending.contains_key(&key) {
             if self.pending.len() >= self.limits.max_datagrams && !self.drop_oldest(&key) {
-                return self.dropped();
+                return self.dropped_for_limit();
             }
             self.order = self.order.saturating_add(1);
             self.pending.insert(
@@ -223,8 +242,8 @@ impl Reassembler {
         let grow = end.saturating_sub(old_len);
         while self.bytes.saturating_add(grow) > self.limits.max_bytes {
             if !self.drop_oldest(&key) {
-                self.drop_datagram(&key);
-                return self.dropped();
+                self.drop_for_limit(&key);
+                return self.dropped_for_limit();
             }
         }
         let Some(p) = self.pending.get_mut(&key) else {
@@ -376,10 +395,12 @@ mod tests {
         r.add(key(3), info(), 0, true, &[0; 8], 0);
         assert_eq!(r.pending(), 2);
         assert_eq!(r.counts.fragments_dropped, 1);
+        assert_eq!(r.counts.fragments_dropped_limit, 1);
         // Byte budget: a 995-byte fragment evicts the others.
         r.add(key(4), info(), 0, true, &[0; 995], 0);
         assert_eq!(r.pending(), 1);
         assert_eq!(r.counts.fragments_dropped, 3);
+        assert_eq!(r.counts.fragments_dropped_limit, 3);
         // Too big on its own.
         assert!(matches!(
             r.add(key(5), info(), 0, true, &[0; 1001], 0),

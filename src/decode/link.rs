@@ -22,6 +22,7 @@ const LINKTYPE_PPP_HDLC: u32 = 50;
 const LINKTYPE_PPP_ETHER: u32 = 51;
 const LINKTYPE_C_HDLC: u32 = 104;
 const LINKTYPE_PPP_WITH_DIR: u32 = 204;
+const LINKTYPE_PKTAP: u32 = 258;
 
 pub(crate) fn be16(b: &[u8], off: usize) -> Option<u16> {
     let a: [u8; 2] = b.get(off..off.checked_add(2)?)?.try_into().ok()?;
@@ -100,8 +101,31 @@ pub(crate) fn to_network(link: LinkType, data: &[u8]) -> Result<Network<'_>, Ski
             let ether_type = be16(data, 2).ok_or(SkipReason::Malformed)?;
             ether_payload(ether_type, skip(data, 4)?)
         }
+        LinkType(LINKTYPE_PKTAP) => pktap_payload(data),
         LinkType(other) => Err(SkipReason::UnsupportedLinkType(other)),
     }
+}
+
+/// Apple PKTAP (`tcpdump -i pktap` on macOS): a header in the capturing host's byte order (little-endian
+/// on every Mac) giving its own length, the type of what follows (1: a packet) and the packet's DLT;
+/// then the packet itself.
+fn pktap_payload(data: &[u8]) -> Result<Network<'_>, SkipReason> {
+    let le = |off: usize| {
+        data.get(off..off.checked_add(4)?)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_le_bytes)
+    };
+    let (Some(hlen), Some(next), Some(dlt)) = (le(0), le(4), le(8)) else {
+        return Err(SkipReason::Malformed);
+    };
+    if next != 1 {
+        return Err(SkipReason::NotIp);
+    }
+    let hlen = usize::try_from(hlen).map_err(|_| SkipReason::Malformed)?;
+    if hlen < 12 || dlt == LINKTYPE_PKTAP {
+        return Err(SkipReason::Malformed);
+    }
+    to_network(LinkType(dlt), skip(data, hlen)?)
 }
 
 /// Linux cooked capture: the protocol is an EtherType, or a small ARPHRD-specific value (< 0x0600)
@@ -207,6 +231,27 @@ mod tests {
     }
 
     #[test]
+    fn pktap_wraps_another_link_type() {
+        let mut f = vec![0u8; 108];
+        f[0] = 108;
+        f[4] = 1;
+        f[8] = 1; // Ethernet inside
+        f.extend_from_slice(&[0u8; 12]);
+        f.extend_from_slice(&[0x08, 0x00]);
+        f.extend_from_slice(IP);
+        assert_eq!(ip_of(258, &f).unwrap(), IP);
+        // Nested PKTAP, a short header and a non-packet record are refused.
+        f[8] = 2;
+        f[9] = 1;
+        assert_eq!(ip_of(258, &f), Err(SkipReason::Malformed));
+        f[0] = 4;
+        assert_eq!(ip_of(258, &f), Err(SkipReason::Malformed));
+        f[4] = 2;
+        assert_eq!(ip_of(258, &f), Err(SkipReason::NotIp));
+        assert_eq!(ip_of(258, &f[..6]), Err(SkipReason::Malformed));
+    }
+
+    #[test]
     fn ethernet_vlan_qinq_pppoe_mpls_snap() {
         let mut f = vec![0u8; 12];
         f.extend_from_slice(&[0x88, 0xa8, 0, 1, 0x81, 0x00, 0, 2, 0x88, 0x64]);
@@ -283,6 +328,6 @@ mod tests {
         for raw in [12, 14, 101, 228, 229] {
             assert_eq!(ip_of(raw, IP).unwrap(), IP);
         }
-        assert_eq!(ip_of(258, IP), Err(SkipReason::UnsupportedLinkType(258)));
+        assert_eq!(ip_of(147, IP), Err(SkipReason::UnsupportedLinkType(147)));
     }
 }

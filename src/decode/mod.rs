@@ -211,6 +211,9 @@ pub struct DecodeStats {
     /// Fragments thrown away: pool limits, timeouts, inconsistent lengths, cut by the snaplen, or still
     /// waiting when [`Decoder::finish`] was called.
     pub fragments_dropped: u64,
+    /// Of [`DecodeStats::fragments_dropped`], those dropped because the reassembly pool was full
+    /// ([`FragmentLimits`]).
+    pub fragments_dropped_limit: u64,
 }
 
 impl DecodeStats {
@@ -264,6 +267,15 @@ pub fn network_offset(link: crate::capture::LinkType, data: &[u8]) -> Option<usi
     let net = link::to_network(link, data).ok()?;
     let off = (net.packet.as_ptr() as usize).checked_sub(data.as_ptr() as usize)?;
     (off <= data.len()).then_some(off)
+}
+
+/// Whether frames of this link type are decoded (frames of other link types are skipped as
+/// [`SkipReason::UnsupportedLinkType`]).
+pub fn link_type_supported(link: crate::capture::LinkType) -> bool {
+    !matches!(
+        link::to_network(link, &[]),
+        Err(SkipReason::UnsupportedLinkType(_))
+    )
 }
 
 /// Decodes frames to TCP segments and ICMP errors. Holds the (bounded) IP fragment reassembly state, so
@@ -333,6 +345,7 @@ impl Decoder {
         self.stats.datagrams_reassembled = f.datagrams_reassembled;
         self.stats.fragments_reassembled = f.fragments_reassembled;
         self.stats.fragments_dropped = f.fragments_dropped;
+        self.stats.fragments_dropped_limit = f.fragments_dropped_limit;
     }
 
     /// What has been decoded and skipped so far.

@@ -1137,7 +1137,7 @@ fn non_tcp_corpus_frames_are_skipped_with_the_right_reason() {
     );
     assert_eq!(
         skip_reasons("tcpdump/tests/LINKTYPE_PKTAP.pcap"),
-        vec![SkipReason::UnsupportedLinkType(258)]
+        vec![SkipReason::NotTcp]
     );
     assert!(skip_reasons("ndpi/pcap/dtls.pcap")
         .iter()

@@ -189,7 +189,57 @@ pub struct JsonSummary<'a> {
     pub skipped: std::collections::BTreeMap<String, u64>,
     pub evicted_connections: u64,
     pub max_live_connections: usize,
+    /// Most bytes buffered for reassembly by all connections at once.
+    pub max_buffered_bytes: usize,
+    /// Each limit: its value and how often it was hit.
+    pub limits: JsonLimits,
     pub inputs: Vec<JsonInput<'a>>,
+}
+
+/// A limit's value and how often it was hit.
+#[derive(Serialize)]
+pub struct JsonLimit {
+    pub limit: u64,
+    pub hits: u64,
+}
+
+/// Every limit, named after its flag.
+#[derive(Serialize)]
+pub struct JsonLimits {
+    /// Hits: connections judged early.
+    pub max_connections: JsonLimit,
+    /// Hits: times a direction's out-of-order buffer filled (holes skipped).
+    pub max_buffer_per_direction: JsonLimit,
+    /// Hits: connections that gave up their out-of-order data or were judged early.
+    pub max_buffer_total: JsonLimit,
+    /// Hits: handshake messages that claimed more.
+    pub max_handshake_message: JsonLimit,
+    /// Hits: TLS records/messages not kept.
+    pub max_events: JsonLimit,
+    /// Hits: IP fragments dropped because the pool was full.
+    pub max_ip_fragments: JsonLimit,
+}
+
+impl JsonLimits {
+    fn new(t: &crate::analyze::Totals) -> Self {
+        let (l, o) = (&t.limits, &t.options);
+        let lim = |limit: usize, hits: u64| JsonLimit {
+            limit: limit as u64,
+            hits,
+        };
+        JsonLimits {
+            max_connections: lim(o.max_connections, l.connections),
+            max_buffer_per_direction: lim(o.max_out_of_order, l.buffer_per_direction),
+            max_buffer_total: lim(
+                o.max_buffered_total,
+                l.buffer_total_released
+                    .saturating_add(l.buffer_total_judged),
+            ),
+            max_handshake_message: lim(o.max_handshake_message, l.handshake_message),
+            max_events: lim(o.max_events, l.events),
+            max_ip_fragments: lim(o.fragments.max_datagrams, l.fragments),
+        }
+    }
 }
 
 /// One input file.
@@ -418,6 +468,8 @@ impl<W: Write> ReportSink for JsonLinesReport<W> {
                 .collect(),
             evicted_connections: s.totals.evicted,
             max_live_connections: s.totals.max_live_connections,
+            max_buffered_bytes: s.totals.max_buffered,
+            limits: JsonLimits::new(&s.totals),
             inputs: s
                 .inputs
                 .iter()

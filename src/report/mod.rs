@@ -75,6 +75,18 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// True when no input could be read, held a packet, or had a frame on a link type that is decoded.
+    pub fn nothing_analysed(&self) -> bool {
+        let unsupported: u64 = self
+            .totals
+            .skipped
+            .iter()
+            .filter(|(r, _)| matches!(r, crate::decode::SkipReason::UnsupportedLinkType(_)))
+            .map(|(_, n)| *n)
+            .sum();
+        self.totals.frames <= unsupported
+    }
+
     /// Count one verdict.
     pub fn count(&mut self, v: &Verdict) {
         *self.outcomes.entry(v.outcome).or_insert(0) += 1;

@@ -23,6 +23,59 @@ pub fn skip_name(r: SkipReason) -> String {
     }
 }
 
+/// One line per limit that was hit, naming its flag and value (nothing when none was hit).
+pub fn limit_lines(t: &crate::analyze::Totals) -> Vec<String> {
+    let (l, o) = (&t.limits, &t.options);
+    let mut v = Vec::new();
+    if l.connections > 0 {
+        v.push(format!(
+            "--max-connections {}: {} connection(s) judged early (the least recently active)",
+            o.max_connections, l.connections
+        ));
+    }
+    if l.buffer_per_direction > 0 {
+        v.push(format!(
+            "--max-buffer-per-direction {} bytes: reached {} time(s); the holes were skipped as capture loss",
+            o.max_out_of_order, l.buffer_per_direction
+        ));
+    }
+    if l.buffer_total > 0 {
+        v.push(format!(
+            "--max-buffer-total {} bytes: reached {} time(s); {} connection(s) gave up their out-of-order data, \
+             {} were judged early",
+            o.max_buffered_total, l.buffer_total, l.buffer_total_released, l.buffer_total_judged
+        ));
+    }
+    if l.handshake_message > 0 {
+        v.push(format!(
+            "--max-handshake-message {} bytes: {} handshake message(s) claimed more and were not parsed",
+            o.max_handshake_message, l.handshake_message
+        ));
+    }
+    if l.events > 0 {
+        v.push(format!(
+            "--max-events {}: {} TLS records/messages were counted but not kept as evidence",
+            o.max_events, l.events
+        ));
+    }
+    if l.fragments > 0 {
+        v.push(format!(
+            "--max-ip-fragments {} (and {} bytes): {} IP fragments were dropped because the reassembly pool was full",
+            o.fragments.max_datagrams, o.fragments.max_bytes, l.fragments
+        ));
+    }
+    if !v.is_empty() {
+        v.insert(
+            0,
+            "limits hit (memory stays bounded; the flags raise them):".to_string(),
+        );
+        for line in v.iter_mut().skip(1) {
+            line.insert_str(0, "  ");
+        }
+    }
+    v
+}
+
 /// The text printer.
 pub struct TextReport<W: Write> {
     out: W,
@@ -266,12 +319,8 @@ impl<W: Write> ReportSink for TextReport<W> {
                 .collect();
             writeln!(self.out, "  skipped frames: {}", parts.join(", "))?;
         }
-        if tot.evicted > 0 {
-            writeln!(
-                self.out,
-                "  {} connections judged early (connection limit)",
-                tot.evicted
-            )?;
+        for line in limit_lines(tot) {
+            writeln!(self.out, "  {line}")?;
         }
         writeln!(
             self.out,
@@ -281,7 +330,12 @@ impl<W: Write> ReportSink for TextReport<W> {
         for (o, n) in &s.outcomes {
             writeln!(self.out, "    {:<28} {n}", o.as_str())?;
         }
-        if self.printed == 0 && s.failed == 0 && !self.all {
+        if s.nothing_analysed() {
+            writeln!(
+                self.out,
+                "  nothing could be analysed (the reasons are above, per file)"
+            )?;
+        } else if self.printed == 0 && s.failed == 0 && !self.all {
             writeln!(
                 self.out,
                 "  (no failed connection; --all shows every connection)"

@@ -98,6 +98,18 @@ impl Assembler {
         self.pending_bytes
     }
 
+    /// Bytes held: the out-of-order buffer and the window kept to check retransmissions.
+    pub fn retained(&self) -> usize {
+        self.pending_bytes.saturating_add(self.recent.capacity())
+    }
+
+    /// Gives up what is held to save memory: holes before buffered data are declared as gaps (as at
+    /// the end of the connection) and the retransmission-check window is forgotten.
+    pub fn release_buffers(&mut self, out: &mut dyn FnMut(Chunk<'_>)) {
+        self.flush(out);
+        self.recent = Vec::new();
+    }
+
     /// Stream offset of a sequence number, unwrapped around the next expected offset.
     /// `None` before the stream is anchored.
     pub fn offset_of(&self, seq: u32) -> Option<u64> {

@@ -349,6 +349,26 @@ impl TcpConn {
         self.asm.iter().map(|a| a.buffered()).sum()
     }
 
+    /// Bytes held for reassembly in both directions (out-of-order data and retransmission-check
+    /// windows).
+    pub fn retained(&self) -> usize {
+        self.asm
+            .iter()
+            .fold(0usize, |n, a| n.saturating_add(a.retained()))
+    }
+
+    /// Gives up the reassembly buffers of both directions to save memory (holes become gaps).
+    pub fn release_buffers(
+        &mut self,
+        at: FrameRef,
+        out: &mut dyn FnMut(Direction, Chunk<'_>, FrameRef),
+    ) {
+        for dir in [Direction::ToServer, Direction::ToClient] {
+            let asm = &mut self.asm[dir.index()];
+            asm.release_buffers(&mut |c| out(dir, c, at));
+        }
+    }
+
     /// The packet that carried stream byte `offset` of `dir`, if it is among the first segments kept.
     pub fn frame_of_offset(&self, dir: Direction, offset: u64) -> Option<FrameRef> {
         self.segments[dir.index()]
@@ -445,7 +465,9 @@ impl TcpConn {
             }
         }
         let i = dir.index();
-        let wire_len = pkt.payload.len() as u32 + pkt.payload_missing;
+        let wire_len = u32::try_from(pkt.payload.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(pkt.payload_missing);
         let sig = PacketSig {
             seq: pkt.seq,
             ack: pkt.ack,

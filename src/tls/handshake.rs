@@ -2,8 +2,10 @@
 //!
 //! Bytes of plaintext handshake records are pushed in stream order; a message is returned once its
 //! last byte arrived. Only the message types we decode (ClientHello, ServerHello, HelloRetryRequest,
-//! Certificate) are buffered, the others are counted and skipped. A length claim above
-//! [`MAX_HANDSHAKE_MESSAGE`] is reported before anything is allocated.
+//! Certificate) are buffered, the others are counted and skipped. A length claim above the limit
+//! ([`MAX_HANDSHAKE_MESSAGE`] unless set with [`Reassembler::set_max`]) is reported before anything is
+//! allocated, and the buffer of a message within the limit grows with the bytes that actually arrive
+//! (a 60 KB claim followed by nothing allocates nothing more than its header).
 
 use super::MAX_HANDSHAKE_MESSAGE;
 
@@ -31,8 +33,13 @@ pub struct HsMessage {
 pub enum Step {
     /// A message completed.
     Message(HsMessage),
-    /// A message header claims more than [`MAX_HANDSHAKE_MESSAGE`] bytes.
-    TooLong { typ: u8, len: usize, start: u64 },
+    /// A message header claims more than the limit (`limit`, header included) allows.
+    TooLong {
+        typ: u8,
+        len: usize,
+        start: u64,
+        limit: usize,
+    },
 }
 
 /// Whether a message of this type is buffered for decoding.
@@ -40,9 +47,12 @@ fn keep(typ: u8) -> bool {
     matches!(typ, 1 | 2 | 6 | 11)
 }
 
-/// Per-direction reassembly state. Holds at most one partial message (<= [`MAX_HANDSHAKE_MESSAGE`] bytes).
-#[derive(Debug, Default)]
+/// Per-direction reassembly state. Holds at most one partial message (no more than the limit, and no
+/// more than the bytes received of it).
+#[derive(Debug)]
 pub struct Reassembler {
+    /// Largest message accepted, header included.
+    max: usize,
     hdr: [u8; 4],
     hdr_len: usize,
     start: u64,
@@ -55,15 +65,40 @@ pub struct Reassembler {
     lost: bool,
 }
 
+impl Default for Reassembler {
+    fn default() -> Self {
+        Reassembler {
+            max: MAX_HANDSHAKE_MESSAGE,
+            hdr: [0; 4],
+            hdr_len: 0,
+            start: 0,
+            body_len: 0,
+            got: 0,
+            buf: None,
+            records: 0,
+            last_record: 0,
+            record_version: 0,
+            lost: false,
+        }
+    }
+}
+
 impl Reassembler {
+    /// Sets the largest message accepted, header included (at least 4 bytes).
+    pub fn set_max(&mut self, max: usize) {
+        self.max = max.max(4);
+    }
+
     /// Bytes allocated for the partial message.
     pub fn buffered(&self) -> usize {
         self.buf.as_ref().map_or(0, Vec::capacity)
     }
 
-    /// Forgets any partial message.
+    /// Forgets any partial message (the limit stays).
     pub fn reset(&mut self) {
+        let max = self.max;
         *self = Reassembler::default();
+        self.max = max;
     }
 
     fn touch(&mut self, rec_start: u64, rec_version: u16) {
@@ -119,25 +154,32 @@ impl Reassembler {
             }
             let [typ, a, b, c] = self.hdr;
             let len = usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c);
-            if len.saturating_add(4) > MAX_HANDSHAKE_MESSAGE {
+            if len.saturating_add(4) > self.max {
                 let start = self.start;
+                let limit = self.max;
                 self.reset();
-                return (used, Some(Step::TooLong { typ, len, start }));
+                return (
+                    used,
+                    Some(Step::TooLong {
+                        typ,
+                        len,
+                        start,
+                        limit,
+                    }),
+                );
             }
             self.body_len = len;
             self.got = 0;
-            self.buf = keep(typ).then(|| {
-                // Exact size (<= MAX_HANDSHAKE_MESSAGE): no doubling while it fills.
-                let mut buf = Vec::with_capacity(len.saturating_add(4));
-                buf.extend_from_slice(&self.hdr);
-                buf
-            });
+            // The claimed length is not trusted for allocation: the buffer grows as bytes arrive.
+            self.buf = keep(typ).then(|| self.hdr.to_vec());
         }
         let rest = data.get(used..).unwrap_or_default();
         let take = self.body_len.saturating_sub(self.got).min(rest.len());
         if take > 0 {
             self.touch(rec_start, rec_version);
+            let total = self.body_len.saturating_add(4);
             if let (Some(buf), Some(chunk)) = (self.buf.as_mut(), rest.get(..take)) {
+                grow_within(buf, take, total);
                 buf.extend_from_slice(chunk);
             }
             self.got = self.got.saturating_add(take);
@@ -175,6 +217,22 @@ impl Reassembler {
         }
         Ok(None)
     }
+}
+
+/// Makes room for `more` bytes in `buf`, doubling its capacity as a `Vec` would but never beyond
+/// `total` (the message's claimed size, itself within the limit): capacity stays <= `total` and
+/// <= twice the bytes received.
+fn grow_within(buf: &mut Vec<u8>, more: usize, total: usize) {
+    let need = buf.len().saturating_add(more);
+    if need <= buf.capacity() {
+        return;
+    }
+    let target = buf
+        .capacity()
+        .saturating_mul(2)
+        .max(need)
+        .min(total.max(need));
+    buf.reserve_exact(target.saturating_sub(buf.len()));
 }
 
 #[cfg(test)]
@@ -219,6 +277,40 @@ mod tests {
                 ..
             })
         ));
+        // A configured limit applies to the header-included size and survives a reset.
+        r.set_max(100);
+        let (_, s) = r.push(&[11, 0, 0, 97], 0, 0, 0x0303);
+        assert!(matches!(s, Some(Step::TooLong { limit: 100, .. })));
+        let (_, s) = r.push(&[11, 0, 0, 96], 4, 0, 0x0303);
+        assert!(s.is_none());
+    }
+
+    #[test]
+    fn a_length_claim_allocates_only_what_arrives() {
+        let mut r = Reassembler::default();
+        // A ClientHello claiming 60,000 bytes, of which 10 arrive.
+        let (_, s) = r.push(
+            &[1, 0, 0xea, 0x60, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+            0,
+            0,
+            0x0301,
+        );
+        assert!(s.is_none());
+        assert!(r.buffered() < 1024, "{} bytes allocated", r.buffered());
+        // The buffer grows with the bytes, never past the claimed size.
+        let chunk = vec![0u8; 1000];
+        let mut done = None;
+        let mut off = 14u64;
+        while done.is_none() {
+            let (u, s) = r.push(&chunk, off, 0, 0x0301);
+            off += u as u64;
+            assert!(r.buffered() <= 60_004);
+            if let Some(Step::Message(m)) = s {
+                done = Some(m);
+            }
+        }
+        let m = done.unwrap();
+        assert_eq!(m.bytes.unwrap().len(), 60_004);
     }
 
     #[test]

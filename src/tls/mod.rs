@@ -283,4 +283,7 @@ pub struct DirectionStats {
     pub gap_bytes: u64,
     /// Events not emitted because [`MAX_EVENTS_PER_DIRECTION`] was reached.
     pub events_suppressed: u64,
+    /// Handshake messages whose length claim exceeded the handshake message size limit (parsing of
+    /// the direction stopped there, with a [`TlsEventKind::Malformed`] event).
+    pub oversized_messages: u64,
 }

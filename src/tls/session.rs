@@ -394,6 +394,14 @@ impl TlsSession {
         self.complete
     }
 
+    /// Sets the largest handshake message reassembled, header included (default
+    /// [`MAX_HANDSHAKE_MESSAGE`](super::MAX_HANDSHAKE_MESSAGE)); a longer claim is reported as
+    /// malformed and counted in [`DirectionStats::oversized_messages`].
+    pub fn set_max_handshake_message(&mut self, max: usize) {
+        self.client.hs.set_max(max);
+        self.server.hs.set_max(max);
+    }
+
     /// Bytes currently allocated for parse buffers in both directions (the bounded part of the
     /// session's memory, see the [module docs](self)).
     pub fn buffered_bytes(&self) -> usize {

@@ -90,3 +90,211 @@ pub fn snaplen_cut(pcap: &[u8], snaplen: usize) -> Vec<u8> {
     }
     out
 }
+
+/// A classic pcap file (little-endian, microseconds) written by hand.
+pub struct Pcap(pub Vec<u8>);
+
+impl Pcap {
+    /// A file header for `linktype` (1 Ethernet, 101 raw IP, ...).
+    pub fn new(linktype: u32) -> Pcap {
+        let mut b = Vec::with_capacity(1 << 20);
+        b.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        b.extend_from_slice(&2u16.to_le_bytes());
+        b.extend_from_slice(&4u16.to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(&262_144u32.to_le_bytes());
+        b.extend_from_slice(&linktype.to_le_bytes());
+        Pcap(b)
+    }
+
+    /// One packet record; `origlen` as the record claims it (at least the captured length).
+    pub fn frame_cut(&mut self, ts_us: u64, data: &[u8], origlen: u32) {
+        let b = &mut self.0;
+        b.extend_from_slice(&((ts_us / 1_000_000) as u32).to_le_bytes());
+        b.extend_from_slice(&((ts_us % 1_000_000) as u32).to_le_bytes());
+        b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        b.extend_from_slice(&origlen.max(data.len() as u32).to_le_bytes());
+        b.extend_from_slice(data);
+    }
+
+    /// One whole packet.
+    pub fn frame(&mut self, ts_us: u64, data: &[u8]) {
+        self.frame_cut(ts_us, data, data.len() as u32);
+    }
+}
+
+pub const FIN: u8 = 0x01;
+pub const SYN: u8 = 0x02;
+pub const RST: u8 = 0x04;
+pub const PSH: u8 = 0x08;
+pub const ACK: u8 = 0x10;
+
+/// An IPv4 header (no options) for `payload_len` bytes of `proto`; fragment offset in bytes.
+pub fn ipv4_header(
+    src: [u8; 4],
+    dst: [u8; 4],
+    proto: u8,
+    payload_len: usize,
+    id: u16,
+    frag_offset: usize,
+    more_fragments: bool,
+) -> Vec<u8> {
+    let total = (20 + payload_len) as u16;
+    let frag = ((frag_offset / 8) as u16) | if more_fragments { 0x2000 } else { 0 };
+    let mut h = vec![0x45, 0];
+    h.extend_from_slice(&total.to_be_bytes());
+    h.extend_from_slice(&id.to_be_bytes());
+    h.extend_from_slice(&frag.to_be_bytes());
+    h.extend_from_slice(&[64, proto, 0, 0]);
+    h.extend_from_slice(&src);
+    h.extend_from_slice(&dst);
+    let mut sum: u32 = h
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    let ck = !(sum as u16);
+    h[10..12].copy_from_slice(&ck.to_be_bytes());
+    h
+}
+
+/// A TCP segment (20-byte header, checksum left 0).
+pub fn tcp_segment(
+    sport: u16,
+    dport: u16,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut t = Vec::with_capacity(20 + payload.len());
+    t.extend_from_slice(&sport.to_be_bytes());
+    t.extend_from_slice(&dport.to_be_bytes());
+    t.extend_from_slice(&seq.to_be_bytes());
+    t.extend_from_slice(&ack.to_be_bytes());
+    t.extend_from_slice(&[0x50, flags]);
+    t.extend_from_slice(&65_535u16.to_be_bytes());
+    t.extend_from_slice(&[0, 0, 0, 0]);
+    t.extend_from_slice(payload);
+    t
+}
+
+/// A raw IPv4 packet (LINKTYPE 101) carrying one TCP segment.
+pub fn ipv4_tcp(
+    src: ([u8; 4], u16),
+    dst: ([u8; 4], u16),
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let seg = tcp_segment(src.1, dst.1, seq, ack, flags, payload);
+    let mut p = ipv4_header(src.0, dst.0, 6, seg.len(), 1, 0, false);
+    p.extend_from_slice(&seg);
+    p
+}
+
+/// A TLS record.
+pub fn tls_record(content_type: u8, body: &[u8]) -> Vec<u8> {
+    let mut r = vec![content_type, 3, 1];
+    r.extend_from_slice(&(body.len() as u16).to_be_bytes());
+    r.extend_from_slice(body);
+    r
+}
+
+/// A handshake record whose message header claims `claimed` body bytes but carries only `body`
+/// (the record's own length tells the truth about what it carries).
+pub fn handshake_claim(msg_type: u8, claimed: u32, body: &[u8]) -> Vec<u8> {
+    let mut m = vec![msg_type];
+    m.extend_from_slice(&claimed.to_be_bytes()[1..]);
+    m.extend_from_slice(body);
+    tls_record(22, &m)
+}
+
+/// Write `bytes` to a fresh file under the system temp dir and return its path.
+pub fn temp_file(test: &str, name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tlsautopsy-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).expect("write tmp file");
+    p
+}
+
+/// Run the binary with `args` under an address-space cap (`ulimit -v`, KiB) and a wall-clock limit;
+/// report its exit status (None when killed by a signal or the time limit), peak RSS in KiB (from
+/// the binary's own VmHWM report), elapsed time and output.
+pub struct Bounded {
+    pub status: Option<i32>,
+    pub timed_out: bool,
+    pub peak_rss_kib: Option<u64>,
+    pub elapsed: std::time::Duration,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn run_bounded(args: &[&str], vmem_kib: u64, limit: std::time::Duration) -> Bounded {
+    use std::io::Read;
+    let start = std::time::Instant::now();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {vmem_kib}; exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_tlsautopsy"))
+        .args(args)
+        .env("TLSAUTOPSY_REPORT_PEAK_RSS", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn tlsautopsy");
+    let mut out_pipe = child.stdout.take().expect("stdout");
+    let mut err_pipe = child.stderr.take().expect("stderr");
+    let out_t = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = out_pipe.read_to_end(&mut s);
+        s
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = err_pipe.read_to_end(&mut s);
+        s
+    });
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if start.elapsed() > limit {
+            timed_out = true;
+            let _ = child.kill();
+            break child.wait().expect("wait");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    let elapsed = start.elapsed();
+    let stdout = String::from_utf8_lossy(&out_t.join().expect("stdout thread")).to_string();
+    let stderr = String::from_utf8_lossy(&err_t.join().expect("stderr thread")).to_string();
+    let peak_rss_kib = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("tlsautopsy: peak RSS "))
+        .and_then(|v| v.trim_end_matches(" KiB").parse().ok());
+    Bounded {
+        status: status.code(),
+        timed_out,
+        peak_rss_kib,
+        elapsed,
+        stdout,
+        stderr,
+    }
+}
+
+/// The summary line of `--json` output.
+pub fn json_summary(stdout: &str) -> Option<Value> {
+    stdout.lines().rev().find_map(|l| {
+        serde_json::from_str::<Value>(l)
+            .ok()
+            .filter(|v| v["type"] == "summary")
+    })
+}

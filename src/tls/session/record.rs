@@ -10,7 +10,7 @@ use crate::tls::cert::parse_certificate_message;
 use crate::tls::handshake::{HsMessage, Step};
 use crate::tls::hello::{parse_client_hello, parse_server_hello};
 use crate::tls::names::is_tls13_version;
-use crate::tls::{Alert, ClientHello, TlsEvent, TlsEventKind, MAX_HANDSHAKE_MESSAGE};
+use crate::tls::{Alert, ClientHello, TlsEvent, TlsEventKind};
 
 impl TlsSession {
     // ----------------------------------------------------------------------------------------------
@@ -268,10 +268,16 @@ impl TlsSession {
             match step {
                 None => {}
                 Some(Step::Message(msg)) => self.on_message(dir, msg, out),
-                Some(Step::TooLong { typ, len, start }) => {
-                    let why = format!(
-                        "handshake message type {typ} claims {len} bytes (limit {MAX_HANDSHAKE_MESSAGE})"
-                    );
+                Some(Step::TooLong {
+                    typ,
+                    len,
+                    start,
+                    limit,
+                }) => {
+                    let d = self.d(dir);
+                    d.stats.oversized_messages = d.stats.oversized_messages.saturating_add(1);
+                    let why =
+                        format!("handshake message type {typ} claims {len} bytes (limit {limit})");
                     let end = base.saturating_add(off as u64);
                     self.malformed(dir, start, end, why, out);
                 }
