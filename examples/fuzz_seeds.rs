@@ -1,6 +1,7 @@
 //! Writes seed corpora for the decode, tcp_reassembly and tls_stream targets, made from captures:
 //! `cargo run --example fuzz_seeds -- OUT_DIR CAPTURE_OR_DIR...` (see fuzz/README.md). The capture_reader
 //! and analyze targets read the captures directly as extra corpus directories.
+#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 
