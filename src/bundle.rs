@@ -78,8 +78,8 @@ pub struct BundleArgs {
     pub max_connections: usize,
 }
 
-/// The anonymizer the flags ask for.
-fn anonymizer(anonymize: bool, key: Option<&str>) -> Option<Arc<Anonymizer>> {
+/// The anonymizer the flags ask for (`--anonymize`, `--anonymize-key`, the environment), if any.
+pub fn anonymizer(anonymize: bool, key: Option<&str>) -> Option<Arc<Anonymizer>> {
     let env_key = std::env::var(KEY_ENV).ok().filter(|k| !k.is_empty());
     let key = key
         .map(str::to_string)
@@ -157,7 +157,8 @@ fn input_hashes(files: &[String]) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
-const REDACTION_TEXT: &str = "Redaction: TLS handshake records, alerts and every TLS record header are kept; the bodies of application-data records (in TLS 1.3 also the encrypted handshake), HTTP bodies and payload that is neither TLS nor HTTP headers are cut. A packet whose cut bytes end it is stored shorter than it was (its original length is kept: Wireshark shows it as cut by the capture); cut bytes before kept ones are overwritten with zeros and the TCP checksum adjusted.";
+/// What redaction keeps and cuts, as the evidence file's section comment says it.
+pub const REDACTION_TEXT: &str = "Redaction: TLS handshake records, alerts and every TLS record header are kept; the bodies of application-data records (in TLS 1.3 also the encrypted handshake), HTTP bodies and payload that is neither TLS nor HTTP headers are cut. A packet whose cut bytes end it is stored shorter than it was (its original length is kept: Wireshark shows it as cut by the capture); cut bytes before kept ones are overwritten with zeros and the TCP checksum adjusted.";
 
 /// Connections listed in the evidence file's section comment at most (an option holds 64 KiB).
 const SECTION_CONNECTIONS: usize = 200;

@@ -404,6 +404,7 @@ struct EvidenceFile {
     packets: u64,
     packets_not_kept: u64,
     redacted: bool,
+    anonymized: bool,
     error: Option<String>,
 }
 
@@ -428,6 +429,54 @@ while True:
     held.append(c)  # never reads, never answers
 "#;
 
+/// Not TLS: answers the ClientHello with a line of text that must not reach the evidence file.
+const NOT_TLS: &str = r#"
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16)
+while True:
+    c, _ = s.accept()
+    c.recv(65536)
+    c.sendall(b"220 TLSA-SECRET-PAYLOAD-5f1c9a77e2b4 this port does not speak TLS\r\n" * 4)
+    c.close()
+"#;
+
+/// The marker NOT_TLS sends.
+const SECRET: &[u8] = b"TLSA-SECRET-PAYLOAD-5f1c9a77e2b4";
+
+/// tshark -T fields output, one Vec per packet.
+fn tshark_fields(file: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<String>> {
+    let mut cmd = Command::new("tshark");
+    cmd.args(["-n", "-r"]).arg(file).args(["-Y", filter]);
+    cmd.args(["-T", "fields", "-E", "separator=\t"]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().expect("run tshark");
+    assert!(
+        out.status.success(),
+        "tshark {} {filter:?}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
+
+fn decode_hex(s: &str) -> Vec<u8> {
+    let s: Vec<u8> = s.bytes().filter(u8::is_ascii_hexdigit).collect();
+    s.chunks(2)
+        .filter(|c| c.len() == 2)
+        .map(|c| u8::from_str_radix(std::str::from_utf8(c).unwrap(), 16).unwrap())
+        .collect()
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
 fn server_port(c: &Value) -> u16 {
     c["server"]
         .as_str()
@@ -440,7 +489,7 @@ fn server_port(c: &Value) -> u16 {
 /// bounded time of the event that decided it.
 #[test]
 fn live_reports_each_handshake_as_it_dies() {
-    if let Some(why) = cannot_run(&["openssl", "curl", "ss"]) {
+    if let Some(why) = cannot_run(&["openssl", "curl", "ss", "tshark"]) {
         eprintln!("skipped: {why}");
         return;
     }
@@ -476,6 +525,7 @@ fn live_reports_each_handshake_as_it_dies() {
     };
     procs.spawn(s_server(4431, &["-tls1_3"]));
     procs.spawn(s_server(4432, &["-tls1_2", "-cipher", "AES256-SHA"]));
+    procs.spawn(s_server(4436, &["-tls1_3"]));
     let mut py = |script: &str, port: u16| {
         let mut c = ns.cmd(python());
         c.args(["-c", script, &port.to_string()]);
@@ -483,7 +533,8 @@ fn live_reports_each_handshake_as_it_dies() {
     };
     py(RESETTER, 4433);
     py(SILENT, 4434);
-    ns.wait_listening(&[4431, 4432, 4433, 4434]);
+    py(NOT_TLS, 4435);
+    ns.wait_listening(&[4431, 4432, 4433, 4434, 4435, 4436]);
 
     let (quiet, grace) = (2.0, 0.5);
     let write = dir.join("cap.pcapng");
@@ -505,7 +556,11 @@ fn live_reports_each_handshake_as_it_dies() {
             evidence.to_str().unwrap(),
         ],
     );
-    assert!(live.stderr.contains("NOT redacted"), "{}", live.stderr);
+    assert!(
+        live.stderr.contains("redacted (application data"),
+        "{}",
+        live.stderr
+    );
 
     let curl = |url: &str, extra: &[&str]| {
         let mut c = ns.cmd("curl");
@@ -527,7 +582,11 @@ fn live_reports_each_handshake_as_it_dies() {
                 live.stderr
             );
         };
-        assert_eq!(c["outcome"], outcome, "{c:#}");
+        if outcome.is_empty() {
+            assert_eq!(c["class"], "failed", "{c:#}");
+        } else {
+            assert_eq!(c["outcome"], outcome, "{c:#}");
+        }
         if let Some(cause) = cause {
             assert_eq!(c["cause"], cause, "{c:#}");
         }
@@ -566,6 +625,19 @@ fn live_reports_each_handshake_as_it_dies() {
     run_client(curl("https://127.0.0.1:4439/", &[]), 15);
     expect(&mut live, 4439, "syn_rejected", Some("port_closed"), grace);
 
+    // Payload that must not reach the evidence: plain text from a server that is not TLS, and (TLS
+    // 1.3) the encrypted server flight of a handshake the client ends for the self-signed
+    // certificate (curl without -k), with the server name in the ClientHello.
+    run_client(curl("https://127.0.0.1:4435/", &[]), 15);
+    expect(&mut live, 4435, "", Some("not_tls"), grace);
+    let mut strict = ns.cmd("curl");
+    strict
+        .args(["-s", "--max-time", "5", "-o", "/dev/null", "--tlsv1.3"])
+        .args(["--resolve", "localhost:4436:127.0.0.1"])
+        .arg("https://localhost:4436/");
+    run_client(strict, 15);
+    expect(&mut live, 4436, "", Some("certificate_rejected"), grace);
+
     // Silence: the verdict comes from the clock, the quiet time after the ClientHello.
     let mut waiting = Procs::default();
     waiting.spawn(curl("https://127.0.0.1:4434/", &["--max-time", "15"]));
@@ -590,8 +662,11 @@ fn live_reports_each_handshake_as_it_dies() {
     assert!(lo.dropped_interface.is_some());
     assert_eq!(rest.last().unwrap()["type"], "summary");
     let ev = cap.evidence.as_ref().unwrap();
-    assert!(!ev.redacted);
-    assert_eq!(ev.connections, 4, "{ev:?}");
+    assert!(
+        ev.redacted && !ev.anonymized && ev.error.is_none(),
+        "{ev:?}"
+    );
+    assert_eq!(ev.connections, 6, "{ev:?}");
 
     // The written file holds what was captured: `analyze` finds the same verdicts, citing the same
     // frames, for the connections that were closed.
@@ -609,13 +684,121 @@ fn live_reports_each_handshake_as_it_dies() {
         assert_eq!(a["decisive_frame"], c["decisive_frame"], "port {port}");
         assert_eq!(c["file"], write.to_str().unwrap());
     }
-    // The evidence file holds the failed connections only.
+    // The evidence file holds the failed connections only, and the temporary copy is gone.
     let run = common::analyze_json(&[&evidence], &[]);
     let mut ports: Vec<u16> = run.connections.iter().map(server_port).collect();
     ports.sort();
-    assert_eq!(ports, vec![4432, 4433, 4434, 4439]);
+    assert_eq!(ports, vec![4432, 4433, 4434, 4435, 4436, 4439]);
+    assert_eq!(
+        ev.packets,
+        tshark_fields(&evidence, "", &["frame.number"]).len() as u64
+    );
+    let mut partial = evidence.clone().into_os_string();
+    partial.push(".partial");
+    assert!(!Path::new(&partial).exists());
+    check_evidence_redacted(&write, &evidence, &seen);
     drop(procs);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The evidence of `live` is redacted as `analyze --evidence` makes it: no application-data byte
+/// of the live traffic (in the full `--write` capture) survives, while the ClientHello's server name
+/// and the alerts still decode; it has a section comment, and a comment on each decisive packet.
+fn check_evidence_redacted(write: &Path, evidence: &Path, seen: &[(u16, Value)]) {
+    // The packets (the verdicts' packet comments may quote what they cite, as with `analyze --evidence`).
+    let packets = |f: &Path| {
+        let mut r = tlsautopsy::capture::CaptureReader::open(f).unwrap();
+        let mut out = Vec::new();
+        while let Some(fr) = r.next_frame().unwrap() {
+            out.extend_from_slice(fr.data);
+        }
+        out
+    };
+    let ev_bytes = packets(evidence);
+    let full = packets(write);
+    assert!(
+        contains(&full, SECRET),
+        "the not-TLS answer is in the --write capture"
+    );
+    assert!(
+        !contains(&ev_bytes, SECRET),
+        "the not-TLS answer survived redaction"
+    );
+    // TLS 1.3: the server's encrypted flight is application-data records.
+    let app: Vec<Vec<u8>> =
+        tshark_fields(write, "tcp.port == 4436 && tls.app_data", &["tls.app_data"])
+            .iter()
+            .flat_map(|r| r[0].split(',').map(decode_hex).collect::<Vec<_>>())
+            .filter(|b| b.len() >= 20)
+            .collect();
+    assert!(
+        !app.is_empty(),
+        "no application data in the --write capture"
+    );
+    let mut checked = 0;
+    for b in &app {
+        for w in b.windows(20).step_by(4) {
+            checked += 1;
+            assert!(
+                !contains(&ev_bytes, w),
+                "application data {w:02x?} survived redaction"
+            );
+        }
+    }
+    assert!(checked > 50, "{checked}");
+    // What tshark still shows as application data in the evidence is zeros (cut bytes before kept ones).
+    for r in tshark_fields(evidence, "tls.app_data", &["tls.app_data"]) {
+        assert!(decode_hex(&r[0]).iter().all(|b| *b == 0), "{r:?}");
+    }
+    let sni = tshark_fields(
+        evidence,
+        "tls.handshake.extensions_server_name",
+        &["tls.handshake.extensions_server_name"],
+    );
+    assert!(sni.iter().any(|r| r[0] == "localhost"), "{sni:?}");
+    let alerts = tshark_fields(
+        evidence,
+        "tls.alert_message",
+        &["tcp.srcport", "tls.alert_message.desc"],
+    );
+    assert!(
+        alerts.iter().any(|r| r[0] == "4432" && r[1] == "40"),
+        "{alerts:?}"
+    );
+    // The section comment, and a comment on every decisive packet naming it as the verdict did.
+    let mut r = tlsautopsy::capture::CaptureReader::open(evidence).unwrap();
+    while r.next_frame().unwrap().is_some() {}
+    let section = r.section_comments().join("\n");
+    assert!(
+        section.contains("tlsautopsy") && section.contains("6 failed connection(s)"),
+        "{section}"
+    );
+    assert!(
+        section.contains("Redaction: TLS handshake records"),
+        "{section}"
+    );
+    let comments: Vec<String> = tshark_fields(evidence, "frame.comment", &["frame.comment"])
+        .into_iter()
+        .map(|r| r.join(" "))
+        .collect();
+    let mut decisive = 0;
+    for (port, c) in seen {
+        let Some(d) = c["decisive_frame"].as_u64() else {
+            continue;
+        };
+        if c["class"] != "failed" {
+            continue;
+        }
+        let want = format!("[input {} frame {d}]", c["file"].as_str().unwrap());
+        assert!(
+            comments
+                .iter()
+                .any(|x| x.contains("DECISIVE packet") && x.contains(&want)),
+            "port {port}: no comment with {want}: {comments:#?}"
+        );
+        decisive += 1;
+    }
+    assert!(decisive >= 5, "{decisive}");
 }
 
 /// SIGINT: open connections are flushed as in progress, with what was seen, then the capture

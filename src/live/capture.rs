@@ -19,6 +19,7 @@ use tokio::time::MissedTickBehavior;
 use super::engine::{Engine, EngineOptions, IfaceStats, Interface, StopReason};
 use crate::analyze::Options;
 use crate::capture::{LinkType, Timestamp};
+use crate::report::anonymize::AnonWriter;
 use crate::report::json::JsonLinesReport;
 use crate::report::text::TextReport;
 use crate::report::ReportSink;
@@ -80,9 +81,22 @@ pub struct LiveArgs {
     /// With --write: start a new file (FILE-1.pcapng, FILE-2.pcapng, ...) when one reaches this size.
     #[arg(long, value_name = "MB", requires = "write")]
     pub rotate_mb: Option<u64>,
-    /// Save the packets of failed connections to this pcapng file (NOT redacted yet).
+    /// Save the packets of failed connections to this pcapng file when the capture stops, redacted
+    /// as `analyze --evidence` does, with comments on the packets that prove each verdict (until
+    /// then they are kept in FILE.pcapng.partial, readable by the owner only).
     #[arg(long, value_name = "FILE.pcapng")]
     pub evidence: Option<PathBuf>,
+    /// Keep all payload in the evidence (default: application data, HTTP bodies and non-TLS payload are cut).
+    #[arg(long, requires = "evidence")]
+    pub no_redact: bool,
+    /// Replace IP addresses in the printed verdicts (text, JSON) and the evidence by a keyed,
+    /// prefix-preserving map (docs/anonymization.md). The --write capture is not anonymized.
+    #[arg(long)]
+    pub anonymize: bool,
+    /// Key of the address map (implies --anonymize; also read from TLSAUTOPSY_ANONYMIZE_KEY): the same
+    /// key gives the same map. Without one, a random key is used for the run.
+    #[arg(long, value_name = "KEY")]
+    pub anonymize_key: Option<String>,
     /// Promiscuous mode (also see other hosts' traffic; needs CAP_NET_ADMIN).
     #[arg(long)]
     pub promisc: bool,
@@ -368,11 +382,17 @@ async fn run(a: LiveArgs, opts: Options) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|i| format!("{} ({})", i.name, link_name(i.link)))
         .collect();
-    let stdout = io::stdout();
+    let anon = crate::bundle::anonymizer(a.anonymize, a.anonymize_key.as_deref());
+    let stdout = || -> Box<dyn io::Write> {
+        match &anon {
+            Some(x) => Box::new(AnonWriter::new(io::stdout(), x.clone())),
+            None => Box::new(io::stdout()),
+        }
+    };
     let mut sink: Box<dyn ReportSink> = if a.json {
-        Box::new(JsonLinesReport::new(stdout))
+        Box::new(JsonLinesReport::new(stdout()))
     } else {
-        Box::new(TextReport::new(stdout, a.all, !a.no_ladder))
+        Box::new(TextReport::new(stdout(), a.all, !a.no_ladder))
     };
     let eopts = EngineOptions {
         analyzer: opts,
@@ -381,14 +401,22 @@ async fn run(a: LiveArgs, opts: Options) -> anyhow::Result<ExitCode> {
         write: a.write.clone(),
         rotate_bytes: a.rotate_mb.map(|m| m.saturating_mul(1 << 20)),
         evidence: a.evidence.clone(),
+        no_redact: a.no_redact,
+        anonymizer: anon.clone(),
         filter: a.filter.clone(),
     };
-    let mut engine = Engine::new(eopts, ifaces, sink.as_mut(), Box::new(io::stdout()))
+    let mut engine = Engine::new(eopts, ifaces, sink.as_mut(), stdout())
         .map_err(|e| anyhow!("cannot create the output files: {e}"))?;
     if let Some(p) = &a.evidence {
         eprintln!(
-            "tlsautopsy: --evidence {}: the packets of failed connections, NOT redacted (payloads as captured, SNI and certificates included)",
-            p.display()
+            "tlsautopsy: --evidence {}: the packets of failed connections, {}, written when the capture stops (until then in {}, not redacted, readable by you only)",
+            p.display(),
+            if a.no_redact {
+                "NOT redacted (--no-redact: payloads as captured)"
+            } else {
+                "redacted (application data, HTTP bodies and non-TLS payload cut; handshake, alerts and headers kept)"
+            },
+            super::engine::evidence_partial_path(p).display()
         );
     }
     eprintln!(

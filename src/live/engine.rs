@@ -1,8 +1,9 @@
 //! The live session, without libpcap: packets (from any source) go through the same [`Analyzer`] and
 //! printers as `analyze` uses; the clock ([`Engine::tick`]) judges connections whose fate is known
 //! without waiting for more packets. Also: `--write` (rotating pcapng), `--evidence` (the packets of
-//! failed connections), the late-packet filter and the capture statistics. Pure Rust, so it is tested
-//! with or without the `live` feature.
+//! failed connections, redacted by the evidence pipeline of `analyze --evidence` when the capture
+//! stops), the late-packet filter and the capture statistics. Pure Rust, so it is tested with or
+//! without the `live` feature.
 //!
 //! Memory is bounded: the analyzer's connection cap, a cap on remembered judged flows, and caps on
 //! the packets kept per connection (and in all) for the evidence file.
@@ -12,6 +13,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -19,6 +21,8 @@ use super::pcapng_out::{IfaceDesc, PcapngWriter};
 use crate::analyze::{Analyzer, Connection, JudgedBecause, Options};
 use crate::capture::{Frame, LinkType, Timestamp};
 use crate::decode::{Decoded, Decoder};
+use crate::report::anonymize::Anonymizer;
+use crate::report::evidence::{EvidenceCollector, EvidenceOptions, EvidenceStats};
 use crate::report::{time, ConnReport, InputInfo, ReportSink, Summary};
 use crate::run::link_name;
 use crate::verdict::{Outcome, OutcomeClass, Verdict};
@@ -102,8 +106,15 @@ pub struct EngineOptions {
     /// `--write`: every packet, to this pcapng file (rotated when `rotate_bytes` is set).
     pub write: Option<PathBuf>,
     pub rotate_bytes: Option<u64>,
-    /// `--evidence`: the packets of failed connections, to this pcapng file.
+    /// `--evidence`: the packets of failed connections, to this pcapng file. They are copied to
+    /// `FILE.partial` (mode 0600) as connections fail; when the session finishes, that file goes
+    /// through the evidence pipeline of `analyze --evidence` (redaction, anonymization, packet
+    /// comments) into `FILE`, and is removed.
     pub evidence: Option<PathBuf>,
+    /// `--no-redact`: the evidence keeps the payload as captured.
+    pub no_redact: bool,
+    /// `--anonymize`: the address map of the evidence file (the caller wraps what is printed).
+    pub anonymizer: Option<Arc<Anonymizer>>,
     /// The capture filter, for the statistics.
     pub filter: String,
 }
@@ -131,6 +142,25 @@ fn create(
     let f = File::create(path)
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
     PcapngWriter::new(BufWriter::with_capacity(1 << 16, f), Some(comment), ifaces)
+}
+
+/// The evidence file (created now, so that a bad path fails at the start; written at the end) and
+/// its temporary file, readable by the owner only: it holds payload that is not redacted yet.
+fn create_partial(path: &Path, ifaces: &[IfaceDesc]) -> io::Result<PcapngWriter<BufWriter<File>>> {
+    File::create(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    let partial = evidence_partial_path(path);
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let f = o
+        .open(&partial)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", partial.display())))?;
+    PcapngWriter::new(
+        BufWriter::with_capacity(1 << 16, f),
+        Some("tlsautopsy live --evidence: temporary copy of the packets of failed connections, NOT redacted yet (redacted into the evidence file when the capture stops)"),
+        ifaces,
+    )
 }
 
 struct WrittenFile {
@@ -206,6 +236,8 @@ impl Rotating {
 }
 
 struct OwnedPacket {
+    /// (file, frame) as the analyzer numbers it (the frame its verdict cites).
+    at: (u16, u64),
     iface: u32,
     ts: Timestamp,
     origlen: u32,
@@ -221,10 +253,21 @@ struct ConnPackets {
     omitted: u64,
 }
 
-/// `--evidence`: packets buffered per connection until its verdict; those of failed ones are written.
+/// The temporary file of `--evidence` (`FILE.partial`).
+pub fn evidence_partial_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".partial");
+    PathBuf::from(s)
+}
+
+/// `--evidence`: packets buffered per connection until its verdict; those of failed ones are copied
+/// to the temporary file, and their verdicts to the collector of the evidence pipeline.
 struct EvidenceOut {
     path: String,
+    final_path: PathBuf,
+    partial: PathBuf,
     w: Option<PcapngWriter<BufWriter<File>>>,
+    collector: EvidenceCollector,
     buffers: HashMap<FlowKey, ConnPackets>,
     buffered: usize,
     connections: u64,
@@ -234,7 +277,15 @@ struct EvidenceOut {
 }
 
 impl EvidenceOut {
-    fn push(&mut self, k: FlowKey, iface: u32, ts: Timestamp, origlen: u32, data: &[u8]) {
+    fn push(
+        &mut self,
+        k: FlowKey,
+        at: (u16, u64),
+        iface: u32,
+        ts: Timestamp,
+        origlen: u32,
+        data: &[u8],
+    ) {
         let total = self.buffered;
         let b = self.buffers.entry(k).or_default();
         b.last = ts;
@@ -248,6 +299,7 @@ impl EvidenceOut {
         b.bytes += data.len();
         self.buffered += data.len();
         b.packets.push(OwnedPacket {
+            at,
             iface,
             ts,
             origlen,
@@ -261,18 +313,32 @@ impl EvidenceOut {
         b
     }
 
-    fn write(&mut self, b: &ConnPackets) {
+    /// Copy the packets of a failed connection to the temporary file, and its verdict to the collector
+    /// (the frames it cites mapped to their places in that file).
+    fn write(&mut self, b: &ConnPackets, report: &ConnReport<'_>) {
         let Some(w) = self.w.as_mut() else { return };
+        if b.packets.is_empty() {
+            return;
+        }
+        let before = w.packets();
+        let mut map: HashMap<(u16, u64), u64> = HashMap::with_capacity(b.packets.len());
         let r = b
             .packets
             .iter()
-            .try_for_each(|p| w.packet(p.iface, p.ts, p.origlen, &p.data))
+            .try_for_each(|p| {
+                map.insert(p.at, w.packets() + 1);
+                w.packet(p.iface, p.ts, p.origlen, &p.data)
+            })
             .and_then(|()| w.flush());
         match r {
             Ok(()) => {
                 self.connections += 1;
                 self.packets += b.packets.len() as u64;
                 self.omitted += b.omitted;
+                let (first, last) = ((0, before + 1), (0, w.packets()));
+                self.collector.add_copied(report, first, last, &|r| {
+                    map.get(&(r.file, r.frame)).map(|n| (0, *n))
+                });
             }
             Err(e) => {
                 eprintln!(
@@ -281,6 +347,76 @@ impl EvidenceOut {
                 );
                 self.error = Some(e.to_string());
                 self.w = None;
+            }
+        }
+    }
+
+    /// The end of the session: run the evidence pipeline on the temporary file (redaction,
+    /// anonymization, packet comments) into the evidence file, and remove the temporary file.
+    fn finalize(&mut self, head: &str) {
+        if let Some(mut w) = self.w.take() {
+            if let Err(e) = w.flush() {
+                self.error.get_or_insert_with(|| e.to_string());
+            }
+        }
+        self.buffers.clear();
+        self.buffered = 0;
+        let _ = self.collector.finish(&Summary::default());
+        let paths = vec![self.partial.to_string_lossy().into_owned()];
+        let r = (|| -> io::Result<EvidenceStats> {
+            let plan = self.collector.plan(&paths)?;
+            let mut s = format!(
+                "{head}: {} packets of {} failed connection(s).\nCommand: {}\nConnections:\n",
+                plan.packets(),
+                self.collector.selected().len(),
+                crate::bundle::command_line()
+            );
+            for (i, sel) in self.collector.selected().iter().enumerate().take(200) {
+                s.push_str(&format!(
+                    "  {}: {} packets\n",
+                    sel.line(),
+                    plan.packets_of(i)
+                ));
+            }
+            if self.collector.selected().len() > 200 {
+                s.push_str(&format!(
+                    "  ... and {} more (see the packet comments or the JSON)\n",
+                    self.collector.selected().len() - 200
+                ));
+            }
+            if self.omitted > 0 {
+                s.push_str(&format!(
+                    "Limits: {} packets of these connections were not kept (the first {EVIDENCE_MAX_PACKETS} packets or 1 MiB of each are).\n",
+                    self.omitted
+                ));
+            }
+            if self.collector.options().no_redact {
+                s.push_str("Redaction: none (--no-redact): payload as captured.\n");
+            } else {
+                s.push_str(crate::bundle::REDACTION_TEXT);
+                s.push('\n');
+            }
+            if self.collector.options().anonymizer.is_some() {
+                s.push_str("Addresses: anonymized (IP: keyed, prefix-preserving, in IP headers and ICMP quotes, checksums adjusted; MAC: keyed pseudo-random). They are not the real addresses.\n");
+            } else {
+                s.push_str("Addresses: as captured.\n");
+            }
+            s.push_str("The packets a verdict cites carry a packet comment (display filter: frame.comment contains \"tlsautopsy\"); each comment names the frame as the verdict printed it (in the --write file when there was one). Connections are in the order they were judged.");
+            let f = File::create(&self.final_path)?;
+            plan.write(&self.collector, &paths, &[s], BufWriter::new(f))
+        })();
+        let _ = std::fs::remove_file(&self.partial);
+        match r {
+            Ok(st) => {
+                self.connections = st.connections as u64;
+                self.packets = st.packets;
+            }
+            Err(e) => {
+                eprintln!(
+                    "tlsautopsy: warning: --evidence {}: {e} (the unredacted temporary file was removed)",
+                    self.path
+                );
+                self.error = Some(e.to_string());
             }
         }
     }
@@ -309,6 +445,7 @@ struct Tomb {
 #[derive(Clone, Copy)]
 struct Current<'p> {
     key: FlowKey,
+    at: (u16, u64),
     new_syn: bool,
     iface: u32,
     ts: Timestamp,
@@ -402,6 +539,7 @@ impl Out<'_> {
             let mut b = ev.take(&k);
             if let Some(cur) = current.and_then(|c| c.take_if(|c| c.key == k && !c.new_syn)) {
                 b.packets.push(OwnedPacket {
+                    at: cur.at,
                     iface: cur.iface,
                     ts: cur.ts,
                     origlen: cur.origlen,
@@ -416,7 +554,12 @@ impl Out<'_> {
                         b.omitted
                     ));
                 }
-                ev.write(&b);
+                let report = ConnReport {
+                    conn: &conn,
+                    verdict: &v,
+                    files: &self.names,
+                };
+                ev.write(&b, &report);
             }
         }
         self.summary.count(&v);
@@ -486,11 +629,14 @@ impl<'s> Engine<'s> {
         let evidence = match &opts.evidence {
             Some(p) => Some(EvidenceOut {
                 path: p.display().to_string(),
-                w: Some(create(
-                    p,
-                    "tlsautopsy live --evidence: packets of failed connections, NOT redacted (payloads as captured)",
-                    &descs,
-                )?),
+                final_path: p.clone(),
+                partial: evidence_partial_path(p),
+                w: Some(create_partial(p, &descs)?),
+                collector: EvidenceCollector::new(EvidenceOptions {
+                    all: false,
+                    no_redact: opts.no_redact,
+                    anonymizer: opts.anonymizer.clone(),
+                }),
                 buffers: HashMap::new(),
                 buffered: 0,
                 connections: 0,
@@ -640,6 +786,7 @@ impl<'s> Engine<'s> {
         }
         let mut current = flow.map(|(k, syn, _)| Current {
             key: k,
+            at: (file, self.frame_no),
             new_syn: syn,
             iface: iface as u32,
             ts,
@@ -650,7 +797,7 @@ impl<'s> Engine<'s> {
         self.analyzer
             .frame(file, &frame, &mut |c, v| out.done(c, v, Some(&mut current)));
         if let (Some(cur), Some(ev)) = (current, self.out.evidence.as_mut()) {
-            ev.push(cur.key, cur.iface, cur.ts, cur.origlen, cur.data);
+            ev.push(cur.key, cur.at, cur.iface, cur.ts, cur.origlen, cur.data);
         }
     }
 
@@ -716,9 +863,19 @@ impl<'s> Engine<'s> {
             }
         }
         if let Some(ev) = self.out.evidence.as_mut() {
-            if let Some(w) = ev.w.as_mut() {
-                let _ = w.flush();
-            }
+            let started = self.started.unwrap_or(now);
+            let ifaces: Vec<String> = self
+                .ifaces
+                .iter()
+                .map(|i| format!("{} ({})", i.name, link_name(i.link)))
+                .collect();
+            ev.finalize(&format!(
+                "Evidence written by tlsautopsy {} live, captured on {} from {} to {}",
+                env!("CARGO_PKG_VERSION"),
+                ifaces.join(", "),
+                time::rfc3339(started),
+                time::rfc3339(now)
+            ));
         }
         for (i, inp) in self.inputs.iter_mut().enumerate() {
             if let Some(Some(s)) = stats.get(i) {
@@ -816,7 +973,8 @@ impl<'s> Engine<'s> {
                 connections: e.connections,
                 packets: e.packets,
                 packets_not_kept: e.omitted,
-                redacted: false,
+                redacted: !e.collector.options().no_redact,
+                anonymized: e.collector.options().anonymizer.is_some(),
                 error: e.error.clone(),
             }),
         }
@@ -873,7 +1031,10 @@ pub struct JsonEvidenceFile {
     pub connections: u64,
     pub packets: u64,
     pub packets_not_kept: u64,
+    /// Application data, HTTP bodies and non-TLS payload cut (not with `--no-redact`).
     pub redacted: bool,
+    /// IP (and MAC) addresses mapped (`--anonymize`).
+    pub anonymized: bool,
     pub error: Option<String>,
 }
 
@@ -924,10 +1085,20 @@ fn write_capture_text(out: &mut dyn Write, c: &JsonCapture) -> io::Result<()> {
     if let Some(e) = &c.evidence {
         writeln!(
             out,
-            "  evidence: {}: {} packets of {} failed connections, NOT redacted (payloads as captured, SNI and certificates included){}",
+            "  evidence: {}: {} packets of {} failed connections, {}{}{}",
             e.path,
             e.packets,
             e.connections,
+            if e.redacted {
+                "redacted (application data, HTTP bodies and non-TLS payload cut; handshake, alerts and headers kept)"
+            } else {
+                "NOT redacted (--no-redact: payloads as captured)"
+            },
+            if e.anonymized {
+                ", addresses anonymized"
+            } else {
+                ""
+            },
             e.error
                 .as_ref()
                 .map_or_else(String::new, |x| format!("; stopped: {x}"))

@@ -4,7 +4,8 @@
 //!
 //! - [`engine`]: the session without libpcap (packets in, verdicts out, the clock, `--write`,
 //!   `--evidence`, statistics); always built, so it is tested without libpcap too.
-//! - [`pcapng_out`]: the minimal pcapng writer behind `--write` and `--evidence`.
+//! - [`pcapng_out`]: the minimal pcapng writer behind `--write` and the temporary copy of `--evidence`
+//!   (which the evidence pipeline of `analyze --evidence`, [`crate::report::evidence`], redacts).
 //! - `capture` (feature `live`): the command line, libpcap and the tokio loop.
 
 pub mod engine;

@@ -28,7 +28,7 @@ use super::rewrite;
 use super::{endpoint, ConnReport, ReportSink, Summary};
 use crate::capture::{CaptureError, CaptureReader, Frame};
 use crate::decode::{Decoded, Decoder};
-use crate::tcp::{Assembler, Chunk};
+use crate::tcp::{Assembler, Chunk, FrameRef};
 use crate::verdict::OutcomeClass;
 
 /// Out-of-order bytes buffered per direction while walking a selected connection.
@@ -56,7 +56,7 @@ fn flow_key(a: IpAddr, ap: u16, b: IpAddr, bp: u16) -> FlowKey {
 }
 
 /// (file, frame) as an orderable position.
-type Pos = (u16, u64);
+pub type Pos = (u16, u64);
 
 /// A selected connection.
 #[derive(Clone, Debug)]
@@ -130,6 +130,45 @@ impl ReportSink for EvidenceCollector {
     }
 
     fn connection(&mut self, c: &ConnReport<'_>) -> io::Result<()> {
+        let t = &c.conn.tcp;
+        let (first, last) = ((t.first.file, t.first.frame), (t.last.file, t.last.frame));
+        self.add(c, first, last, &|r| Some((r.file, r.frame)));
+        Ok(())
+    }
+
+    fn finish(&mut self, _s: &Summary) -> io::Result<()> {
+        // Only address pairs with a selected connection matter from here on.
+        self.starts.retain(|_, v| v.iter().any(|s| s.1.is_some()));
+        for v in self.starts.values_mut() {
+            v.sort_by_key(|s| s.0);
+        }
+        Ok(())
+    }
+}
+
+impl EvidenceCollector {
+    /// Select a connection judged elsewhere whose packets were copied into an evidence input
+    /// (`tlsautopsy live` copies the packets of each failed connection into a temporary file, then
+    /// runs [`Self::plan`] and [`EvidencePlan::write`] on it): `first` and `last` are the positions
+    /// of its first and last packet there, `map` gives where a frame its verdict cites went (`None`:
+    /// not copied, no comment). The comments name the frames as the verdict does.
+    pub fn add_copied(
+        &mut self,
+        c: &ConnReport<'_>,
+        first: Pos,
+        last: Pos,
+        map: &dyn Fn(FrameRef) -> Option<Pos>,
+    ) {
+        self.add(c, first, last, map);
+    }
+
+    fn add(
+        &mut self,
+        c: &ConnReport<'_>,
+        first: Pos,
+        last: Pos,
+        map: &dyn Fn(FrameRef) -> Option<Pos>,
+    ) {
         self.judged += 1;
         let t = &c.conn.tcp;
         let v = c.verdict;
@@ -139,7 +178,6 @@ impl ReportSink for EvidenceCollector {
             t.server.ip(),
             t.server.port(),
         );
-        let first = (t.first.file, t.first.frame);
         let failed = v.outcome.class() == OutcomeClass::Failed;
         let idx = if failed || self.opts.all {
             let mut comments = Vec::new();
@@ -156,12 +194,14 @@ impl ReportSink for EvidenceCollector {
                     c.file_name(e.at.file),
                     e.at.frame
                 );
-                comments.push(((e.at.file, e.at.frame), text));
+                if let Some(pos) = map(e.at) {
+                    comments.push((pos, text));
+                }
             }
             if let Some(d) = v.decisive {
-                if !v.evidence.iter().any(|e| e.at == d) {
+                if let (false, Some(pos)) = (v.evidence.iter().any(|e| e.at == d), map(d)) {
                     comments.push((
-                        (d.file, d.frame),
+                        pos,
                         format!(
                             "tlsautopsy #{} {} ({}): DECISIVE packet. [input {} frame {}]",
                             c.conn.id,
@@ -178,7 +218,7 @@ impl ReportSink for EvidenceCollector {
                 client: t.client,
                 server: t.server,
                 first,
-                last: (t.last.file, t.last.frame),
+                last,
                 outcome: v.outcome.as_str(),
                 cause: v.cause.as_str(),
                 ended_by: v.ended_by.as_str(),
@@ -190,16 +230,6 @@ impl ReportSink for EvidenceCollector {
             None
         };
         self.starts.entry(key).or_default().push((first, idx));
-        Ok(())
-    }
-
-    fn finish(&mut self, _s: &Summary) -> io::Result<()> {
-        // Only address pairs with a selected connection matter from here on.
-        self.starts.retain(|_, v| v.iter().any(|s| s.1.is_some()));
-        for v in self.starts.values_mut() {
-            v.sort_by_key(|s| s.0);
-        }
-        Ok(())
     }
 }
 

@@ -227,9 +227,25 @@ fn write_rotates_and_evidence_has_only_failed_connections() {
         ev.len() as u64,
         failed[0]["tcp"]["packets"].as_u64().unwrap()
     );
+    // Redacted by the evidence pipeline, with the section comment and a comment on the decisive
+    // packet (naming the frame as the verdict cites it); the temporary file is gone.
     let mut r = CaptureReader::open(&dir.join("evidence.pcapng")).unwrap();
     while r.next_frame().unwrap().is_some() {}
-    assert!(r.section_comments()[0].contains("NOT redacted"));
+    let section = &r.section_comments()[0];
+    assert!(
+        section.contains("Redaction: TLS handshake records"),
+        "{section}"
+    );
+    assert!(section.contains("1 failed connection(s)"), "{section}");
+    assert!(!evidence_partial_path(&dir.join("evidence.pcapng")).exists());
+    let decisive = failed[0]["decisive_frame"].as_u64().unwrap();
+    let raw =
+        String::from_utf8_lossy(&std::fs::read(dir.join("evidence.pcapng")).unwrap()).into_owned();
+    assert!(raw.contains("DECISIVE packet: "), "{raw:?}");
+    assert!(
+        raw.contains(&format!(".pcapng frame {decisive}]")),
+        "{raw:?}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
