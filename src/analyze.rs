@@ -571,13 +571,30 @@ impl Analyzer {
     }
 
     /// Judge connections that are over (or all, at the end), in order of their first packet.
+    /// Judge the given connections in order of their first packet.
+    fn judge_ready(
+        &mut self,
+        mut ready: Vec<(u64, FlowKey, JudgedBecause)>,
+        done: &mut dyn FnMut(Connection, Verdict),
+    ) {
+        ready.sort_by_key(|r| r.0);
+        for (_, k, why) in ready {
+            if let Some(c) = self.table.remove(&k) {
+                if why == JudgedBecause::Idle {
+                    self.totals.idle_judged += 1;
+                }
+                self.judge(c, why, done);
+            }
+        }
+    }
+
     fn sweep(&mut self, all: bool, done: &mut dyn FnMut(Connection, Verdict)) {
         self.since_sweep = 0;
         self.last_sweep = self.now;
         let now = self.now;
         let grace = self.opts.close_grace_ns;
         let idle = self.opts.idle_timeout_ns;
-        let mut ready: Vec<(u64, FlowKey, JudgedBecause)> = self
+        let ready: Vec<(u64, FlowKey, JudgedBecause)> = self
             .table
             .iter()
             .filter_map(|(k, c)| {
@@ -593,15 +610,7 @@ impl Analyzer {
                 }
             })
             .collect();
-        ready.sort_by_key(|r| r.0);
-        for (_, k, why) in ready {
-            if let Some(c) = self.table.remove(&k) {
-                if why == JudgedBecause::Idle {
-                    self.totals.idle_judged += 1;
-                }
-                self.judge(c, why, done);
-            }
-        }
+        self.judge_ready(ready, done);
     }
 
     fn evict_oldest(&mut self, done: &mut dyn FnMut(Connection, Verdict)) {
@@ -641,7 +650,7 @@ impl Analyzer {
             self.opts.verdict.quiet_ns,
             self.opts.idle_timeout_ns,
         );
-        let mut ready: Vec<(u64, FlowKey, JudgedBecause)> = self
+        let ready: Vec<(u64, FlowKey, JudgedBecause)> = self
             .table
             .iter()
             .filter_map(|(k, c)| {
@@ -657,15 +666,7 @@ impl Analyzer {
                 Some((c.id, *k, why))
             })
             .collect();
-        ready.sort_by_key(|r| r.0);
-        for (_, k, why) in ready {
-            if let Some(c) = self.table.remove(&k) {
-                if why == JudgedBecause::Idle {
-                    self.totals.idle_judged += 1;
-                }
-                self.judge(c, why, done);
-            }
-        }
+        self.judge_ready(ready, done);
     }
 }
 

@@ -60,19 +60,7 @@ fn tshark_fields(file: &Path, filter: &str, fields: &[&str], extra: &[&str]) -> 
 }
 
 fn captures() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(common::root().join("captures"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("pcap" | "pcapng")
-            )
-        })
-        .collect();
-    v.sort();
-    v
+    common::shipped_captures()
 }
 
 fn s(p: &Path) -> &str {

@@ -245,19 +245,7 @@ const OUTCOMES: [&str; 17] = [
 
 #[test]
 fn every_line_matches_the_documented_schema() {
-    let dir = common::root().join("captures");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("captures/")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("pcap" | "pcapng")
-            )
-        })
-        .collect();
-    files.sort();
+    let files = common::shipped_captures();
     assert!(!files.is_empty());
     let doc =
         std::fs::read_to_string(common::root().join("docs/verdicts.md")).expect("docs/verdicts.md");

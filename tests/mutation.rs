@@ -285,18 +285,7 @@ fn mutate(orig: &[u8], rng: &mut Rng) -> (Vec<u8>, Vec<String>) {
 }
 
 fn captures() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(common::root().join("captures"))
-        .expect("captures/")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("pcap" | "pcapng")
-            )
-        })
-        .collect();
-    v.sort();
+    let v = common::shipped_captures();
     assert!(v.len() >= 40, "expected the shipped captures");
     v
 }

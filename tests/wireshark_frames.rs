@@ -29,19 +29,7 @@ fn decisive_frames_match_tshark() {
         eprintln!("skipped: tshark is not installed");
         return;
     }
-    let dir = common::root().join("captures");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("captures/")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("pcap" | "pcapng")
-            )
-        })
-        .collect();
-    files.sort();
+    let files = common::shipped_captures();
     let mut checked = 0;
     let mut failures = Vec::new();
     for f in &files {

@@ -7,7 +7,6 @@ use std::net::IpAddr;
 use maud::{html, Markup};
 
 use super::{endpoint, ConnReport, Summary};
-use crate::decode::TcpFlags;
 use crate::tcp::{Direction, LadderRow};
 use crate::verdict::{EndedBy, OutcomeClass, Party};
 
@@ -25,26 +24,9 @@ const C_TO_CLIENT: &str = "#2a7a2a";
 const C_RESET: &str = "#b35900";
 const C_DECISIVE: &str = "#c00000";
 
-/// TCP flags as a ladder shows them.
-pub fn flag_names(f: TcpFlags) -> String {
-    let mut s = Vec::new();
-    for (on, name) in [
-        (f.syn, "SYN"),
-        (f.fin, "FIN"),
-        (f.rst, "RST"),
-        (f.psh, "PSH"),
-        (f.ack, "ACK"),
-    ] {
-        if on {
-            s.push(name);
-        }
-    }
-    s.join(",")
-}
-
 /// The label of a ladder row: flags, length, TTL, TLS message names.
 pub fn row_label(row: &LadderRow) -> String {
-    let mut label = flag_names(row.flags);
+    let mut label = row.flags.names(",");
     if row.len > 0 {
         label.push_str(&format!(" len={}", row.len));
     }

@@ -121,19 +121,7 @@ impl<W: Write> TextReport<W> {
                     "", "", t.ladder.omitted
                 )?;
             }
-            let mut label = row.flags.names(",");
-            if row.len > 0 {
-                label.push_str(&format!(" len={}", row.len));
-            }
-            if row.dir == Direction::ToClient || row.flags.rst {
-                label.push_str(&format!(" ttl={}", row.ttl));
-            }
-            for l in &row.labels {
-                label.push_str(&format!(" | {l}"));
-            }
-            if row.duplicate {
-                label.push_str(" (duplicate)");
-            }
+            let label = super::svg::row_label(row);
             let mut text: String = label.chars().take(LANE - 6).collect();
             text = format!(" {text} ");
             let dashes = LANE.saturating_sub(text.chars().count() + 2);

@@ -11,6 +11,23 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Every capture shipped in `captures/` (pcap and pcapng), sorted.
+pub fn shipped_captures() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("captures"))
+        .expect("captures/")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("pcap" | "pcapng")
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
 /// The peers corpus (beside the repository), if present.
 pub fn peers() -> Option<PathBuf> {
     let p = root().join("../shared/corpus/peers");
