@@ -67,3 +67,16 @@ fn a_generous_snaplen_changes_nothing() {
         );
     }
 }
+
+#[test]
+fn a_client_hello_over_the_handshake_limit_is_judged_with_an_unreadable_offer() {
+    let f = common::root().join("captures/azfw_close_after_ch.pcap");
+    let run = common::analyze_json(&[&f], &["--max-handshake-message", "100"]);
+    let c = &run.connections[0];
+    assert_eq!(c["outcome"], "closed_after_client_hello", "{c}");
+    assert_eq!(c["cause"], "unknown");
+    assert!(
+        c["notes"].to_string().contains("--max-handshake-message"),
+        "{c}"
+    );
+}

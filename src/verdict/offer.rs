@@ -24,12 +24,12 @@ pub struct Offer {
 }
 
 impl Offer {
-    /// The offer of a ClientHello the capture cut before it could be read.
-    pub fn unreadable() -> Offer {
+    /// The offer of a ClientHello that could not be read (`why` says why: cut by the capture, malformed).
+    pub fn unreadable(why: &str) -> Offer {
         Offer {
             acceptable: false,
             problem: None,
-            facts: vec!["the ClientHello was cut by the capture (snaplen or lost packets): its offer cannot be read".to_string()],
+            facts: vec![why.to_string()],
             summary: "an offer the capture did not keep".to_string(),
         }
     }

@@ -293,10 +293,19 @@ impl<'a> Judge<'a> {
 
     /// The client's first data packet, when it starts a TLS ClientHello record that the capture cut
     /// (snaplen, lost segments) so that no ClientHello could be parsed.
+    /// Also when the ClientHello could not be parsed: its length claim exceeded the handshake-message
+    /// limit, or its bytes were malformed.
     fn cut_client_hello(&self) -> Option<PacketFacts> {
         let t = self.i.tcp;
+        let unparsed = self.i.tls.stats(Direction::ToServer).oversized_messages > 0
+            || self
+                .first_event(|e| {
+                    e.event.dir == Direction::ToServer
+                        && matches!(e.event.kind, TlsEventKind::Malformed(_))
+                })
+                .is_some();
         if self.client_hello_event().is_some()
-            || t.stream_stats(Direction::ToServer).missed_bytes == 0
+            || (t.stream_stats(Direction::ToServer).missed_bytes == 0 && !unparsed)
         {
             return None;
         }
@@ -1022,16 +1031,29 @@ impl<'a> Judge<'a> {
                     return;
                 };
                 let missed = t.stream_stats(Direction::ToServer).missed_bytes;
+                let what = if missed > 0 {
+                    format!("ClientHello, cut by the capture ({missed} bytes of the client's data were not kept)")
+                } else {
+                    "ClientHello that could not be parsed (malformed, or larger than --max-handshake-message)".to_string()
+                };
                 self.evidence(
                     p.at,
                     Party::Client,
-                    format!("ClientHello, cut by the capture ({missed} bytes of the client's data were not kept)"),
+                    what,
                     "the client started TLS; its record header says ClientHello",
                 );
-                self.v
-                    .notes
-                    .push("the ClientHello was cut by the capture: capture with a larger snaplen (tcpdump -s 0) to see its SNI and offer".to_string());
-                (Offer::unreadable(), 1, None)
+                if missed > 0 {
+                    self.v.notes.push(
+                        "the ClientHello was cut by the capture: capture with a larger snaplen (tcpdump -s 0) to see its SNI and offer"
+                            .to_string(),
+                    );
+                }
+                let why = if missed > 0 {
+                    "the ClientHello was cut by the capture (snaplen or lost packets): its offer cannot be read"
+                } else {
+                    "the ClientHello could not be parsed (malformed, or over --max-handshake-message): its offer cannot be read"
+                };
+                (Offer::unreadable(why), 1, None)
             }
         };
         if let Some(sa) = t.syn_ack {
