@@ -169,16 +169,7 @@ fn segments(data: &[u8]) -> Vec<Seg<'_>> {
         (b.u8(), b.u8(), b.u32(), b.u32(), b.u16(), b.u16())
     {
         out.push(Seg {
-            flags: TcpFlags {
-                fin: fl & 0x01 != 0,
-                syn: fl & 0x02 != 0,
-                rst: fl & 0x04 != 0,
-                psh: fl & 0x08 != 0,
-                ack: fl & 0x10 != 0,
-                urg: fl & 0x20 != 0,
-                ece: fl & 0x40 != 0,
-                cwr: fl & 0x80 != 0,
-            },
+            flags: TcpFlags::from_bits(fl),
             to_server: ctl & 1 == 0,
             step: ctl >> 2,
             seq,

@@ -250,16 +250,7 @@ fn tcp<'a>(ip: IpInfo, seg: Cow<'a, [u8]>, missing: usize) -> Decoded<'a> {
         return skipped(SkipReason::Malformed);
     }
     let options = tcp_options(s.get(20..hlen.min(s.len())).unwrap_or(&[]));
-    let flags = TcpFlags {
-        fin: fl & 0x01 != 0,
-        syn: fl & 0x02 != 0,
-        rst: fl & 0x04 != 0,
-        psh: fl & 0x08 != 0,
-        ack: fl & 0x10 != 0,
-        urg: fl & 0x20 != 0,
-        ece: fl & 0x40 != 0,
-        cwr: fl & 0x80 != 0,
-    };
+    let flags = TcpFlags::from_bits(fl);
     let captured = s.len();
     let payload_len = captured.saturating_sub(hlen);
     let payload_missing = captured

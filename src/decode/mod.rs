@@ -56,6 +56,20 @@ pub struct TcpFlags {
 }
 
 impl TcpFlags {
+    /// The flags of a TCP header's flags byte (byte 13).
+    pub fn from_bits(fl: u8) -> TcpFlags {
+        TcpFlags {
+            fin: fl & 0x01 != 0,
+            syn: fl & 0x02 != 0,
+            rst: fl & 0x04 != 0,
+            psh: fl & 0x08 != 0,
+            ack: fl & 0x10 != 0,
+            urg: fl & 0x20 != 0,
+            ece: fl & 0x40 != 0,
+            cwr: fl & 0x80 != 0,
+        }
+    }
+
     /// The set flags by name (SYN, FIN, RST, PSH, ACK, URG, ECE, CWR), joined by `sep`.
     pub fn names(&self, sep: &str) -> String {
         let all = [
