@@ -35,30 +35,6 @@ fn tmp(name: &str) -> PathBuf {
     p
 }
 
-/// tshark -T fields output, one Vec per packet.
-fn tshark_fields(file: &Path, filter: &str, fields: &[&str], extra: &[&str]) -> Vec<Vec<String>> {
-    let mut cmd = Command::new("tshark");
-    cmd.args(["-n", "-r"]).arg(file).args(extra);
-    if !filter.is_empty() {
-        cmd.args(["-Y", filter]);
-    }
-    cmd.args(["-T", "fields", "-E", "separator=\t"]);
-    for f in fields {
-        cmd.args(["-e", f]);
-    }
-    let out = cmd.output().expect("run tshark");
-    assert!(
-        out.status.success(),
-        "tshark {} {filter:?}: {}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.split('\t').map(str::to_string).collect())
-        .collect()
-}
-
 fn captures() -> Vec<PathBuf> {
     common::shipped_captures()
 }
@@ -123,7 +99,7 @@ fn check_capture(f: &Path) -> (Vec<String>, usize) {
     let name = f.file_name().unwrap().to_string_lossy().to_string();
     // The input, read once: addresses and ports (of ICMP quotes too), and what must or must not
     // survive redaction.
-    let input = tshark_fields(
+    let input = common::tshark_fields(
         f,
         "",
         &[
@@ -175,7 +151,7 @@ fn check_capture(f: &Path) -> (Vec<String>, usize) {
                 })
             })
             .count();
-        let rows = tshark_fields(
+        let rows = common::tshark_fields(
             out,
             "",
             &[
@@ -205,7 +181,7 @@ fn check_capture(f: &Path) -> (Vec<String>, usize) {
             .iter()
             .filter_map(|c| c["decisive_frame"].as_u64())
             .collect();
-        let commented = tshark_fields(out, "frame.comment", &["frame.comment"], &[]);
+        let commented = common::tshark_fields(out, "frame.comment", &["frame.comment"], &[]);
         let got: BTreeSet<u64> = commented
             .iter()
             .flat_map(|row| {
@@ -312,13 +288,13 @@ fn no_redact_keeps_the_packets_as_captured() {
         &["--evidence", s(&out), "--evidence-all", "--no-redact"],
     );
     assert_eq!(run.status, 0, "{}", run.stderr);
-    let a = tshark_fields(
+    let a = common::tshark_fields(
         &f,
         "",
         &["frame.cap_len", "tcp.payload", "frame.time_epoch"],
         &[],
     );
-    let b = tshark_fields(
+    let b = common::tshark_fields(
         &out,
         "",
         &["frame.cap_len", "tcp.payload", "frame.time_epoch"],
@@ -330,7 +306,7 @@ fn no_redact_keeps_the_packets_as_captured() {
 fn original_addresses(files: &[PathBuf]) -> BTreeSet<String> {
     let mut set = BTreeSet::new();
     for f in files {
-        for row in tshark_fields(
+        for row in common::tshark_fields(
             f,
             "ip || ipv6",
             &["ip.src", "ip.dst", "ipv6.src", "ipv6.dst"],
@@ -436,7 +412,7 @@ fn anonymized_bundle_holds_no_original_address_and_the_key_fixes_the_map() {
     }
     // MAC addresses are replaced as well (broadcast stays).
     let macs = |f: &Path| -> BTreeSet<String> {
-        tshark_fields(f, "eth", &["eth.src", "eth.dst"], &[])
+        common::tshark_fields(f, "eth", &["eth.src", "eth.dst"], &[])
             .into_iter()
             .flatten()
             .filter(|m| !m.is_empty() && m != "ff:ff:ff:ff:ff:ff")
@@ -461,17 +437,17 @@ fn anonymized_bundle_holds_no_original_address_and_the_key_fixes_the_map() {
         );
     }
     let fields = ["ip.src", "ip.dst", "ipv6.src", "ipv6.dst"];
-    let p1 = tshark_fields(&d1.join("evidence.pcapng"), "", &fields, &[]);
+    let p1 = common::tshark_fields(&d1.join("evidence.pcapng"), "", &fields, &[]);
     assert_eq!(
         p1,
-        tshark_fields(&d2.join("evidence.pcapng"), "", &fields, &[])
+        common::tshark_fields(&d2.join("evidence.pcapng"), "", &fields, &[])
     );
     assert_ne!(
         p1,
-        tshark_fields(&d3.join("evidence.pcapng"), "", &fields, &[])
+        common::tshark_fields(&d3.join("evidence.pcapng"), "", &fields, &[])
     );
     // ICMP and ICMPv6 checksums (with the quoted headers rewritten) still verify.
-    let sums = tshark_fields(
+    let sums = common::tshark_fields(
         &d1.join("evidence.pcapng"),
         "icmp || icmpv6",
         &[

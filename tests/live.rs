@@ -446,23 +446,7 @@ const SECRET: &[u8] = b"TLSA-SECRET-PAYLOAD-5f1c9a77e2b4";
 
 /// tshark -T fields output, one Vec per packet.
 fn tshark_fields(file: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<String>> {
-    let mut cmd = Command::new("tshark");
-    cmd.args(["-n", "-r"]).arg(file).args(["-Y", filter]);
-    cmd.args(["-T", "fields", "-E", "separator=\t"]);
-    for f in fields {
-        cmd.args(["-e", f]);
-    }
-    let out = cmd.output().expect("run tshark");
-    assert!(
-        out.status.success(),
-        "tshark {} {filter:?}: {}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.split('\t').map(str::to_string).collect())
-        .collect()
+    common::tshark_fields(file, filter, fields, &[])
 }
 
 fn decode_hex(s: &str) -> Vec<u8> {

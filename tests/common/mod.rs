@@ -315,3 +315,33 @@ pub fn json_summary(stdout: &str) -> Option<Value> {
             .filter(|v| v["type"] == "summary")
     })
 }
+
+/// `tshark -T fields` output, one Vec per packet (`filter` empty: every packet; `extra`: more tshark
+/// arguments).
+pub fn tshark_fields(
+    file: &Path,
+    filter: &str,
+    fields: &[&str],
+    extra: &[&str],
+) -> Vec<Vec<String>> {
+    let mut cmd = std::process::Command::new("tshark");
+    cmd.args(["-n", "-r"]).arg(file).args(extra);
+    if !filter.is_empty() {
+        cmd.args(["-Y", filter]);
+    }
+    cmd.args(["-T", "fields", "-E", "separator=\t"]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().expect("run tshark");
+    assert!(
+        out.status.success(),
+        "tshark {} {filter:?}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
