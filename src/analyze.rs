@@ -264,6 +264,30 @@ fn absorb(
     }
 }
 
+/// One packet of `conn`: TCP, then the TLS observer; returns the new total of bytes buffered by all
+/// connections (`buffered` was the total before).
+fn packet(
+    conn: &mut Connection,
+    pkt: &TcpPacket<'_>,
+    at: FrameRef,
+    max_events: usize,
+    scratch: &mut Vec<(TlsEvent, FrameRef)>,
+    buffered: usize,
+) -> usize {
+    absorb(conn, max_events, true, scratch, |tcp, out| {
+        tcp.on_packet(pkt, at, out);
+    });
+    if conn.completed.is_none() && conn.tls.progress() == HandshakeProgress::Complete {
+        conn.completed = Some((at, conn.tls.stats(Direction::ToClient).app_data_records));
+    }
+    let now_held = held(conn);
+    let total = buffered
+        .saturating_sub(conn.buffered)
+        .saturating_add(now_held);
+    conn.buffered = now_held;
+    total
+}
+
 impl Analyzer {
     /// A new analyzer.
     pub fn new(opts: Options) -> Self {
@@ -340,56 +364,57 @@ impl Analyzer {
     ) {
         self.totals.tcp_packets += 1;
         let k = key(pkt.ip.src, pkt.src_port, pkt.ip.dst, pkt.dst_port);
-        if self.table.get(&k).is_some_and(|c| c.tcp.is_new_syn(pkt)) {
-            if let Some(old) = self.table.remove(&k) {
-                self.judge(old, JudgedBecause::Closed, done);
+        // The common case, one table lookup: a packet of a connection already tracked.
+        if let Some(conn) = self.table.get_mut(&k) {
+            if !conn.tcp.is_new_syn(pkt) {
+                self.buffered = packet(
+                    conn,
+                    pkt,
+                    at,
+                    self.opts.max_events,
+                    &mut self.scratch,
+                    self.buffered,
+                );
+                self.totals.max_buffered = self.totals.max_buffered.max(self.buffered);
+                if self.buffered > self.opts.max_buffered_total {
+                    self.enforce_buffer_total(at, done);
+                }
+                return;
             }
         }
-        if !self.table.contains_key(&k) {
-            if self.table.len() >= self.opts.max_connections {
-                self.evict_oldest(done);
-            }
-            let mut tls = TlsSession::new();
-            tls.set_max_handshake_message(self.opts.max_handshake_message);
-            let conn = Connection {
-                id: self.next_id,
-                tcp: TcpConn::new(pkt, at, self.opts.max_out_of_order),
-                tls,
-                events: Vec::new(),
-                events_dropped: 0,
-                icmp: None,
-                completed: None,
-                judged_because: JudgedBecause::EndOfInput,
-                buffered: 0,
-                buffers_released: 0,
-            };
-            self.next_id += 1;
-            self.totals.connections += 1;
-            self.table.insert(k, Box::new(conn));
-            self.totals.max_live_connections =
-                self.totals.max_live_connections.max(self.table.len());
+        // The same ports again with a new SYN: the old connection is over.
+        if let Some(old) = self.table.remove(&k) {
+            self.judge(old, JudgedBecause::Closed, done);
         }
-        let Some(conn) = self.table.get_mut(&k) else {
-            return;
-        };
-        absorb(
-            conn,
+        if self.table.len() >= self.opts.max_connections {
+            self.evict_oldest(done);
+        }
+        let mut tls = TlsSession::new();
+        tls.set_max_handshake_message(self.opts.max_handshake_message);
+        let mut conn = Box::new(Connection {
+            id: self.next_id,
+            tcp: TcpConn::new(pkt, at, self.opts.max_out_of_order),
+            tls,
+            events: Vec::new(),
+            events_dropped: 0,
+            icmp: None,
+            completed: None,
+            judged_because: JudgedBecause::EndOfInput,
+            buffered: 0,
+            buffers_released: 0,
+        });
+        self.next_id += 1;
+        self.totals.connections += 1;
+        self.buffered = packet(
+            &mut conn,
+            pkt,
+            at,
             self.opts.max_events,
-            true,
             &mut self.scratch,
-            |tcp, out| {
-                tcp.on_packet(pkt, at, out);
-            },
+            self.buffered,
         );
-        if conn.completed.is_none() && conn.tls.progress() == HandshakeProgress::Complete {
-            conn.completed = Some((at, conn.tls.stats(Direction::ToClient).app_data_records));
-        }
-        let now_held = held(conn);
-        self.buffered = self
-            .buffered
-            .saturating_sub(conn.buffered)
-            .saturating_add(now_held);
-        conn.buffered = now_held;
+        self.table.insert(k, conn);
+        self.totals.max_live_connections = self.totals.max_live_connections.max(self.table.len());
         self.totals.max_buffered = self.totals.max_buffered.max(self.buffered);
         if self.buffered > self.opts.max_buffered_total {
             self.enforce_buffer_total(at, done);

@@ -8,6 +8,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+/// mimalloc: a judged connection frees dozens of small allocations at once, and glibc's malloc spent
+/// a third of the run in malloc/free/consolidation on connection-heavy captures (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use tlsautopsy::analyze::Options;
 use tlsautopsy::limits::LimitArgs;
 use tlsautopsy::report::json::JsonLinesReport;

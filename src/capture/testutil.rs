@@ -250,3 +250,34 @@ pub(crate) fn ethernet(ether_type: u16, payload: &[u8]) -> Vec<u8> {
     f.extend_from_slice(payload);
     f
 }
+
+/// Every capture file shipped in `captures/` and in the peers corpus (when present).
+pub(crate) fn all_capture_files() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut entries: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| {
+                ["pcap", "pcapng", "cap", "dmp", "trace"]
+                    .iter()
+                    .any(|y| x == *y)
+            }) {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("captures"),
+        &mut out,
+    );
+    if let Some(d) = corpus_dir() {
+        walk(&d, &mut out);
+    }
+    out
+}

@@ -15,6 +15,7 @@ pub mod anonymize;
 pub mod evidence;
 pub mod html;
 pub mod json;
+pub mod jsonw;
 pub mod pcapng;
 pub mod redact;
 pub mod rewrite;

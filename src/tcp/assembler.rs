@@ -9,7 +9,7 @@
 //! Offsets are 64-bit positions relative to the first payload byte (ISN + 1), so 32-bit sequence
 //! wrap-around is invisible above this type.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 /// A piece of the in-order stream.
 #[derive(Debug, PartialEq, Eq)]
@@ -47,7 +47,8 @@ pub struct Assembler {
     pending_bytes: usize,
     cap: usize,
     /// The last delivered bytes are kept (a small window) to check retransmissions for consistency.
-    recent: Vec<u8>,
+    /// A ring (no shifting when it is full); it grows to [`RECENT_WINDOW`] only as data comes.
+    recent: VecDeque<u8>,
     stats: AssemblerStats,
 }
 
@@ -65,7 +66,7 @@ impl Assembler {
             pending: BTreeMap::new(),
             pending_bytes: 0,
             cap,
-            recent: Vec::new(),
+            recent: VecDeque::new(),
             stats: AssemblerStats::default(),
         }
     }
@@ -107,7 +108,7 @@ impl Assembler {
     /// the end of the connection) and the retransmission-check window is forgotten.
     pub fn release_buffers(&mut self, out: &mut dyn FnMut(Chunk<'_>)) {
         self.flush(out);
-        self.recent = Vec::new();
+        self.recent = VecDeque::new();
     }
 
     /// Stream offset of a sequence number, unwrapped around the next expected offset.
@@ -287,18 +288,21 @@ impl Assembler {
             self.recent.clear();
             return;
         }
-        if data.len() >= RECENT_WINDOW {
-            self.recent.clear();
-            self.recent
-                .extend_from_slice(data.get(data.len() - RECENT_WINDOW..).unwrap_or(&[]));
-            return;
-        }
+        let data = data
+            .get(data.len().saturating_sub(RECENT_WINDOW)..)
+            .unwrap_or(data);
         let keep = RECENT_WINDOW - data.len();
         if self.recent.len() > keep {
             let drop = self.recent.len() - keep;
             self.recent.drain(..drop);
         }
-        self.recent.extend_from_slice(data);
+        let want = self.recent.len() + data.len();
+        if want > self.recent.capacity() {
+            // Grow by doubling, but never past the window.
+            let cap = want.max(self.recent.capacity() * 2).min(RECENT_WINDOW);
+            self.recent.reserve_exact(cap - self.recent.len());
+        }
+        self.recent.extend(data);
     }
 
     /// Compare retransmitted bytes with what was delivered, where still remembered.

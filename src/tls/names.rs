@@ -7,7 +7,7 @@
 //! Cipher-suite names and properties come from tls-parser's copy of the IANA registry (every
 //! registered suite, SCSVs included), plus the pre-standard ChaCha20 suites old Chrome offered.
 
-use tls_parser::{TlsCipherEnc, TlsCipherKx, TlsCipherMac, TlsCipherSuite, TlsCipherSuiteID};
+use tls_parser::{TlsCipherEnc, TlsCipherKx, TlsCipherMac, TlsCipherSuite};
 
 /// Alert description name (RFC 8446, 5246, 6066, 7507, 8446 and later registrations).
 pub fn alert_name(code: u8) -> Option<&'static str> {
@@ -99,15 +99,36 @@ pub fn is_grease(value: u16) -> bool {
     value & 0x0f0f == 0x0a0a && value >> 8 == value & 0xff
 }
 
+/// tls-parser's suites, sorted by id: a binary search is several times cheaper than its `phf` map
+/// (SipHash per lookup), and every offered suite is looked up when a connection is judged and printed.
+fn suites() -> &'static [(u16, &'static TlsCipherSuite)] {
+    static SUITES: std::sync::OnceLock<Vec<(u16, &'static TlsCipherSuite)>> =
+        std::sync::OnceLock::new();
+    SUITES.get_or_init(|| {
+        let mut v: Vec<(u16, &'static TlsCipherSuite)> = tls_parser::CIPHERS
+            .entries()
+            .map(|(k, s)| (*k, s))
+            .collect();
+        v.sort_unstable_by_key(|e| e.0);
+        v
+    })
+}
+
 fn suite(id: u16) -> Option<&'static TlsCipherSuite> {
-    TlsCipherSuiteID(id).get_ciphersuite()
+    let all = suites();
+    all.binary_search_by_key(&id, |e| e.0)
+        .ok()
+        .and_then(|i| all.get(i))
+        .map(|e| e.1)
 }
 
 /// IANA cipher-suite name (e.g. "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"), including the SCSVs
 /// "TLS_EMPTY_RENEGOTIATION_INFO_SCSV" and "TLS_FALLBACK_SCSV", and "GREASE" for GREASE values.
 pub fn cipher_name(id: u16) -> Option<&'static str> {
-    if let Some(s) = suite(id) {
-        return Some(s.name);
+    if suite_flags(id) & KNOWN != 0 {
+        if let Some(s) = suite(id) {
+            return Some(s.name);
+        }
     }
     Some(match id {
         0xcc13 => "OLD_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
@@ -130,33 +151,64 @@ pub fn cipher_label(id: u16) -> String {
     cipher_name(id).map_or_else(|| format!("0x{id:04x}"), str::to_owned)
 }
 
+const KNOWN: u8 = 1;
+const AEAD: u8 = 2;
+const TLS13: u8 = 4;
+const FORWARD_SECRET: u8 = 8;
+
+/// Properties of every suite id, looked up once: the verdict and the reports ask them for every
+/// offered suite of every connection.
+fn suite_flags(id: u16) -> u8 {
+    static FLAGS: std::sync::OnceLock<Box<[u8]>> = std::sync::OnceLock::new();
+    let table = FLAGS.get_or_init(|| {
+        let mut t = vec![0u8; 1 << 16].into_boxed_slice();
+        for &(id, s) in suites() {
+            let mut f = KNOWN;
+            if s.mac == TlsCipherMac::Aead || s.enc == TlsCipherEnc::Aegis {
+                f |= AEAD;
+            }
+            if s.kx == TlsCipherKx::Tls13 {
+                f |= TLS13;
+            }
+            if matches!(
+                s.kx,
+                TlsCipherKx::Ecdhe | TlsCipherKx::Dhe | TlsCipherKx::Tls13
+            ) {
+                f |= FORWARD_SECRET;
+            }
+            if let Some(slot) = t.get_mut(usize::from(id)) {
+                *slot = f;
+            }
+        }
+        t
+    });
+    table.get(usize::from(id)).copied().unwrap_or(0)
+}
+
 /// Authenticated-encryption suite: GCM, CCM, CCM_8, ChaCha20-Poly1305, AEGIS, which covers every
 /// TLS 1.3 AEAD suite. The integrity-only TLS 1.3 suites of RFC 9150 (TLS_SHA256_SHA256,
 /// TLS_SHA384_SHA384) are not AEAD.
 pub fn is_aead_suite(id: u16) -> bool {
-    match suite(id) {
-        Some(s) => s.mac == TlsCipherMac::Aead || s.enc == TlsCipherEnc::Aegis,
-        None => matches!(id, 0xcc13..=0xcc15),
+    match suite_flags(id) {
+        0 => matches!(id, 0xcc13..=0xcc15),
+        f => f & AEAD != 0,
     }
 }
 
 /// A suite that is only used with TLS 1.3 (0x13XX, RFC 9150 integrity-only, GOST TLS 1.3 suites).
 pub fn is_tls13_suite(id: u16) -> bool {
-    match suite(id) {
-        Some(s) => s.kx == TlsCipherKx::Tls13,
-        None => id >> 8 == 0x13,
+    match suite_flags(id) {
+        0 => id >> 8 == 0x13,
+        f => f & TLS13 != 0,
     }
 }
 
 /// Forward-secret key exchange: ECDHE or DHE (TLS <= 1.2), or any TLS 1.3 suite.
 /// Anonymous DH/ECDH suites are not counted (no authentication).
 pub fn is_forward_secret_suite(id: u16) -> bool {
-    match suite(id) {
-        Some(s) => matches!(
-            s.kx,
-            TlsCipherKx::Ecdhe | TlsCipherKx::Dhe | TlsCipherKx::Tls13
-        ),
-        None => matches!(id, 0xcc13..=0xcc15),
+    match suite_flags(id) {
+        0 => matches!(id, 0xcc13..=0xcc15),
+        f => f & FORWARD_SECRET != 0,
     }
 }
 

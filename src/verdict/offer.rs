@@ -1,6 +1,8 @@
 //! Is a ClientHello's offer one that a current server (Azure front ends, OpenSSL, SChannel defaults)
 //! accepts? If it is, a connection that dies right after it was not killed by a parameter mismatch.
 
+use std::borrow::Cow;
+
 use super::Cause;
 use crate::tls::names;
 use crate::tls::ClientHello;
@@ -39,12 +41,32 @@ fn is_tls13_version(v: u16) -> bool {
     names::is_tls13_version(v)
 }
 
-/// Judge an offer.
-pub fn assess(ch: &ClientHello) -> Offer {
+/// A TLS 1.2 suite with ECDHE/DHE key exchange and an AEAD cipher.
+fn is_modern12(s: u16) -> bool {
+    !names::is_tls13_suite(s) && names::is_aead_suite(s) && names::is_forward_secret_suite(s)
+}
+
+/// Groups: an absent extension means the server picks a default; otherwise one of the common ones.
+fn has_common_group(ch: &ClientHello) -> bool {
+    const COMMON_GROUPS: [u16; 4] = [0x001d, 0x0017, 0x0018, 0x11ec];
+    ch.groups.is_empty() || ch.groups.iter().any(|g| COMMON_GROUPS.contains(g))
+}
+
+/// Whether a current server would accept the offer ([`Offer::acceptable`] of [`assess`]), without
+/// building the explanation.
+pub fn acceptable(ch: &ClientHello) -> bool {
     let max = ch.max_version();
     let offers13 = ch.supported_versions.iter().any(|v| is_tls13_version(*v));
     let offers12 = max >= TLS12
         && (ch.supported_versions.is_empty() || ch.supported_versions.contains(&TLS12));
+    let suites13 = ch.cipher_suites.iter().any(|s| names::is_tls13_suite(*s));
+    let modern12 = ch.cipher_suites.iter().any(|s| is_modern12(*s));
+    has_common_group(ch) && ((offers13 && suites13) || (offers12 && modern12))
+}
+
+/// Judge an offer.
+pub fn assess(ch: &ClientHello) -> Offer {
+    let max = ch.max_version();
     let suites13: Vec<u16> = ch
         .cipher_suites
         .iter()
@@ -55,16 +77,9 @@ pub fn assess(ch: &ClientHello) -> Offer {
         .cipher_suites
         .iter()
         .copied()
-        .filter(|s| {
-            !names::is_tls13_suite(*s)
-                && names::is_aead_suite(*s)
-                && names::is_forward_secret_suite(*s)
-        })
+        .filter(|s| is_modern12(*s))
         .collect();
-    // Groups: absent extension means the server picks a default; otherwise want one of the common ones.
-    let common_groups = [0x001d, 0x0017, 0x0018, 0x11ec];
-    let has_common_group =
-        ch.groups.is_empty() || ch.groups.iter().any(|g| common_groups.contains(g));
+    let has_common_group = has_common_group(ch);
 
     let mut facts = Vec::new();
     let versions = offered_versions(ch);
@@ -80,9 +95,7 @@ pub fn assess(ch: &ClientHello) -> Offer {
         facts.push(format!("groups {}", g.join(", ")));
     }
 
-    let ok13 = offers13 && !suites13.is_empty() && has_common_group;
-    let ok12 = offers12 && !modern12.is_empty() && has_common_group;
-    let (acceptable, problem) = if ok13 || ok12 {
+    let (acceptable, problem) = if acceptable(ch) {
         (true, None)
     } else if max < TLS12 {
         facts.push(format!(
@@ -136,14 +149,20 @@ pub fn offered_versions(ch: &ClientHello) -> Vec<String> {
 
 /// A suite's IANA name, or its hex value.
 pub fn suite(s: u16) -> String {
-    names::cipher_name(s)
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("0x{s:04x}"))
+    suite_name(s).into_owned()
+}
+
+/// A suite's IANA name, or its hex value, without allocating for a known suite.
+pub fn suite_name(s: u16) -> Cow<'static, str> {
+    names::cipher_name(s).map_or_else(|| Cow::Owned(format!("0x{s:04x}")), Cow::Borrowed)
 }
 
 /// A group's name, or its hex value.
 pub fn group(g: u16) -> String {
-    names::group_name(g)
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("0x{g:04x}"))
+    group_name(g).into_owned()
+}
+
+/// A group's name, or its hex value, without allocating for a known group.
+pub fn group_name(g: u16) -> Cow<'static, str> {
+    names::group_name(g).map_or_else(|| Cow::Owned(format!("0x{g:04x}")), Cow::Borrowed)
 }
