@@ -111,6 +111,12 @@ impl Assembler {
         self.recent = VecDeque::new();
     }
 
+    /// Forgets the retransmission-check window (the connection is over: a closed connection is
+    /// judged after a short grace and need not hold kilobytes per direction meanwhile).
+    pub fn forget_recent(&mut self) {
+        self.recent = VecDeque::new();
+    }
+
     /// Stream offset of a sequence number, unwrapped around the next expected offset.
     /// `None` before the stream is anchored.
     pub fn offset_of(&self, seq: u32) -> Option<u64> {

@@ -571,6 +571,11 @@ impl TcpConn {
         if f.fin || f.rst {
             let asm = &mut self.asm[i];
             asm.flush(&mut |c| out(dir, c, at));
+            if self.is_closed() {
+                for a in &mut self.asm {
+                    a.forget_recent();
+                }
+            }
         }
         Some(dir)
     }
