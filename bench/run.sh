@@ -12,7 +12,9 @@ SIZE=${1:-500}
 RUNS=${2:-3}
 DIR=${BENCH_DIR:-target/bench}
 mkdir -p "$DIR"
-F="$DIR/gen-${SIZE}mb.pcap"
+# The generator's arguments are part of the file name, so different mixes never share a file.
+SLUG=$(printf '%s' "${GENCAP_ARGS:-}" | tr -c 'A-Za-z0-9' '_' | sed 's/__*/_/g; s/^_//; s/_$//')
+F="$DIR/gen-${SIZE}mb${SLUG:+-$SLUG}.pcap"
 cargo build --release --quiet --bin tlsautopsy --bin tlsautopsy-gencap
 if [[ ! -f $F || ! -f $F.expected.json ]]; then
     ./target/release/tlsautopsy-gencap --captures captures --size-mb "$SIZE" --out "$F" ${GENCAP_ARGS:-}
@@ -60,6 +62,7 @@ import json, sys
 exp = json.load(open(sys.argv[1])); got = json.load(open(sys.argv[2]))
 ok = exp["outcomes"] == got["outcomes"] and exp["connections"] == got["connections"]
 print("verdict counts:", "match" if ok else "DIFFER", f"({got['connections']} connections)")
+print(f"connections alive at once (peak): {got['max_live_connections']}")
 if not ok:
     for k in sorted(set(exp["outcomes"]) | set(got["outcomes"])):
         if exp["outcomes"].get(k) != got["outcomes"].get(k):

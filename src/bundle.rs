@@ -76,9 +76,6 @@ pub struct BundleArgs {
     /// Connections tracked at once before the least recently active are judged early.
     #[arg(long, value_name = "N", default_value_t = 200_000)]
     pub max_connections: usize,
-    /// Read files with read() instead of a memory mapping (for a file that may be truncated meanwhile).
-    #[arg(long)]
-    pub no_mmap: bool,
 }
 
 /// The anonymizer the flags ask for (`--anonymize`, `--anonymize-key`, the environment), if any.
@@ -326,7 +323,6 @@ fn create(path: &Path) -> anyhow::Result<BufWriter<File>> {
 
 /// `tlsautopsy bundle`: returns the process exit status (0 when the bundle was written).
 pub fn bundle(a: BundleArgs) -> anyhow::Result<u8> {
-    crate::capture::set_mmap(!a.no_mmap);
     if a.files.iter().any(|f| f == "-") {
         anyhow::bail!(
             "bundle reads the captures three times, and standard input cannot be: save it to a file first"

@@ -15,8 +15,7 @@
 //!   evidence pcapng.
 //! - [`bundle`] puts the evidence for a support case together (`--report`, `--evidence`, `bundle`).
 //! - [`live`] runs the same pipeline on packets captured from network interfaces (`tlsautopsy live`).
-// One module may use `unsafe`: `capture::mmap` (mapping a file is unsafe in Rust; see its docs).
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 pub mod analyze;
 pub mod bundle;

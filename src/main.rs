@@ -59,10 +59,6 @@ struct AnalyzeArgs {
     /// Print only the summary, no per-connection report (for very large captures).
     #[arg(long)]
     summary_only: bool,
-    /// Read files with read() instead of a memory mapping (use it for a file that another process
-    /// may truncate while it is analysed: a truncated mapping kills the process).
-    #[arg(long)]
-    no_mmap: bool,
     #[command(flatten)]
     limits: LimitArgs,
     #[command(flatten)]
@@ -76,7 +72,6 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     }
     opts.verdict.quiet_ns = (a.quiet_time * 1e9) as u64;
     a.limits.apply(&mut opts);
-    tlsautopsy::capture::set_mmap(!a.no_mmap);
     let mut extra = tlsautopsy::bundle::Outputs::new(&a.evidence, &a.files)?;
     let stdout = io::stdout();
     let out = extra.wrap(BufWriter::new(stdout.lock()));

@@ -3,8 +3,6 @@
 
 use std::io::{self, Read};
 
-use super::mmap::MappedFile;
-
 /// Initial buffer size: enough for any ordinary packet and many small ones.
 pub(crate) const INITIAL_CAPACITY: usize = 64 * 1024;
 
@@ -21,9 +19,6 @@ pub(crate) struct Input {
     offset: u64,
     /// Largest buffer we will ever allocate.
     max_capacity: usize,
-    /// A regular file read through a memory-mapped window: `buf` and `src` are unused, and `start` /
-    /// `end` index the window.
-    mapped: Option<MappedFile>,
 }
 
 impl Input {
@@ -42,37 +37,7 @@ impl Input {
             eof: false,
             offset: 0,
             max_capacity: max_capacity.max(cap),
-            mapped: None,
         }
-    }
-
-    /// Reads a regular file through a memory-mapped window (see [`super::mmap`]).
-    pub(crate) fn mapped(mut file: MappedFile, max_capacity: usize) -> io::Result<Input> {
-        file.remap(0, 0)?;
-        let end = file.bytes().len();
-        Ok(Input {
-            src: Box::new(io::empty()),
-            buf: Vec::new(),
-            start: 0,
-            end,
-            eof: false,
-            offset: 0,
-            max_capacity,
-            mapped: Some(file),
-        })
-    }
-
-    /// The bytes `start` and `end` index.
-    fn window(&self) -> &[u8] {
-        match &self.mapped {
-            Some(m) => m.bytes(),
-            None => &self.buf,
-        }
-    }
-
-    /// Total length of the input when known (a regular file read through a mapping).
-    pub(crate) fn total_len(&self) -> Option<u64> {
-        self.mapped.as_ref().map(MappedFile::len)
     }
 
     /// Unconsumed bytes currently buffered.
@@ -87,7 +52,7 @@ impl Input {
 
     /// The unconsumed bytes.
     pub(crate) fn data(&self) -> &[u8] {
-        self.window().get(self.start..self.end).unwrap_or(&[])
+        self.buf.get(self.start..self.end).unwrap_or(&[])
     }
 
     /// Index in the internal buffer of the first unconsumed byte (for [`Input::slice`]).
@@ -98,7 +63,7 @@ impl Input {
     /// A slice of the internal buffer by absolute position; valid until the next [`Input::fill`].
     pub(crate) fn slice(&self, pos: usize, len: usize) -> &[u8] {
         pos.checked_add(len)
-            .and_then(|end| self.window().get(pos..end))
+            .and_then(|end| self.buf.get(pos..end))
             .unwrap_or(&[])
     }
 
@@ -107,7 +72,7 @@ impl Input {
         let n = n.min(self.available());
         self.start = self.start.saturating_add(n);
         self.offset = self.offset.saturating_add(n as u64);
-        if self.start == self.end && self.mapped.is_none() {
+        if self.start == self.end {
             self.start = 0;
             self.end = 0;
         }
@@ -121,15 +86,6 @@ impl Input {
         }
         if n > self.max_capacity {
             return Err(io::Error::other("record larger than the read buffer limit"));
-        }
-        if let Some(m) = &mut self.mapped {
-            if m.at_end() {
-                return Ok(false);
-            }
-            m.remap(self.offset, n)?;
-            self.start = 0;
-            self.end = m.bytes().len();
-            return Ok(self.available() >= n);
         }
         // Make room: move the unconsumed bytes to the front, growing the buffer if one record needs it.
         if self.buf.len().saturating_sub(self.start) < n {

@@ -14,7 +14,6 @@
 
 mod error;
 mod input;
-mod mmap;
 mod reader;
 mod sniff;
 #[cfg(test)]
@@ -24,7 +23,7 @@ pub(crate) mod testutil;
 
 pub use error::{CaptureError, ForeignFormat};
 pub use reader::{
-    block_type_name, set_mmap, CaptureFormat, CaptureReader, CaptureStats, InterfaceInfo,
+    block_type_name, CaptureFormat, CaptureReader, CaptureStats, InterfaceInfo,
     MAX_INTERFACES, MAX_PCAPNG_BLOCK_LEN, MAX_PCAP_CAPLEN,
 };
 

@@ -242,21 +242,8 @@ fn tsresol_units(tsresol: u8) -> Option<u64> {
     }
 }
 
-static NO_MMAP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// `--no-mmap`: read regular files with `read()` instead of a memory mapping (see the `mmap` module:
-/// a mapped file that another process truncates kills the process with SIGBUS).
-pub fn set_mmap(enabled: bool) {
-    NO_MMAP.store(!enabled, std::sync::atomic::Ordering::Relaxed);
-}
-
-fn mmap_enabled() -> bool {
-    !NO_MMAP.load(std::sync::atomic::Ordering::Relaxed)
-}
-
 impl CaptureReader {
-    /// Opens a capture file; `-` means standard input. A regular file is read through a memory-mapped
-    /// window unless [`set_mmap`]`(false)`.
+    /// Opens a capture file; `-` means standard input.
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
         if path.as_os_str() == "-" {
             return Self::from_reader("<stdin>".to_string(), Box::new(std::io::stdin()));
@@ -276,21 +263,7 @@ impl CaptureReader {
             return Err(CaptureError::IsDirectory { path: shown });
         }
         let file = std::fs::File::open(path).map_err(io_err)?;
-        if mmap_enabled() {
-            let mapped = file
-                .try_clone()
-                .and_then(super::mmap::MappedFile::new)
-                .map_err(io_err)?;
-            if let Some(m) = mapped {
-                return Self::from_source(shown, Box::new(file), Some(m));
-            }
-        }
         Self::from_reader(shown, Box::new(file))
-    }
-
-    /// Total length of the input, when it is a regular file read through a mapping (for progress).
-    pub fn total_len(&self) -> Option<u64> {
-        self.input.total_len()
     }
 
     /// Bytes of the input consumed so far.
@@ -299,17 +272,7 @@ impl CaptureReader {
     }
 
     /// Reads a capture from any byte stream; `name` is used in messages (and its extension as a hint).
-    pub fn from_reader(name: String, r: Box<dyn Read + Send>) -> Result<Self, CaptureError> {
-        Self::from_source(name, r, None)
-    }
-
-    /// [`CaptureReader::from_reader`]; with `mapped`, the frames are read through that mapping of the
-    /// same file (`r` is only sniffed).
-    fn from_source(
-        name: String,
-        mut r: Box<dyn Read + Send>,
-        mapped: Option<super::mmap::MappedFile>,
-    ) -> Result<Self, CaptureError> {
+    pub fn from_reader(name: String, mut r: Box<dyn Read + Send>) -> Result<Self, CaptureError> {
         let mut head = [0u8; SNIFF_LEN];
         let got = read_head(&mut *r, &mut head).map_err(|source| CaptureError::Io {
             name: name.clone(),
@@ -336,13 +299,7 @@ impl CaptureReader {
         let max_buf = usize::try_from(MAX_PCAPNG_BLOCK_LEN)
             .unwrap_or(usize::MAX)
             .saturating_add(64);
-        let input = match mapped {
-            Some(m) => Input::mapped(m, max_buf).map_err(|source| CaptureError::Io {
-                name: name.clone(),
-                source,
-            })?,
-            None => Input::new(r, head, max_buf),
-        };
+        let input = Input::new(r, head, max_buf);
         let mut reader = CaptureReader {
             name,
             input,
