@@ -221,6 +221,28 @@ pub struct Analyzer {
     /// Bytes buffered by all live connections (sum of [`Connection::buffered`]).
     buffered: usize,
     scratch: Vec<(TlsEvent, FrameRef)>,
+    /// Flow sharding ([`crate::shard`]): when set, only the connections of this shard are tracked.
+    shard: Option<crate::shard::ShardFilter>,
+    /// What a sharded run reads after each frame ([`Analyzer::shard_probe`]).
+    probe: ShardProbe,
+}
+
+/// Counters a flow-sharded run ([`crate::shard`]) reads after each frame to put the shards' outputs
+/// back in one thread's order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShardProbe {
+    /// Connections created so far (the newest one's id).
+    pub created: u64,
+    /// Sweeps run so far (by [`Analyzer::frame`] or at the end).
+    pub sweeps: u64,
+    /// Connections judged by sweeps so far (they are the last ones judged at a frame).
+    pub swept: u64,
+    /// Bytes held by the live connections ([`Options::max_buffered_total`]'s account).
+    pub buffered: usize,
+    /// TCP packets accounted so far (where [`Totals::max_buffered`] is taken).
+    pub packets: u64,
+    /// `buffered` right after the last TCP packet was accounted.
+    pub buffered_at_packet: usize,
 }
 
 /// Bytes a connection holds for reassembly.
@@ -282,6 +304,24 @@ impl Analyzer {
             },
             buffered: 0,
             scratch: Vec::new(),
+            shard: None,
+            probe: ShardProbe::default(),
+        }
+    }
+
+    /// Track only the connections of shard `index` of `count` (by a hash of the flow key; ICMP errors
+    /// by the flow they quote). Everything else (frame counts, the clock, sweeps, IP fragments) is kept
+    /// as without sharding, so every shard sweeps at the same frames.
+    pub fn set_shard(&mut self, index: usize, count: usize) {
+        self.shard = Some(crate::shard::ShardFilter::new(index, count));
+    }
+
+    /// The counters a sharded run reads after each frame.
+    pub fn shard_probe(&self) -> ShardProbe {
+        ShardProbe {
+            created: self.next_id - 1,
+            buffered: self.buffered,
+            ..self.probe
         }
     }
 
@@ -340,6 +380,9 @@ impl Analyzer {
     ) {
         self.totals.tcp_packets += 1;
         let k = key(pkt.ip.src, pkt.src_port, pkt.ip.dst, pkt.dst_port);
+        if self.shard.as_ref().is_some_and(|s| !s.owns(&k)) {
+            return;
+        }
         if self.table.get(&k).is_some_and(|c| c.tcp.is_new_syn(pkt)) {
             if let Some(old) = self.table.remove(&k) {
                 self.judge(old, JudgedBecause::Closed, done);
@@ -391,6 +434,8 @@ impl Analyzer {
             .saturating_add(now_held);
         conn.buffered = now_held;
         self.totals.max_buffered = self.totals.max_buffered.max(self.buffered);
+        self.probe.packets += 1;
+        self.probe.buffered_at_packet = self.buffered;
         if self.buffered > self.opts.max_buffered_total {
             self.enforce_buffer_total(at, done);
         }
@@ -463,6 +508,9 @@ impl Analyzer {
             e.quoted_dst,
             e.quoted_dst_port,
         );
+        if self.shard.as_ref().is_some_and(|s| !s.owns(&k)) {
+            return;
+        }
         match self.table.get_mut(&k) {
             Some(conn) => {
                 if conn.icmp.is_none() {
@@ -580,6 +628,7 @@ impl Analyzer {
         ready.sort_by_key(|r| r.0);
         for (_, k, why) in ready {
             if let Some(c) = self.table.remove(&k) {
+                self.probe.swept += 1;
                 if why == JudgedBecause::Idle {
                     self.totals.idle_judged += 1;
                 }
@@ -591,6 +640,7 @@ impl Analyzer {
     fn sweep(&mut self, all: bool, done: &mut dyn FnMut(Connection, Verdict)) {
         self.since_sweep = 0;
         self.last_sweep = self.now;
+        self.probe.sweeps += 1;
         let now = self.now;
         let grace = self.opts.close_grace_ns;
         let idle = self.opts.idle_timeout_ns;
