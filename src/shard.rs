@@ -8,20 +8,26 @@
 //! hashes to its shard ([`ShardFilter`]: a fixed, symmetric hash of the canonical flow key; ICMP
 //! errors go by the flow they quote).
 //!
-//! Workers send batches in lockstep: each after the same frames (every [`BATCH_FRAMES`] frames and
-//! after every sweep, which happen at the same frames everywhere), holding what happened since the
-//! previous batch: the connections created (with the global frame number of their first packet), the
-//! connections judged with their verdicts, and the changes of the bytes buffered. The merger (the
-//! calling thread) takes batch *i* of every worker and
+//! Each worker sends its events in its own order, which is one thread's order restricted to its
+//! connections: at each frame (by global frame number), first the connections judged as the packet
+//! was processed before a connection was created (port reuse, eviction), then the connection created
+//! (at most one per frame), the bytes buffered right after the packet, those judged after it (the
+//! total buffer limit), those judged by the sweep at that frame (by id), and the bytes buffered after
+//! the frame; at the end of the input, all remaining connections by id. The merger (the calling
+//! thread) merges the workers' events by that order (a k-way merge) and
 //!
-//! - assigns the global connection ids ("in order of the first packet") by merging the creations;
-//! - orders the judged connections as one thread judges them: by the frame that triggered the
-//!   judgment; at one frame, first those judged as the packet was processed (port reuse, eviction, the
-//!   total buffer limit: all from the one shard that owns the packet, in its order), then those of the
-//!   sweep at that frame by id; at the end of the input, all remaining by id;
+//! - gives each created connection the next global id ("in order of the first packet"); a sweep
+//!   judgment is ordered by its connection's global id, known by then since the connection's creation
+//!   came earlier in the same worker's events;
+//! - prints the judged connections through the usual [`ReportSink`]s, in exactly one thread's order;
 //! - replays creations and judgments for `max_live_connections`, and the buffered bytes for
-//!   `max_buffered_bytes`, so both are exact;
-//! - prints through the usual [`ReportSink`]s.
+//!   `max_buffered_bytes`, so both are exact.
+//!
+//! Workers send their events in chunks (every [`CHUNK_JUDGED`] judged connections, and every
+//! [`BATCH_FRAMES`] frames with a mark saying "nothing more up to here", so a worker with nothing to
+//! say never holds the others back) over bounded channels, so memory stays bounded: besides the
+//! live connections (split between the workers), a few chunks per worker are in flight; the
+//! connections one sweep judges at one frame are held until that frame is done.
 //!
 //! Frame counts, skipped frames and fragment counts are taken from one worker (they are the same in
 //! all); per-connection counters are summed. Channels are bounded, so memory stays bounded.
@@ -101,41 +107,50 @@ pub fn flow_hash(k: &(IpAddr, u16, IpAddr, u16)) -> u64 {
     h
 }
 
-/// When, relative to the connection created at the same frame, a judgment happens.
+/// Where, among what happens at one frame, an event falls (one thread's order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Phase {
-    /// Judged before the packet's connection was created: port reuse, eviction.
+    /// Judged before the frame's connection was created: port reuse, eviction (in the order the
+    /// worker judged them: they all come from the one shard that owns the packet).
     BeforeCreation = 0,
-    /// The connection created at this frame.
+    /// The connection created at this frame (at most one).
     Creation = 1,
-    /// Judged after the packet: the total buffer limit.
-    AfterPacket = 2,
+    /// The bytes buffered right after the frame's TCP packet (where one thread takes the maximum).
+    Peak = 2,
+    /// Judged after the packet: the total buffer limit (in the worker's order).
+    AfterPacket = 3,
     /// Judged by the sweep at this frame, or at the end of the input: in order of id.
-    Sweep = 3,
+    Sweep = 4,
+    /// The bytes buffered after the frame.
+    Settled = 5,
+    /// Nothing more from this worker at or before this frame.
+    Mark = 6,
+    /// The worker's totals (the last event).
+    End = 7,
 }
 
-/// One judged connection, as a worker sends it.
-pub struct Judged {
-    /// Global frame number (1-based over all inputs) of the frame at which it was judged;
-    /// `u64::MAX` at the end of the input.
+/// What happened.
+enum What {
+    /// A connection was created, with this id in the worker.
+    Created(u64),
+    /// A connection was judged.
+    Judged(Box<(Connection, Verdict)>),
+    /// The worker's buffered bytes ([`Phase::Peak`], [`Phase::Settled`]).
+    Buffered(usize),
+    Mark,
+    End(Box<End>),
+}
+
+/// One event of a worker, in its order; a worker's events are sorted by (seq, phase, sub), with
+/// `sub` of a [`Phase::Sweep`] judgment read as the connection's global id.
+pub struct Event {
+    /// Global frame number (1-based over all inputs); `u64::MAX` at the end of the input.
     seq: u64,
     phase: Phase,
-    /// Order among the connections the worker judged at that frame.
-    sub: u32,
-    /// Its id in the worker (ids are given in the worker in order of creation).
-    local_id: u64,
-    conn: Connection,
-    verdict: Verdict,
-}
-
-/// A change of the bytes a worker's connections buffer.
-#[derive(Clone, Copy, Debug)]
-struct Buffered {
-    seq: u64,
-    /// The worker's bytes right after the frame's TCP packet was accounted, if it had one.
-    peak: Option<usize>,
-    /// The worker's bytes after the frame.
-    end: usize,
+    /// Order among the worker's events of the same frame and phase; for a sweep judgment, the
+    /// connection's id in the worker.
+    sub: u64,
+    what: What,
 }
 
 /// What a worker sends when its run ends.
@@ -144,17 +159,8 @@ pub struct End {
     inputs: Vec<InputInfo>,
 }
 
-/// What a worker sends after a batch's frames.
-#[derive(Default)]
-pub struct Batch {
-    /// The global frame number of the batch's last frame (`u64::MAX` for the last batch).
-    upto: u64,
-    /// Connections created: (global frame number, id in the worker).
-    created: Vec<(u64, u64)>,
-    judged: Vec<Judged>,
-    buffered: Vec<Buffered>,
-    end: Option<Box<End>>,
-}
+/// Judged connections a worker gathers before sending them.
+const CHUNK_JUDGED: usize = 64;
 
 /// The options of one of `n` shards: the two limits on all connections together are divided.
 pub fn shard_options(opts: Options, n: usize) -> Options {
@@ -174,9 +180,9 @@ pub fn run(
     progress: Option<&Progress>,
 ) -> io::Result<Summary> {
     let shard_opts = shard_options(opts, threads);
-    let worker = |shard: usize, tx: SyncSender<Batch>| {
+    let worker = |shard: usize, tx: SyncSender<Vec<Event>>| {
         let progress = if shard == 0 { progress } else { None };
-        work(paths, shard_opts, shard, threads, progress, &tx);
+        work(paths, shard_opts, shard, threads, progress, tx);
     };
     let summary = run_workers(paths, opts, sink, threads, &worker)?;
     let l = &summary.totals.limits;
@@ -189,14 +195,14 @@ pub fn run(
     Ok(summary)
 }
 
-/// Starts `threads` workers (`worker(shard, sender)`), merges their batches into `sink`, and joins
+/// Starts `threads` workers (`worker(shard, sender)`), merges their events into `sink`, and joins
 /// them. A worker that panics or stops early makes this an error, never a hang.
 pub fn run_workers(
     paths: &[String],
     opts: Options,
     sink: &mut dyn ReportSink,
     threads: usize,
-    worker: &(dyn Fn(usize, SyncSender<Batch>) + Sync),
+    worker: &(dyn Fn(usize, SyncSender<Vec<Event>>) + Sync),
 ) -> io::Result<Summary> {
     let names: Vec<String> = paths.to_vec();
     sink.begin(&names)?;
@@ -204,7 +210,7 @@ pub fn run_workers(
         let mut rxs = Vec::with_capacity(threads);
         let mut handles = Vec::with_capacity(threads);
         for shard in 0..threads {
-            let (tx, rx) = sync_channel::<Batch>(CHANNEL_DEPTH);
+            let (tx, rx) = sync_channel::<Vec<Event>>(CHANNEL_DEPTH);
             let h = std::thread::Builder::new()
                 .name(format!("tlsautopsy-shard-{shard}"))
                 .spawn_scoped(scope, move || worker(shard, tx));
@@ -212,7 +218,9 @@ pub fn run_workers(
                 Ok(h) => handles.push(h),
                 Err(e) => {
                     drop(rxs);
-                    let _ = handles.into_iter().map(|h| h.join()).count();
+                    for h in handles {
+                        let _ = h.join();
+                    }
                     return Err(io::Error::new(
                         e.kind(),
                         format!("cannot start an analysis thread: {e}"),
@@ -221,9 +229,8 @@ pub fn run_workers(
             }
             rxs.push(rx);
         }
-        let result = merge(&rxs, &names, opts, sink);
-        // Workers still sending see the channel closed and stop.
-        drop(rxs);
+        let result = merge(rxs, &names, opts, sink);
+        // (The receivers are dropped by now: workers still sending see it and stop.)
         let mut panicked: Option<String> = None;
         for (shard, h) in handles.into_iter().enumerate() {
             if let Err(payload) = h.join() {
@@ -242,93 +249,153 @@ pub fn run_workers(
     })
 }
 
-/// One worker: reads every input, tracks its shard's connections, sends batches.
+/// A worker's outgoing events.
+struct Out {
+    tx: SyncSender<Vec<Event>>,
+    events: Vec<Event>,
+    judged: usize,
+    /// The merger is gone.
+    closed: bool,
+}
+
+impl Out {
+    fn push(&mut self, seq: u64, phase: Phase, sub: u64, what: What) {
+        if matches!(what, What::Judged(_)) {
+            self.judged += 1;
+        }
+        self.events.push(Event {
+            seq,
+            phase,
+            sub,
+            what,
+        });
+    }
+
+    /// Sends what was gathered; false when the merger is gone.
+    fn send(&mut self) -> bool {
+        if !self.closed && !self.events.is_empty() {
+            self.judged = 0;
+            self.closed = self.tx.send(std::mem::take(&mut self.events)).is_err();
+        }
+        !self.closed
+    }
+}
+
+/// One worker: reads every input, tracks its shard's connections, sends its events.
 fn work(
     paths: &[String],
     opts: Options,
     shard: usize,
     threads: usize,
     progress: Option<&Progress>,
-    tx: &SyncSender<Batch>,
+    tx: SyncSender<Vec<Event>>,
 ) {
     let mut analyzer = Analyzer::new(opts);
     analyzer.set_shard(shard, threads);
-    let mut batch = Batch::default();
+    let mut out = Out {
+        tx,
+        events: Vec::new(),
+        judged: 0,
+        closed: false,
+    };
     let mut seq: u64 = 0;
     let mut prev = analyzer.shard_probe();
     let mut judged: Vec<(Connection, Verdict)> = Vec::new();
     let mut open = |p: &str| CaptureReader::open(Path::new(p));
-    let mut closed = false;
     let inputs = crate::run::read_inputs(paths, &mut open, progress, |file, frame| {
         seq += 1;
         analyzer.frame(file, frame, &mut |c, v| judged.push((c, v)));
         let now = analyzer.shard_probe();
-        record(&mut batch, seq, &prev, &now, &mut judged);
-        let sweep = now.sweeps != prev.sweeps;
+        record(&mut out, seq, &prev, &now, &mut judged);
         prev = now;
-        if sweep || seq % BATCH_FRAMES == 0 {
-            batch.upto = seq;
-            if tx.send(std::mem::take(&mut batch)).is_err() {
-                closed = true;
-                return false;
-            }
+        if seq % BATCH_FRAMES == 0 {
+            out.push(seq, Phase::Mark, 0, What::Mark);
+            return out.send();
         }
-        true
+        out.judged < CHUNK_JUDGED || out.send()
     });
-    if closed {
+    if out.closed {
         return;
     }
-    let totals = analyzer.finish(&mut |c, v| judged.push((c, v)));
+    // The end: every remaining connection, by id, sent as judged.
+    let totals = analyzer.finish(&mut |c, v| {
+        let id = c.id;
+        out.push(u64::MAX, Phase::Sweep, id, What::Judged(Box::new((c, v))));
+        if out.judged >= CHUNK_JUDGED {
+            out.send();
+        }
+    });
     let now = analyzer.shard_probe();
-    record(&mut batch, u64::MAX, &prev, &now, &mut judged);
-    batch.upto = u64::MAX;
-    batch.end = Some(Box::new(End { totals, inputs }));
-    let _ = tx.send(batch);
+    if now.buffered != prev.buffered {
+        out.push(u64::MAX, Phase::Settled, 0, What::Buffered(now.buffered));
+    }
+    out.push(
+        u64::MAX,
+        Phase::End,
+        0,
+        What::End(Box::new(End { totals, inputs })),
+    );
+    out.send();
 }
 
-/// Adds to `batch` what happened at frame `seq` (`u64::MAX`: the end), from the probes before and
-/// after it and the connections judged at it.
+/// Adds what happened at frame `seq`, from the probes before and after it and the connections
+/// judged at it (in the order judged), in one thread's order.
 fn record(
-    batch: &mut Batch,
+    out: &mut Out,
     seq: u64,
     prev: &ShardProbe,
     now: &ShardProbe,
     judged: &mut Vec<(Connection, Verdict)>,
 ) {
-    // A frame creates at most one connection; its id is the newest.
-    if now.created != prev.created {
-        batch.created.push((seq, now.created));
-    }
-    if !judged.is_empty() {
-        // Those judged by the sweep come last.
-        let swept = usize::try_from(now.swept - prev.swept).unwrap_or(usize::MAX);
-        let first_swept = judged.len().saturating_sub(swept);
-        for (i, (conn, verdict)) in judged.drain(..).enumerate() {
-            let phase = if i >= first_swept {
-                Phase::Sweep
-            } else if conn.judged_because == JudgedBecause::MemoryLimit {
-                Phase::AfterPacket
-            } else {
-                Phase::BeforeCreation
-            };
-            batch.judged.push(Judged {
-                seq,
-                phase,
-                sub: u32::try_from(i).unwrap_or(u32::MAX),
-                local_id: conn.id,
-                conn,
-                verdict,
-            });
+    // Those judged by the sweep come last.
+    let swept = usize::try_from(now.swept - prev.swept).unwrap_or(usize::MAX);
+    let first_swept = judged.len().saturating_sub(swept);
+    let mut created = now.created != prev.created;
+    let peak = (now.packets != prev.packets && now.buffered_at_packet > prev.buffered)
+        .then_some(now.buffered_at_packet);
+    let mut packet = peak;
+    let after_packet = |out: &mut Out, created: &mut bool, packet: &mut Option<usize>| {
+        // A frame creates at most one connection: its id is the newest.
+        if std::mem::take(created) {
+            out.push(seq, Phase::Creation, 0, What::Created(now.created));
         }
+        if let Some(p) = packet.take() {
+            out.push(seq, Phase::Peak, 0, What::Buffered(p));
+        }
+    };
+    for (i, (conn, verdict)) in judged.drain(..).enumerate() {
+        let phase = if i >= first_swept {
+            Phase::Sweep
+        } else if conn.judged_because == JudgedBecause::MemoryLimit {
+            Phase::AfterPacket
+        } else {
+            Phase::BeforeCreation
+        };
+        if phase > Phase::Creation {
+            after_packet(out, &mut created, &mut packet);
+        }
+        let sub = if phase == Phase::Sweep {
+            conn.id
+        } else {
+            i as u64
+        };
+        out.push(seq, phase, sub, What::Judged(Box::new((conn, verdict))));
     }
-    let peak = (now.packets != prev.packets).then_some(now.buffered_at_packet);
-    if now.buffered != prev.buffered || peak.is_some_and(|p| p > prev.buffered) {
-        batch.buffered.push(Buffered {
-            seq,
-            peak,
-            end: now.buffered,
-        });
+    after_packet(out, &mut created, &mut packet);
+    if now.buffered != prev.buffered {
+        out.push(seq, Phase::Settled, 0, What::Buffered(now.buffered));
     }
+}
+
+/// One worker's events as the merger reads them.
+struct Stream {
+    rx: Receiver<Vec<Event>>,
+    chunk: std::vec::IntoIter<Event>,
+    head: Option<Event>,
+    /// The head's place in one thread's order (a sweep judgment by its global id).
+    key: (u64, Phase, u64),
+    /// Its end was read.
+    done: bool,
 }
 
 /// The merger's running state.
@@ -344,9 +411,39 @@ struct Merger {
     max_buffered: usize,
 }
 
-/// Takes batch after batch of every worker, puts them in one thread's order, prints them.
+impl Stream {
+    /// Reads the next event (waiting for the worker if need be) and works out its key.
+    fn next(&mut self, shard: usize, ids: &HashMap<(usize, u64), u64>) -> io::Result<()> {
+        let ev = loop {
+            if let Some(e) = self.chunk.next() {
+                break e;
+            }
+            match self.rx.recv() {
+                Ok(c) => self.chunk = c.into_iter(),
+                Err(_) => {
+                    return Err(io::Error::other(format!(
+                        "analysis thread {shard} stopped before the end of the input"
+                    )))
+                }
+            }
+        };
+        let sub = if ev.phase == Phase::Sweep {
+            // Created earlier in this worker's events, so its global id is known.
+            *ids.get(&(shard, ev.sub)).ok_or_else(|| {
+                io::Error::other("internal error: a judged connection was never created")
+            })?
+        } else {
+            ev.sub
+        };
+        self.key = (ev.seq, ev.phase, sub);
+        self.head = Some(ev);
+        Ok(())
+    }
+}
+
+/// Merges the workers' events in one thread's order and prints the judged connections.
 fn merge(
-    rxs: &[Receiver<Batch>],
+    rxs: Vec<Receiver<Vec<Event>>>,
     names: &[String],
     opts: Options,
     sink: &mut dyn ReportSink,
@@ -362,123 +459,79 @@ fn merge(
         buffered: 0,
         max_buffered: 0,
     };
+    let mut streams: Vec<Stream> = rxs
+        .into_iter()
+        .map(|rx| Stream {
+            rx,
+            chunk: Vec::new().into_iter(),
+            head: None,
+            key: (0, Phase::BeforeCreation, 0),
+            done: false,
+        })
+        .collect();
+    for (shard, s) in streams.iter_mut().enumerate() {
+        s.next(shard, &m.ids)?;
+    }
+    let mut ends: Vec<Option<End>> = (0..n).map(|_| None).collect();
     loop {
-        let mut batches = Vec::with_capacity(n);
-        for (shard, rx) in rxs.iter().enumerate() {
-            match rx.recv() {
-                Ok(b) => batches.push(b),
-                Err(_) => {
-                    return Err(io::Error::other(format!(
-                        "analysis thread {shard} stopped before the end of the input"
-                    )))
-                }
+        let Some(shard) = (0..n)
+            .filter(|&i| !streams[i].done)
+            .min_by_key(|&i| streams[i].key)
+        else {
+            break;
+        };
+        let s = &mut streams[shard];
+        let Some(ev) = s.head.take() else {
+            break;
+        };
+        match ev.what {
+            What::Created(local) => {
+                m.ids.insert((shard, local), m.next_id);
+                m.next_id += 1;
+                m.live += 1;
+                m.max_live = m.max_live.max(m.live);
             }
-        }
-        let upto = batches.first().map_or(0, |b| b.upto);
-        if batches.iter().any(|b| b.upto != upto) {
-            return Err(io::Error::other(
-                "internal error: the analysis threads went out of step",
-            ));
-        }
-        let judged = m.batch(&mut batches)?;
-        for (conn, verdict) in judged {
-            summary.count(&verdict);
-            sink.connection(&ConnReport {
-                conn: &conn,
-                verdict: &verdict,
-                files: names,
-            })?;
-        }
-        if upto == u64::MAX {
-            let mut ends = Vec::with_capacity(n);
-            for b in batches {
-                match b.end {
-                    Some(e) => ends.push(*e),
-                    None => {
-                        return Err(io::Error::other(
-                            "internal error: an analysis thread ended without its totals",
-                        ))
-                    }
-                }
+            What::Judged(b) => {
+                let (mut conn, verdict) = *b;
+                conn.id = m.ids.remove(&(shard, conn.id)).unwrap_or(0);
+                m.live = m.live.saturating_sub(1);
+                summary.count(&verdict);
+                sink.connection(&ConnReport {
+                    conn: &conn,
+                    verdict: &verdict,
+                    files: names,
+                })?;
             }
-            let (totals, inputs) = merge_totals(ends, opts, &m);
-            summary.totals = totals;
-            summary.inputs = inputs;
-            sink.finish(&summary)?;
-            return Ok(summary);
-        }
-    }
-}
-
-impl Merger {
-    /// Ids, order and the live/buffered replays for one batch of every shard; returns the judged
-    /// connections in one thread's order, with their global ids.
-    fn batch(&mut self, batches: &mut [Batch]) -> io::Result<Vec<(Connection, Verdict)>> {
-        // Ids in order of creation; the live-connection replay by (frame, phase).
-        let mut created: Vec<(u64, usize, u64)> = Vec::new();
-        let mut events: Vec<(u64, Phase)> = Vec::new();
-        for (shard, b) in batches.iter_mut().enumerate() {
-            created.extend(b.created.drain(..).map(|(seq, id)| (seq, shard, id)));
-        }
-        created.sort_unstable();
-        for &(seq, shard, local) in &created {
-            self.ids.insert((shard, local), self.next_id);
-            self.next_id += 1;
-            events.push((seq, Phase::Creation));
-        }
-        let mut judged: Vec<((u64, Phase, u64), Connection, Verdict)> = Vec::new();
-        for (shard, b) in batches.iter_mut().enumerate() {
-            for j in b.judged.drain(..) {
-                let Some(id) = self.ids.remove(&(shard, j.local_id)) else {
-                    return Err(io::Error::other(
-                        "internal error: a judged connection was never created",
-                    ));
-                };
-                let mut conn = j.conn;
-                conn.id = id;
-                let sub = if j.phase == Phase::Sweep {
-                    id
+            What::Buffered(v) => {
+                let cur = m.shard_buffered[shard];
+                let others = m.buffered.saturating_sub(cur);
+                if ev.phase == Phase::Peak {
+                    m.max_buffered = m.max_buffered.max(others.saturating_add(v));
                 } else {
-                    u64::from(j.sub)
-                };
-                events.push((j.seq, j.phase));
-                judged.push(((j.seq, j.phase, sub), conn, j.verdict));
+                    m.shard_buffered[shard] = v;
+                    m.buffered = others.saturating_add(v);
+                }
             }
-        }
-        judged.sort_by_key(|j| j.0);
-        events.sort_unstable();
-        for (_, phase) in events {
-            if phase == Phase::Creation {
-                self.live += 1;
-                self.max_live = self.max_live.max(self.live);
-            } else {
-                self.live = self.live.saturating_sub(1);
-            }
-        }
-        // Buffered bytes: at one frame, the shard that had the packet peaks first, then every shard's
-        // sweep (which only frees) settles.
-        let mut changes: Vec<(u64, bool, usize, Buffered)> = Vec::new();
-        for (shard, b) in batches.iter_mut().enumerate() {
-            changes.extend(
-                b.buffered
-                    .drain(..)
-                    .map(|c| (c.seq, c.peak.is_none(), shard, c)),
-            );
-        }
-        changes.sort_unstable_by_key(|c| (c.0, c.1, c.2));
-        for (_, _, shard, c) in changes {
-            let Some(cur) = self.shard_buffered.get_mut(shard) else {
+            What::Mark => {}
+            What::End(e) => {
+                ends[shard] = Some(*e);
+                s.done = true;
                 continue;
-            };
-            let others = self.buffered.saturating_sub(*cur);
-            if let Some(p) = c.peak {
-                self.max_buffered = self.max_buffered.max(others.saturating_add(p));
             }
-            *cur = c.end;
-            self.buffered = others.saturating_add(c.end);
         }
-        Ok(judged.into_iter().map(|(_, c, v)| (c, v)).collect())
+        s.next(shard, &m.ids)?;
     }
+    let ends: Vec<End> = ends.into_iter().flatten().collect();
+    if ends.len() != n {
+        return Err(io::Error::other(
+            "internal error: an analysis thread ended without its totals",
+        ));
+    }
+    let (totals, inputs) = merge_totals(ends, opts, &m);
+    summary.totals = totals;
+    summary.inputs = inputs;
+    sink.finish(&summary)?;
+    Ok(summary)
 }
 
 /// The run's totals from the workers' ends: what every worker counts alike from one of them, the
@@ -558,17 +611,21 @@ mod tests {
     /// merger returns an error naming the thread, and nothing hangs.
     #[test]
     fn a_panicking_worker_is_an_error_not_a_hang() {
-        let worker = |shard: usize, tx: SyncSender<Batch>| {
-            let batch = |upto| Batch {
-                upto,
-                ..Batch::default()
+        let worker = |shard: usize, tx: SyncSender<Vec<Event>>| {
+            let mark = |seq| {
+                vec![Event {
+                    seq,
+                    phase: Phase::Mark,
+                    sub: 0,
+                    what: What::Mark,
+                }]
             };
             if shard == 1 {
-                let _ = tx.send(batch(1));
+                let _ = tx.send(mark(1));
                 panic!("boom in shard 1");
             }
             for i in 1..1000 {
-                if tx.send(batch(i)).is_err() {
+                if tx.send(mark(i)).is_err() {
                     return;
                 }
             }
