@@ -473,13 +473,10 @@ fn merge(
         s.next(shard, &m.ids)?;
     }
     let mut ends: Vec<Option<End>> = (0..n).map(|_| None).collect();
-    loop {
-        let Some(shard) = (0..n)
-            .filter(|&i| !streams[i].done)
-            .min_by_key(|&i| streams[i].key)
-        else {
-            break;
-        };
+    while let Some(shard) = (0..n)
+        .filter(|&i| !streams[i].done)
+        .min_by_key(|&i| streams[i].key)
+    {
         let s = &mut streams[shard];
         let Some(ev) = s.head.take() else {
             break;
@@ -630,9 +627,8 @@ mod tests {
                 }
             }
         };
-        let err = run_workers(&[], Options::default(), &mut Null, 2, &worker)
-            .err()
-            .expect("an error");
+        let err =
+            run_workers(&[], Options::default(), &mut Null, 2, &worker).expect_err("an error");
         assert!(
             err.to_string()
                 .contains("analysis thread 1 panicked: boom in shard 1"),

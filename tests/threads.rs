@@ -342,8 +342,8 @@ fn progress_bar_only_when_asked_or_on_a_terminal() {
         let total = format!("/{:.2} KiB", size as f64 / 1024.0);
         let last = err
             .lines()
-            .filter(|l| l.starts_with("tlsautopsy: reading "))
-            .last()
+            .rev()
+            .find(|l| l.starts_with("tlsautopsy: reading "))
             .unwrap_or_else(|| panic!("{extra:?}: no progress line in {err:?}"));
         assert!(
             last.contains(&format!("{total} ")) && last.contains("/s") && last.contains("ETA"),
