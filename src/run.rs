@@ -93,7 +93,7 @@ pub struct RunArgs {
     /// --max-connections or --max-buffer-total is hit: with N threads each of these applies per
     /// thread, divided by N (a hit is counted and noted as usual). Standard input is analysed with
     /// one thread.
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = parse_threads)]
     pub threads: usize,
     /// Show a progress bar on standard error whatever the input size, also when standard error is not
     /// a terminal (then as plain lines). By default it is shown on a terminal for inputs over 200 MB.
@@ -102,6 +102,19 @@ pub struct RunArgs {
     /// Never show the progress bar.
     #[arg(long)]
     pub no_progress: bool,
+}
+
+/// Most threads `--threads` accepts (each reads the whole input).
+pub const MAX_THREADS: usize = 256;
+
+fn parse_threads(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n <= MAX_THREADS => Ok(n),
+        Ok(_) => Err(format!("at most {MAX_THREADS} threads")),
+        Err(_) => Err(format!(
+            "{s:?} is not a number of threads (0 = one per core)"
+        )),
+    }
 }
 
 impl Default for RunArgs {
@@ -156,7 +169,7 @@ impl RunConfig {
     /// Threads to use: `threads`, or one per core for 0.
     pub fn thread_count(&self) -> usize {
         match self.threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS)),
             n => n,
         }
     }
