@@ -225,6 +225,9 @@ pub struct Analyzer {
     shard: Option<crate::shard::ShardFilter>,
     /// What a sharded run reads after each frame ([`Analyzer::shard_probe`]).
     probe: ShardProbe,
+    /// Sharded runs: a sweep due at a frame waits for [`Analyzer::run_deferred_sweep`].
+    defer_sweeps: bool,
+    sweep_deferred: bool,
 }
 
 /// Counters a flow-sharded run ([`crate::shard`]) reads after each frame to put the shards' outputs
@@ -233,10 +236,6 @@ pub struct Analyzer {
 pub struct ShardProbe {
     /// Connections created so far (the newest one's id).
     pub created: u64,
-    /// Sweeps run so far (by [`Analyzer::frame`] or at the end).
-    pub sweeps: u64,
-    /// Connections judged by sweeps so far (they are the last ones judged at a frame).
-    pub swept: u64,
     /// Bytes held by the live connections ([`Options::max_buffered_total`]'s account).
     pub buffered: usize,
     /// TCP packets accounted so far (where [`Totals::max_buffered`] is taken).
@@ -306,14 +305,32 @@ impl Analyzer {
             scratch: Vec::new(),
             shard: None,
             probe: ShardProbe::default(),
+            defer_sweeps: false,
+            sweep_deferred: false,
         }
     }
 
     /// Track only the connections of shard `index` of `count` (by a hash of the flow key; ICMP errors
     /// by the flow they quote). Everything else (frame counts, the clock, sweeps, IP fragments) is kept
     /// as without sharding, so every shard sweeps at the same frames.
+    ///
+    /// A sweep due at a frame is then left to [`Analyzer::run_deferred_sweep`], so the caller can tell
+    /// the connections judged by the frame's packet from those judged by the sweep.
     pub fn set_shard(&mut self, index: usize, count: usize) {
         self.shard = Some(crate::shard::ShardFilter::new(index, count));
+        self.defer_sweeps = true;
+    }
+
+    /// Sharded runs: run the sweep that [`Analyzer::frame`] found due at the frame just processed
+    /// (judged connections go to `done` in order of their first packet). False when none was due.
+    pub fn run_deferred_sweep(&mut self, done: &mut dyn FnMut(Connection, Verdict)) -> bool {
+        if !std::mem::take(&mut self.sweep_deferred) {
+            return false;
+        }
+        self.defer_sweeps = false;
+        self.sweep(false, done);
+        self.defer_sweeps = true;
+        true
     }
 
     /// The counters a sharded run reads after each frame.
@@ -628,7 +645,6 @@ impl Analyzer {
         ready.sort_by_key(|r| r.0);
         for (_, k, why) in ready {
             if let Some(c) = self.table.remove(&k) {
-                self.probe.swept += 1;
                 if why == JudgedBecause::Idle {
                     self.totals.idle_judged += 1;
                 }
@@ -638,9 +654,12 @@ impl Analyzer {
     }
 
     fn sweep(&mut self, all: bool, done: &mut dyn FnMut(Connection, Verdict)) {
+        if self.defer_sweeps && !all {
+            self.sweep_deferred = true;
+            return;
+        }
         self.since_sweep = 0;
         self.last_sweep = self.now;
-        self.probe.sweeps += 1;
         let now = self.now;
         let grace = self.opts.close_grace_ns;
         let idle = self.opts.idle_timeout_ns;

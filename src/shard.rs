@@ -25,12 +25,15 @@
 //!
 //! Workers send their events in chunks (every [`CHUNK_JUDGED`] judged connections, and every
 //! [`BATCH_FRAMES`] frames with a mark saying "nothing more up to here", so a worker with nothing to
-//! say never holds the others back) over bounded channels, so memory stays bounded: besides the
-//! live connections (split between the workers), a few chunks per worker are in flight; the
-//! connections one sweep judges at one frame are held until that frame is done.
+//! say never holds the others back) over bounded channels, so memory stays bounded: besides the live
+//! connections (split between the workers), a few chunks per worker are in flight. A sweep is run
+//! apart from its frame's packet ([`Analyzer::run_deferred_sweep`]), so its judgments stream out as
+//! they are made, as they do with one thread. The merger hands each printed connection back to its
+//! worker to be freed there: freeing on another thread than the one that allocated costs the system
+//! allocator dearly.
 //!
 //! Frame counts, skipped frames and fragment counts are taken from one worker (they are the same in
-//! all); per-connection counters are summed. Channels are bounded, so memory stays bounded.
+//! all); per-connection counters are summed.
 //!
 //! # Limits
 //! `--max-connections` and `--max-buffer-total` apply per shard, divided by the number of threads:
@@ -41,7 +44,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 
 use crate::analyze::{Analyzer, Connection, JudgedBecause, Options, ShardProbe, Totals};
 use crate::capture::CaptureReader;
@@ -49,11 +52,12 @@ use crate::progress::Progress;
 use crate::report::{ConnReport, InputInfo, ReportSink, Summary};
 use crate::verdict::Verdict;
 
-/// Frames between two batches (besides the batch after each sweep).
-pub const BATCH_FRAMES: u64 = 16_384;
+/// A worker sends what it has (with a mark) at least every this many frames.
+pub const BATCH_FRAMES: u64 = 4096;
 
-/// Batches a worker may be ahead of the merger.
-const CHANNEL_DEPTH: usize = 2;
+/// Chunks a worker may be ahead of the merger (with [`CHUNK_JUDGED`]: at most 512 judged
+/// connections in flight per worker).
+const CHANNEL_DEPTH: usize = 32;
 
 /// Which connections a shard tracks.
 #[derive(Clone, Copy, Debug)]
@@ -81,10 +85,13 @@ impl ShardFilter {
 /// connections do not depend on a random seed). Symmetric because the key is canonical (lower
 /// endpoint first).
 pub fn flow_hash(k: &(IpAddr, u16, IpAddr, u16)) -> u64 {
-    fn bits(ip: &IpAddr) -> u128 {
+    fn fold(ip: &IpAddr) -> u64 {
         match ip {
-            IpAddr::V4(a) => u128::from(u32::from(*a)) | (1u128 << 127),
-            IpAddr::V6(a) => u128::from(*a),
+            IpAddr::V4(a) => u64::from(u32::from(*a)),
+            IpAddr::V6(a) => {
+                let b = u128::from(*a);
+                ((b >> 64) as u64) ^ (b as u64).rotate_left(17)
+            }
         }
     }
     // splitmix64's finalizer: every input bit moves every output bit.
@@ -93,18 +100,8 @@ pub fn flow_hash(k: &(IpAddr, u16, IpAddr, u16)) -> u64 {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     }
-    let (a, b) = (bits(&k.0), bits(&k.2));
-    let mut h: u64 = 0x9e37_79b9_7f4a_7c15;
-    for w in [
-        (a >> 64) as u64,
-        a as u64,
-        (b >> 64) as u64,
-        b as u64,
-        (u64::from(k.1) << 16) | u64::from(k.3),
-    ] {
-        h = mix(h ^ w);
-    }
-    h
+    let ports = (u64::from(k.1) << 16) | u64::from(k.3);
+    mix(fold(&k.0).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ fold(&k.2).rotate_left(32) ^ ports)
 }
 
 /// Where, among what happens at one frame, an event falls (one thread's order).
@@ -129,12 +126,26 @@ enum Phase {
     End = 7,
 }
 
+/// A judged connection with its verdict.
+type Judgment = Box<(Connection, Verdict)>;
+
+/// A worker's ends of its channels: its events go to the merger; the connections the merger has
+/// printed come back, to be freed by the thread that allocated them (much cheaper with the system
+/// allocator than freeing them on the merger's thread).
+pub struct Link {
+    tx: SyncSender<Vec<Event>>,
+    back: Receiver<Vec<Judgment>>,
+}
+
+/// Printed connections the merger gathers before sending them back.
+const RETURN_BATCH: usize = 32;
+
 /// What happened.
 enum What {
     /// A connection was created, with this id in the worker.
     Created(u64),
     /// A connection was judged.
-    Judged(Box<(Connection, Verdict)>),
+    Judged(Judgment),
     /// The worker's buffered bytes ([`Phase::Peak`], [`Phase::Settled`]).
     Buffered(usize),
     Mark,
@@ -160,7 +171,7 @@ pub struct End {
 }
 
 /// Judged connections a worker gathers before sending them.
-const CHUNK_JUDGED: usize = 64;
+const CHUNK_JUDGED: usize = 16;
 
 /// The options of one of `n` shards: the two limits on all connections together are divided.
 pub fn shard_options(opts: Options, n: usize) -> Options {
@@ -180,9 +191,9 @@ pub fn run(
     progress: Option<&Progress>,
 ) -> io::Result<Summary> {
     let shard_opts = shard_options(opts, threads);
-    let worker = |shard: usize, tx: SyncSender<Vec<Event>>| {
+    let worker = |shard: usize, link: Link| {
         let progress = if shard == 0 { progress } else { None };
-        work(paths, shard_opts, shard, threads, progress, tx);
+        work(paths, shard_opts, shard, threads, progress, link);
     };
     let summary = run_workers(paths, opts, sink, threads, &worker)?;
     let l = &summary.totals.limits;
@@ -202,7 +213,7 @@ pub fn run_workers(
     opts: Options,
     sink: &mut dyn ReportSink,
     threads: usize,
-    worker: &(dyn Fn(usize, SyncSender<Vec<Event>>) + Sync),
+    worker: &(dyn Fn(usize, Link) + Sync),
 ) -> io::Result<Summary> {
     let names: Vec<String> = paths.to_vec();
     sink.begin(&names)?;
@@ -211,9 +222,10 @@ pub fn run_workers(
         let mut handles = Vec::with_capacity(threads);
         for shard in 0..threads {
             let (tx, rx) = sync_channel::<Vec<Event>>(CHANNEL_DEPTH);
+            let (back_tx, back) = channel::<Vec<Judgment>>();
             let h = std::thread::Builder::new()
                 .name(format!("tlsautopsy-shard-{shard}"))
-                .spawn_scoped(scope, move || worker(shard, tx));
+                .spawn_scoped(scope, move || worker(shard, Link { tx, back }));
             match h {
                 Ok(h) => handles.push(h),
                 Err(e) => {
@@ -227,7 +239,7 @@ pub fn run_workers(
                     ));
                 }
             }
-            rxs.push(rx);
+            rxs.push((rx, back_tx));
         }
         let result = merge(rxs, &names, opts, sink);
         // (The receivers are dropped by now: workers still sending see it and stop.)
@@ -251,7 +263,7 @@ pub fn run_workers(
 
 /// A worker's outgoing events.
 struct Out {
-    tx: SyncSender<Vec<Event>>,
+    link: Link,
     events: Vec<Event>,
     judged: usize,
     /// The merger is gone.
@@ -271,11 +283,14 @@ impl Out {
         });
     }
 
-    /// Sends what was gathered; false when the merger is gone.
+    /// Sends what was gathered (and frees what the merger sent back); false when the merger is gone.
     fn send(&mut self) -> bool {
         if !self.closed && !self.events.is_empty() {
             self.judged = 0;
-            self.closed = self.tx.send(std::mem::take(&mut self.events)).is_err();
+            self.closed = self.link.tx.send(std::mem::take(&mut self.events)).is_err();
+        }
+        while let Ok(printed) = self.link.back.try_recv() {
+            drop(printed);
         }
         !self.closed
     }
@@ -288,12 +303,12 @@ fn work(
     shard: usize,
     threads: usize,
     progress: Option<&Progress>,
-    tx: SyncSender<Vec<Event>>,
+    link: Link,
 ) {
     let mut analyzer = Analyzer::new(opts);
     analyzer.set_shard(shard, threads);
     let mut out = Out {
-        tx,
+        link,
         events: Vec::new(),
         judged: 0,
         closed: false,
@@ -304,9 +319,15 @@ fn work(
     let mut open = |p: &str| CaptureReader::open(Path::new(p));
     let inputs = crate::run::read_inputs(paths, &mut open, progress, |file, frame| {
         seq += 1;
+        // The packet (the sweep that may be due is deferred), then the sweep.
         analyzer.frame(file, frame, &mut |c, v| judged.push((c, v)));
         let now = analyzer.shard_probe();
-        record(&mut out, seq, &prev, &now, &mut judged);
+        record_packet(&mut out, seq, &prev, &now, &mut judged);
+        analyzer.run_deferred_sweep(&mut |c, v| out.judged_by_sweep(seq, c, v));
+        let now = analyzer.shard_probe();
+        if now.buffered != prev.buffered {
+            out.push(seq, Phase::Settled, 0, What::Buffered(now.buffered));
+        }
         prev = now;
         if seq % BATCH_FRAMES == 0 {
             out.push(seq, Phase::Mark, 0, What::Mark);
@@ -317,14 +338,8 @@ fn work(
     if out.closed {
         return;
     }
-    // The end: every remaining connection, by id, sent as judged.
-    let totals = analyzer.finish(&mut |c, v| {
-        let id = c.id;
-        out.push(u64::MAX, Phase::Sweep, id, What::Judged(Box::new((c, v))));
-        if out.judged >= CHUNK_JUDGED {
-            out.send();
-        }
-    });
+    // The end: every remaining connection, by id.
+    let totals = analyzer.finish(&mut |c, v| out.judged_by_sweep(u64::MAX, c, v));
     let now = analyzer.shard_probe();
     if now.buffered != prev.buffered {
         out.push(u64::MAX, Phase::Settled, 0, What::Buffered(now.buffered));
@@ -336,60 +351,70 @@ fn work(
         What::End(Box::new(End { totals, inputs })),
     );
     out.send();
+    // Free what the merger sends back until it is done.
+    for printed in out.link.back.iter() {
+        drop(printed);
+    }
 }
 
-/// Adds what happened at frame `seq`, from the probes before and after it and the connections
-/// judged at it (in the order judged), in one thread's order.
-fn record(
+impl Out {
+    /// A connection judged by the sweep at frame `seq` (or at the end): sent in chunks as they come,
+    /// so a sweep that judges thousands does not hold them all.
+    fn judged_by_sweep(&mut self, seq: u64, c: Connection, v: Verdict) {
+        let id = c.id;
+        self.push(seq, Phase::Sweep, id, What::Judged(Box::new((c, v))));
+        if self.judged >= CHUNK_JUDGED {
+            self.send();
+        }
+    }
+}
+
+/// Adds what the packet of frame `seq` did, from the probes before and after it and the connections
+/// it judged (in the order judged), in one thread's order.
+fn record_packet(
     out: &mut Out,
     seq: u64,
     prev: &ShardProbe,
     now: &ShardProbe,
     judged: &mut Vec<(Connection, Verdict)>,
 ) {
-    // Those judged by the sweep come last.
-    let swept = usize::try_from(now.swept - prev.swept).unwrap_or(usize::MAX);
-    let first_swept = judged.len().saturating_sub(swept);
     let mut created = now.created != prev.created;
-    let peak = (now.packets != prev.packets && now.buffered_at_packet > prev.buffered)
+    let mut peak = (now.packets != prev.packets && now.buffered_at_packet > prev.buffered)
         .then_some(now.buffered_at_packet);
-    let mut packet = peak;
-    let after_packet = |out: &mut Out, created: &mut bool, packet: &mut Option<usize>| {
+    let after_packet = |out: &mut Out, created: &mut bool, peak: &mut Option<usize>| {
         // A frame creates at most one connection: its id is the newest.
         if std::mem::take(created) {
             out.push(seq, Phase::Creation, 0, What::Created(now.created));
         }
-        if let Some(p) = packet.take() {
+        if let Some(p) = peak.take() {
             out.push(seq, Phase::Peak, 0, What::Buffered(p));
         }
     };
     for (i, (conn, verdict)) in judged.drain(..).enumerate() {
-        let phase = if i >= first_swept {
-            Phase::Sweep
-        } else if conn.judged_because == JudgedBecause::MemoryLimit {
+        // Port reuse and eviction come before the packet's connection is created; the total buffer
+        // limit after the packet.
+        let phase = if conn.judged_because == JudgedBecause::MemoryLimit {
+            after_packet(out, &mut created, &mut peak);
             Phase::AfterPacket
         } else {
             Phase::BeforeCreation
         };
-        if phase > Phase::Creation {
-            after_packet(out, &mut created, &mut packet);
-        }
-        let sub = if phase == Phase::Sweep {
-            conn.id
-        } else {
-            i as u64
-        };
-        out.push(seq, phase, sub, What::Judged(Box::new((conn, verdict))));
+        out.push(
+            seq,
+            phase,
+            i as u64,
+            What::Judged(Box::new((conn, verdict))),
+        );
     }
-    after_packet(out, &mut created, &mut packet);
-    if now.buffered != prev.buffered {
-        out.push(seq, Phase::Settled, 0, What::Buffered(now.buffered));
-    }
+    after_packet(out, &mut created, &mut peak);
 }
 
 /// One worker's events as the merger reads them.
 struct Stream {
     rx: Receiver<Vec<Event>>,
+    /// Printed connections on their way back to the worker.
+    back: Sender<Vec<Judgment>>,
+    printed: Vec<Judgment>,
     chunk: std::vec::IntoIter<Event>,
     head: Option<Event>,
     /// The head's place in one thread's order (a sweep judgment by its global id).
@@ -443,7 +468,7 @@ impl Stream {
 
 /// Merges the workers' events in one thread's order and prints the judged connections.
 fn merge(
-    rxs: Vec<Receiver<Vec<Event>>>,
+    rxs: Vec<(Receiver<Vec<Event>>, Sender<Vec<Judgment>>)>,
     names: &[String],
     opts: Options,
     sink: &mut dyn ReportSink,
@@ -461,8 +486,10 @@ fn merge(
     };
     let mut streams: Vec<Stream> = rxs
         .into_iter()
-        .map(|rx| Stream {
+        .map(|(rx, back)| Stream {
             rx,
+            back,
+            printed: Vec::new(),
             chunk: Vec::new().into_iter(),
             head: None,
             key: (0, Phase::BeforeCreation, 0),
@@ -488,16 +515,21 @@ fn merge(
                 m.live += 1;
                 m.max_live = m.max_live.max(m.live);
             }
-            What::Judged(b) => {
-                let (mut conn, verdict) = *b;
+            What::Judged(mut b) => {
+                let (conn, verdict) = &mut *b;
                 conn.id = m.ids.remove(&(shard, conn.id)).unwrap_or(0);
                 m.live = m.live.saturating_sub(1);
-                summary.count(&verdict);
+                summary.count(verdict);
                 sink.connection(&ConnReport {
-                    conn: &conn,
-                    verdict: &verdict,
+                    conn,
+                    verdict,
                     files: names,
                 })?;
+                s.printed.push(b);
+                if s.printed.len() >= RETURN_BATCH {
+                    // A worker that is gone cannot take them: then they are freed here.
+                    let _ = s.back.send(std::mem::take(&mut s.printed));
+                }
             }
             What::Buffered(v) => {
                 let cur = m.shard_buffered[shard];
@@ -513,6 +545,7 @@ fn merge(
             What::End(e) => {
                 ends[shard] = Some(*e);
                 s.done = true;
+                let _ = s.back.send(std::mem::take(&mut s.printed));
                 continue;
             }
         }
@@ -608,7 +641,7 @@ mod tests {
     /// merger returns an error naming the thread, and nothing hangs.
     #[test]
     fn a_panicking_worker_is_an_error_not_a_hang() {
-        let worker = |shard: usize, tx: SyncSender<Vec<Event>>| {
+        let worker = |shard: usize, link: Link| {
             let mark = |seq| {
                 vec![Event {
                     seq,
@@ -618,11 +651,11 @@ mod tests {
                 }]
             };
             if shard == 1 {
-                let _ = tx.send(mark(1));
+                let _ = link.tx.send(mark(1));
                 panic!("boom in shard 1");
             }
             for i in 1..1000 {
-                if tx.send(mark(i)).is_err() {
+                if link.tx.send(mark(i)).is_err() {
                     return;
                 }
             }
