@@ -557,6 +557,19 @@ fn merge(
             "internal error: an analysis thread ended without its totals",
         ));
     }
+    // Every worker read the same frames, unless a file changed while they read it (a capture still
+    // being written): then say so, since the verdicts near its end mix what each thread saw.
+    let frames: Vec<u64> = ends.iter().map(|e| e.totals.frames).collect();
+    if frames.iter().any(|f| Some(f) != frames.first()) {
+        eprintln!(
+            "tlsautopsy: warning: the input changed while it was read (the {n} threads read {} frames): the connections near its end may be judged from partial data; analyse a finished capture, or use --threads 1",
+            frames
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let (totals, inputs) = merge_totals(ends, opts, &m);
     summary.totals = totals;
     summary.inputs = inputs;
