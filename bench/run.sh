@@ -16,8 +16,9 @@ mkdir -p "$DIR"
 SLUG=$(printf '%s' "${GENCAP_ARGS:-}" | tr -c 'A-Za-z0-9' '_' | sed 's/__*/_/g; s/^_//; s/_$//')
 F="$DIR/gen-${SIZE}mb${SLUG:+-$SLUG}.pcap"
 cargo build --release --quiet --bin tlsautopsy --bin tlsautopsy-gencap
+BIN=${CARGO_TARGET_DIR:-target}/release
 if [[ ! -f $F || ! -f $F.expected.json ]]; then
-    ./target/release/tlsautopsy-gencap --captures captures --size-mb "$SIZE" --out "$F" ${GENCAP_ARGS:-}
+    $BIN/tlsautopsy-gencap --captures captures --size-mb "$SIZE" --out "$F" ${GENCAP_ARGS:-}
 fi
 BYTES=$(stat -c %s "$F")
 cat "$F" >/dev/null   # warm the page cache
@@ -45,18 +46,26 @@ row() {
 }
 row "cat" "cat '$F'"
 row "tcpdump -r -w /dev/null" "tcpdump -r '$F' -w /dev/null"
-row "tlsautopsy analyze --json" "./target/release/tlsautopsy analyze --json '$F'"
-row "tlsautopsy analyze (text)" "./target/release/tlsautopsy analyze --no-ladder '$F'"
+row "tlsautopsy analyze --json" "$BIN/tlsautopsy analyze --json '$F'"
+row "tlsautopsy analyze --json --threads 2" "$BIN/tlsautopsy analyze --json --threads 2 '$F'"
+row "tlsautopsy analyze (text)" "$BIN/tlsautopsy analyze --no-ladder '$F'"
 if command -v tshark >/dev/null && [[ ${SKIP_TSHARK:-0} != 1 ]]; then
     RUNS=1 row "tshark -Y tls.handshake (1 run)" "tshark -r '$F' -Y tls.handshake -T fields -e tls.handshake.type"
 fi
 awk "BEGIN{printf \"ratio tlsautopsy/tcpdump speed: %.2f\n\", ${SECS[tcpdump -r -w /dev/null]}/${SECS[tlsautopsy analyze --json]}}"
+awk "BEGIN{printf \"speed-up of --threads 2 over one thread: %.2f\n\", ${SECS[tlsautopsy analyze --json]}/${SECS[tlsautopsy analyze --json --threads 2]}}"
 if [[ -n ${SECS[tshark -Y tls.handshake (1 run)]:-} ]]; then
     awk "BEGIN{printf \"ratio tlsautopsy/tshark speed: %.1f\n\", ${SECS[tshark -Y tls.handshake (1 run)]}/${SECS[tlsautopsy analyze --json]}}"
 fi
 
 # Correctness at scale: the summary counts equal the generator's.
-./target/release/tlsautopsy analyze --json "$F" | tail -n 1 >"$DIR/summary.json" || true
+$BIN/tlsautopsy analyze --json "$F" | tail -n 1 >"$DIR/summary.json" || true
+# --threads 2 prints exactly what one thread prints.
+if cmp -s <($BIN/tlsautopsy analyze --json "$F") <($BIN/tlsautopsy analyze --json --threads 2 "$F"); then
+    echo "--threads 2 output: identical to one thread's"
+else
+    echo "--threads 2 output: DIFFERS from one thread's"; exit 1
+fi
 python3 - "$F.expected.json" "$DIR/summary.json" <<'PY'
 import json, sys
 exp = json.load(open(sys.argv[1])); got = json.load(open(sys.argv[2]))

@@ -221,6 +221,27 @@ pub struct Analyzer {
     /// Bytes buffered by all live connections (sum of [`Connection::buffered`]).
     buffered: usize,
     scratch: Vec<(TlsEvent, FrameRef)>,
+    /// Flow sharding ([`crate::shard`]): when set, only the connections of this shard are tracked.
+    shard: Option<crate::shard::ShardFilter>,
+    /// What a sharded run reads after each frame ([`Analyzer::shard_probe`]).
+    probe: ShardProbe,
+    /// Sharded runs: a sweep due at a frame waits for [`Analyzer::run_deferred_sweep`].
+    defer_sweeps: bool,
+    sweep_deferred: bool,
+}
+
+/// Counters a flow-sharded run ([`crate::shard`]) reads after each frame to put the shards' outputs
+/// back in one thread's order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShardProbe {
+    /// Connections created so far (the newest one's id).
+    pub created: u64,
+    /// Bytes held by the live connections ([`Options::max_buffered_total`]'s account).
+    pub buffered: usize,
+    /// TCP packets accounted so far (where [`Totals::max_buffered`] is taken).
+    pub packets: u64,
+    /// `buffered` right after the last TCP packet was accounted.
+    pub buffered_at_packet: usize,
 }
 
 /// Bytes a connection holds for reassembly.
@@ -306,6 +327,42 @@ impl Analyzer {
             },
             buffered: 0,
             scratch: Vec::new(),
+            shard: None,
+            probe: ShardProbe::default(),
+            defer_sweeps: false,
+            sweep_deferred: false,
+        }
+    }
+
+    /// Track only the connections of shard `index` of `count` (by a hash of the flow key; ICMP errors
+    /// by the flow they quote). Everything else (frame counts, the clock, sweeps, IP fragments) is kept
+    /// as without sharding, so every shard sweeps at the same frames.
+    ///
+    /// A sweep due at a frame is then left to [`Analyzer::run_deferred_sweep`], so the caller can tell
+    /// the connections judged by the frame's packet from those judged by the sweep.
+    pub fn set_shard(&mut self, index: usize, count: usize) {
+        self.shard = Some(crate::shard::ShardFilter::new(index, count));
+        self.defer_sweeps = true;
+    }
+
+    /// Sharded runs: run the sweep that [`Analyzer::frame`] found due at the frame just processed
+    /// (judged connections go to `done` in order of their first packet). False when none was due.
+    pub fn run_deferred_sweep(&mut self, done: &mut dyn FnMut(Connection, Verdict)) -> bool {
+        if !std::mem::take(&mut self.sweep_deferred) {
+            return false;
+        }
+        self.defer_sweeps = false;
+        self.sweep(false, done);
+        self.defer_sweeps = true;
+        true
+    }
+
+    /// The counters a sharded run reads after each frame.
+    pub fn shard_probe(&self) -> ShardProbe {
+        ShardProbe {
+            created: self.next_id - 1,
+            buffered: self.buffered,
+            ..self.probe
         }
     }
 
@@ -364,6 +421,9 @@ impl Analyzer {
     ) {
         self.totals.tcp_packets += 1;
         let k = key(pkt.ip.src, pkt.src_port, pkt.ip.dst, pkt.dst_port);
+        if self.shard.as_ref().is_some_and(|s| !s.owns(&k)) {
+            return;
+        }
         // The common case, one table lookup: a packet of a connection already tracked.
         if let Some(conn) = self.table.get_mut(&k) {
             if !conn.tcp.is_new_syn(pkt) {
@@ -376,6 +436,8 @@ impl Analyzer {
                     self.buffered,
                 );
                 self.totals.max_buffered = self.totals.max_buffered.max(self.buffered);
+                self.probe.packets += 1;
+                self.probe.buffered_at_packet = self.buffered;
                 if self.buffered > self.opts.max_buffered_total {
                     self.enforce_buffer_total(at, done);
                 }
@@ -416,6 +478,8 @@ impl Analyzer {
         self.table.insert(k, conn);
         self.totals.max_live_connections = self.totals.max_live_connections.max(self.table.len());
         self.totals.max_buffered = self.totals.max_buffered.max(self.buffered);
+        self.probe.packets += 1;
+        self.probe.buffered_at_packet = self.buffered;
         if self.buffered > self.opts.max_buffered_total {
             self.enforce_buffer_total(at, done);
         }
@@ -488,6 +552,9 @@ impl Analyzer {
             e.quoted_dst,
             e.quoted_dst_port,
         );
+        if self.shard.as_ref().is_some_and(|s| !s.owns(&k)) {
+            return;
+        }
         match self.table.get_mut(&k) {
             Some(conn) => {
                 if conn.icmp.is_none() {
@@ -614,6 +681,10 @@ impl Analyzer {
     }
 
     fn sweep(&mut self, all: bool, done: &mut dyn FnMut(Connection, Verdict)) {
+        if self.defer_sweeps && !all {
+            self.sweep_deferred = true;
+            return;
+        }
         self.since_sweep = 0;
         self.last_sweep = self.now;
         let now = self.now;

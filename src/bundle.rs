@@ -18,6 +18,7 @@ use crate::report::html::HtmlReport;
 use crate::report::json::JsonLinesReport;
 use crate::report::tee::Tee;
 use crate::report::{ReportSink, Summary};
+use crate::run::RunConfig;
 
 /// The environment variable that may hold the anonymization key (kept out of shell history and
 /// process lists).
@@ -76,6 +77,8 @@ pub struct BundleArgs {
     /// Connections tracked at once before the least recently active are judged early.
     #[arg(long, value_name = "N", default_value_t = 200_000)]
     pub max_connections: usize,
+    #[command(flatten)]
+    pub run: crate::run::RunArgs,
 }
 
 /// The anonymizer the flags ask for (`--anonymize`, `--anonymize-key`, the environment), if any.
@@ -284,6 +287,17 @@ impl Outputs {
         opts: Options,
         sink: &mut dyn ReportSink,
     ) -> io::Result<Summary> {
+        self.run_config(files, opts, sink, &RunConfig::default())
+    }
+
+    /// [`Outputs::run`] with `config`'s threads and progress bar.
+    pub fn run_config(
+        &mut self,
+        files: &[String],
+        opts: Options,
+        sink: &mut dyn ReportSink,
+        config: &RunConfig,
+    ) -> io::Result<Summary> {
         let res = {
             let mut sinks: Vec<&mut dyn ReportSink> = vec![sink];
             if let Some(h) = &mut self.html {
@@ -293,7 +307,7 @@ impl Outputs {
                 sinks.push(c);
             }
             let mut tee = Tee::new(sinks);
-            crate::run::run(files, opts, &mut tee)
+            crate::run::run_config(files, opts, &mut tee, config)
         };
         let go_on = match &res {
             Ok(_) => true,
@@ -363,7 +377,7 @@ pub fn bundle(a: BundleArgs) -> anyhow::Result<u8> {
     });
     let summary = {
         let mut tee = Tee::new(vec![&mut json, &mut html, &mut collector]);
-        crate::run::run(&a.files, opts, &mut tee)?
+        crate::run::run_config(&a.files, opts, &mut tee, &a.run.config(&a.files))?
     };
     drop(json);
     drop(html);

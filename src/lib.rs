@@ -14,6 +14,8 @@
 //! - [`report`] prints verdicts as text (with a ladder diagram) or JSON lines, an HTML report, and the
 //!   evidence pcapng.
 //! - [`bundle`] puts the evidence for a support case together (`--report`, `--evidence`, `bundle`).
+//! - [`run`] reads the inputs and drives the analysis; [`shard`] does it with several threads
+//!   (`--threads`), [`progress`] shows how far it got.
 //! - [`live`] runs the same pipeline on packets captured from network interfaces (`tlsautopsy live`).
 #![forbid(unsafe_code)]
 
@@ -25,8 +27,10 @@ pub mod decode;
 pub mod fuzzing;
 pub mod limits;
 pub mod live;
+pub mod progress;
 pub mod report;
 pub mod run;
+pub mod shard;
 pub mod tcp;
 pub mod tls;
 pub mod verdict;

@@ -3,7 +3,7 @@
 //! be analysed.
 #![forbid(unsafe_code)]
 
-use std::io::{self, BufWriter};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -63,6 +63,8 @@ struct AnalyzeArgs {
     limits: LimitArgs,
     #[command(flatten)]
     evidence: tlsautopsy::bundle::EvidenceArgs,
+    #[command(flatten)]
+    run: tlsautopsy::run::RunArgs,
 }
 
 fn analyze(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
@@ -73,8 +75,14 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     opts.verdict.quiet_ns = (a.quiet_time * 1e9) as u64;
     a.limits.apply(&mut opts);
     let mut extra = tlsautopsy::bundle::Outputs::new(&a.evidence, &a.files)?;
+    let config = a.run.config(&a.files);
     let stdout = io::stdout();
-    let out = extra.wrap(BufWriter::new(stdout.lock()));
+    // On a terminal shared with the progress bar, standard output is written with the bar out of the way.
+    let raw: Box<dyn Write> = match &config.progress {
+        Some(p) if stdout.is_terminal() => Box::new(p.suspending(stdout.lock())),
+        _ => Box::new(stdout.lock()),
+    };
+    let out = extra.wrap(BufWriter::new(raw));
     let mut sink: Box<dyn ReportSink> = if a.json {
         Box::new(JsonLinesReport::new(out))
     } else {
@@ -83,7 +91,7 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     if a.summary_only {
         sink = Box::new(tlsautopsy::run::SummaryOnly(sink));
     }
-    let summary = match extra.run(&a.files, opts, sink.as_mut()) {
+    let summary = match extra.run_config(&a.files, opts, sink.as_mut(), &config) {
         Ok(s) => s,
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
         Err(e) => return Err(e.into()),

@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::analyze::{Analyzer, Options};
-use crate::capture::{CaptureError, CaptureFormat, CaptureReader, LinkType};
+use crate::capture::{CaptureError, CaptureFormat, CaptureReader, Frame, LinkType};
 use crate::decode::link_type_supported;
+use crate::progress::{Progress, ProgressMode};
 use crate::report::{ConnReport, InputInfo, ReportSink, Summary};
 
 /// A LINKTYPE's name.
@@ -84,6 +85,109 @@ pub fn exit_status(summary: &Summary) -> u8 {
     }
 }
 
+/// How to run an analysis: threads and progress bar (`--threads`, `--progress`, `--no-progress`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct RunArgs {
+    /// Analyse with N threads, each tracking the connections of its share of the flows (every thread
+    /// reads the whole input); 0 = one per core. The output is identical to one thread's unless
+    /// --max-connections or --max-buffer-total is hit: with N threads each of these applies per
+    /// thread, divided by N (a hit is counted and noted as usual). Standard input is analysed with
+    /// one thread.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = parse_threads)]
+    pub threads: usize,
+    /// Show a progress bar on standard error whatever the input size, also when standard error is not
+    /// a terminal (then as plain lines). By default it is shown on a terminal for inputs over 200 MB.
+    #[arg(long, conflicts_with = "no_progress")]
+    pub progress: bool,
+    /// Never show the progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// Most threads `--threads` accepts (each reads the whole input).
+pub const MAX_THREADS: usize = 256;
+
+fn parse_threads(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n <= MAX_THREADS => Ok(n),
+        Ok(_) => Err(format!("at most {MAX_THREADS} threads")),
+        Err(_) => Err(format!(
+            "{s:?} is not a number of threads (0 = one per core)"
+        )),
+    }
+}
+
+impl Default for RunArgs {
+    fn default() -> Self {
+        RunArgs {
+            threads: 1,
+            progress: false,
+            no_progress: false,
+        }
+    }
+}
+
+impl RunArgs {
+    /// When to show the progress bar.
+    pub fn progress_mode(&self) -> ProgressMode {
+        if self.no_progress {
+            ProgressMode::Never
+        } else if self.progress {
+            ProgressMode::Always
+        } else {
+            ProgressMode::Auto
+        }
+    }
+
+    /// The configuration for reading `paths` (the progress bar is created here).
+    pub fn config(&self, paths: &[String]) -> RunConfig {
+        RunConfig {
+            threads: self.threads,
+            progress: Progress::for_inputs(paths, self.progress_mode()),
+        }
+    }
+}
+
+/// Threads and progress bar of a run.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// Worker threads (0 = one per core, 1 = the reading thread does everything).
+    pub threads: usize,
+    pub progress: Option<Progress>,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            threads: 1,
+            progress: None,
+        }
+    }
+}
+
+impl RunConfig {
+    /// Threads to use: `threads`, or one per core for 0.
+    pub fn thread_count(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS)),
+            n => n,
+        }
+    }
+}
+
+/// True when `path` can be opened and read again from the start by another thread (a regular file;
+/// also a missing file or a directory, which give every thread the same error). Not standard input,
+/// a pipe or a device.
+pub fn reopenable(path: &str) -> bool {
+    if path == "-" {
+        return false;
+    }
+    match std::fs::metadata(path) {
+        Ok(m) => m.is_file() || m.is_dir(),
+        Err(_) => true,
+    }
+}
+
 /// Analyse `paths` in order ("-" is stdin) and print through `sink`. Files that cannot be opened are
 /// reported in the summary and skipped; the caller decides the exit status from the summary
 /// ([`exit_status`]).
@@ -93,12 +197,56 @@ pub fn run(paths: &[String], opts: Options, sink: &mut dyn ReportSink) -> std::i
     })
 }
 
+/// [`run`] with `config`'s threads and progress bar. With more than one thread the output is the
+/// same as with one (see [`crate::shard`]); inputs that cannot be read twice (standard input, a pipe)
+/// are analysed with one thread, with a warning on standard error.
+pub fn run_config(
+    paths: &[String],
+    opts: Options,
+    sink: &mut dyn ReportSink,
+    config: &RunConfig,
+) -> std::io::Result<Summary> {
+    let threads = config.thread_count();
+    let progress = config.progress.as_ref();
+    let mut open = |p: &str| CaptureReader::open(Path::new(p));
+    let result = if threads <= 1 {
+        run_single(paths, opts, sink, &mut open, progress)
+    } else if let Some(p) = paths.iter().find(|p| !reopenable(p)) {
+        let shown = if p == "-" {
+            "standard input"
+        } else {
+            p.as_str()
+        };
+        eprintln!(
+            "tlsautopsy: warning: --threads {threads}: {shown} cannot be read more than once (every thread reads the whole input): analysing with one thread"
+        );
+        run_single(paths, opts, sink, &mut open, progress)
+    } else {
+        crate::shard::run(paths, opts, sink, threads, progress)
+    };
+    if let Some(p) = progress {
+        p.finish();
+    }
+    result
+}
+
 /// [`run`], with `open` turning each name into a reader (the fuzz harness reads from memory).
 pub fn run_with(
     paths: &[String],
     opts: Options,
     sink: &mut dyn ReportSink,
     open: &mut dyn FnMut(&str) -> Result<CaptureReader, CaptureError>,
+) -> std::io::Result<Summary> {
+    run_single(paths, opts, sink, open, None)
+}
+
+/// One thread reads, analyses and prints.
+fn run_single(
+    paths: &[String],
+    opts: Options,
+    sink: &mut dyn ReportSink,
+    open: &mut dyn FnMut(&str) -> Result<CaptureReader, CaptureError>,
+    progress: Option<&Progress>,
 ) -> std::io::Result<Summary> {
     let mut analyzer = Analyzer::new(opts);
     let mut summary = Summary::default();
@@ -118,6 +266,34 @@ pub fn run_with(
                 }
             }
         };
+    summary.inputs = read_inputs(paths, open, progress, |file_idx, frame| {
+        analyzer.frame(file_idx, frame, &mut |c, v| emit(&mut summary, c, v));
+        true
+    });
+    let totals = analyzer.finish(&mut |c, v| emit(&mut summary, c, v));
+    if let Some(e) = io_err {
+        return Err(e);
+    }
+    summary.totals = totals;
+    sink.finish(&summary)?;
+    Ok(summary)
+}
+
+/// Frames between two updates of the progress bar.
+const PROGRESS_EVERY: u64 = 4096;
+
+/// Reads every input in order and hands each frame to `frame` with its file index (stopping early
+/// when `frame` returns false); says what was read of each input. The same for one thread and for
+/// each thread of a sharded run, so both see the same frames and the same warnings.
+pub(crate) fn read_inputs(
+    paths: &[String],
+    open: &mut dyn FnMut(&str) -> Result<CaptureReader, CaptureError>,
+    progress: Option<&Progress>,
+    mut frame: impl FnMut(u16, &Frame<'_>) -> bool,
+) -> Vec<InputInfo> {
+    let mut inputs = Vec::with_capacity(paths.len());
+    // Bytes of the inputs already read (for the progress bar).
+    let mut base: u64 = 0;
     for (idx, path) in paths.iter().enumerate() {
         let mut info = InputInfo {
             name: path.clone(),
@@ -127,7 +303,7 @@ pub fn run_with(
             Ok(r) => r,
             Err(e) => {
                 info.error = Some(e.to_string());
-                summary.inputs.push(info);
+                inputs.push(info);
                 continue;
             }
         };
@@ -138,15 +314,24 @@ pub fn run_with(
         };
         let file_idx = u16::try_from(idx).unwrap_or(u16::MAX);
         let mut unsupported: BTreeMap<u32, u64> = BTreeMap::new();
+        let mut stopped = false;
         loop {
             match reader.next_frame() {
-                Ok(Some(frame)) => {
+                Ok(Some(f)) => {
                     info.frames += 1;
-                    info.bytes += frame.data.len() as u64;
-                    if !link_type_supported(frame.link) {
-                        *unsupported.entry(frame.link.0).or_insert(0) += 1;
+                    info.bytes += f.data.len() as u64;
+                    if !link_type_supported(f.link) {
+                        *unsupported.entry(f.link.0).or_insert(0) += 1;
                     }
-                    analyzer.frame(file_idx, &frame, &mut |c, v| emit(&mut summary, c, v));
+                    if !frame(file_idx, &f) {
+                        stopped = true;
+                        break;
+                    }
+                    if info.frames % PROGRESS_EVERY == 0 {
+                        if let Some(p) = progress {
+                            p.set(base.saturating_add(reader.bytes_read()));
+                        }
+                    }
                 }
                 Ok(None) => break,
                 Err(e @ CaptureError::Truncated { .. }) => {
@@ -159,6 +344,14 @@ pub fn run_with(
                     break;
                 }
             }
+        }
+        base = base.saturating_add(reader.bytes_read());
+        if let Some(p) = progress {
+            p.set(base);
+        }
+        if stopped {
+            inputs.push(info);
+            break;
         }
         let mut links: Vec<String> = Vec::new();
         for i in reader.interfaces() {
@@ -205,13 +398,7 @@ pub fn run_with(
                 unsupported.len() - LINK_WARNINGS
             ));
         }
-        summary.inputs.push(info);
+        inputs.push(info);
     }
-    let totals = analyzer.finish(&mut |c, v| emit(&mut summary, c, v));
-    if let Some(e) = io_err {
-        return Err(e);
-    }
-    summary.totals = totals;
-    sink.finish(&summary)?;
-    Ok(summary)
+    inputs
 }

@@ -1,0 +1,684 @@
+//! `--threads N`: flow-sharded analysis whose output is identical, byte for byte and in the same
+//! order, to one thread's.
+//!
+//! # How
+//! Every worker thread opens its own readers over the same input files and reads and decodes every
+//! frame, so all the global bookkeeping (frame counts, the clock, when sweeps happen, skipped frames,
+//! IP fragment reassembly) is exactly one thread's. Each tracks only the connections whose flow key
+//! hashes to its shard ([`ShardFilter`]: a fixed, symmetric hash of the canonical flow key; ICMP
+//! errors go by the flow they quote).
+//!
+//! Each worker sends its events in its own order, which is one thread's order restricted to its
+//! connections: at each frame (by global frame number), first the connections judged as the packet
+//! was processed before a connection was created (port reuse, eviction), then the connection created
+//! (at most one per frame), the bytes buffered right after the packet, those judged after it (the
+//! total buffer limit), those judged by the sweep at that frame (by id), and the bytes buffered after
+//! the frame; at the end of the input, all remaining connections by id. The merger (the calling
+//! thread) merges the workers' events by that order (a k-way merge) and
+//!
+//! - gives each created connection the next global id ("in order of the first packet"); a sweep
+//!   judgment is ordered by its connection's global id, known by then since the connection's creation
+//!   came earlier in the same worker's events;
+//! - prints the judged connections through the usual [`ReportSink`]s, in exactly one thread's order;
+//! - replays creations and judgments for `max_live_connections`, and the buffered bytes for
+//!   `max_buffered_bytes`, so both are exact.
+//!
+//! Workers send their events in chunks (every [`CHUNK_JUDGED`] judged connections, and every
+//! [`BATCH_FRAMES`] frames with a mark saying "nothing more up to here", so a worker with nothing to
+//! say never holds the others back) over bounded channels, so memory stays bounded: besides the live
+//! connections (split between the workers), a few chunks per worker are in flight. A sweep is run
+//! apart from its frame's packet ([`Analyzer::run_deferred_sweep`]), so its judgments stream out as
+//! they are made, as they do with one thread. The merger hands each printed connection back to its
+//! worker to be freed there: freeing on another thread than the one that allocated costs the system
+//! allocator dearly.
+//!
+//! Frame counts, skipped frames and fragment counts are taken from one worker (they are the same in
+//! all); per-connection counters are summed.
+//!
+//! # Limits
+//! `--max-connections` and `--max-buffer-total` apply per shard, divided by the number of threads:
+//! as long as neither is hit, the output is identical to one thread's; a hit is counted and noted as
+//! usual (and said on standard error), but which connections it touches may differ from one thread.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+
+use crate::analyze::{Analyzer, Connection, JudgedBecause, Options, ShardProbe, Totals};
+use crate::capture::CaptureReader;
+use crate::progress::Progress;
+use crate::report::{ConnReport, InputInfo, ReportSink, Summary};
+use crate::verdict::Verdict;
+
+/// A worker sends what it has (with a mark) at least every this many frames.
+pub const BATCH_FRAMES: u64 = 4096;
+
+/// Chunks a worker may be ahead of the merger (with [`CHUNK_JUDGED`]: at most 512 judged
+/// connections in flight per worker).
+const CHANNEL_DEPTH: usize = 32;
+
+/// Which connections a shard tracks.
+#[derive(Clone, Copy, Debug)]
+pub struct ShardFilter {
+    index: u64,
+    count: u64,
+}
+
+impl ShardFilter {
+    /// Shard `index` of `count`.
+    pub fn new(index: usize, count: usize) -> Self {
+        ShardFilter {
+            index: index as u64,
+            count: count.max(1) as u64,
+        }
+    }
+
+    /// True when the connection with canonical flow key `k` belongs to this shard.
+    pub fn owns(&self, k: &(IpAddr, u16, IpAddr, u16)) -> bool {
+        flow_hash(k) % self.count == self.index
+    }
+}
+
+/// A fixed hash of a canonical flow key (the same in every run and every process, so a shard's
+/// connections do not depend on a random seed). Symmetric because the key is canonical (lower
+/// endpoint first).
+pub fn flow_hash(k: &(IpAddr, u16, IpAddr, u16)) -> u64 {
+    fn fold(ip: &IpAddr) -> u64 {
+        match ip {
+            IpAddr::V4(a) => u64::from(u32::from(*a)),
+            IpAddr::V6(a) => {
+                let b = u128::from(*a);
+                ((b >> 64) as u64) ^ (b as u64).rotate_left(17)
+            }
+        }
+    }
+    // splitmix64's finalizer: every input bit moves every output bit.
+    fn mix(mut z: u64) -> u64 {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    let ports = (u64::from(k.1) << 16) | u64::from(k.3);
+    mix(fold(&k.0).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ fold(&k.2).rotate_left(32) ^ ports)
+}
+
+/// Where, among what happens at one frame, an event falls (one thread's order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    /// Judged before the frame's connection was created: port reuse, eviction (in the order the
+    /// worker judged them: they all come from the one shard that owns the packet).
+    BeforeCreation = 0,
+    /// The connection created at this frame (at most one).
+    Creation = 1,
+    /// The bytes buffered right after the frame's TCP packet (where one thread takes the maximum).
+    Peak = 2,
+    /// Judged after the packet: the total buffer limit (in the worker's order).
+    AfterPacket = 3,
+    /// Judged by the sweep at this frame, or at the end of the input: in order of id.
+    Sweep = 4,
+    /// The bytes buffered after the frame.
+    Settled = 5,
+    /// Nothing more from this worker at or before this frame.
+    Mark = 6,
+    /// The worker's totals (the last event).
+    End = 7,
+}
+
+/// A judged connection with its verdict.
+type Judgment = Box<(Connection, Verdict)>;
+
+/// A worker's ends of its channels: its events go to the merger; the connections the merger has
+/// printed come back, to be freed by the thread that allocated them (much cheaper with the system
+/// allocator than freeing them on the merger's thread).
+pub struct Link {
+    tx: SyncSender<Vec<Event>>,
+    back: Receiver<Vec<Judgment>>,
+}
+
+/// Printed connections the merger gathers before sending them back.
+const RETURN_BATCH: usize = 32;
+
+/// What happened.
+enum What {
+    /// A connection was created, with this id in the worker.
+    Created(u64),
+    /// A connection was judged.
+    Judged(Judgment),
+    /// The worker's buffered bytes ([`Phase::Peak`], [`Phase::Settled`]).
+    Buffered(usize),
+    Mark,
+    End(Box<End>),
+}
+
+/// One event of a worker, in its order; a worker's events are sorted by (seq, phase, sub), with
+/// `sub` of a [`Phase::Sweep`] judgment read as the connection's global id.
+pub struct Event {
+    /// Global frame number (1-based over all inputs); `u64::MAX` at the end of the input.
+    seq: u64,
+    phase: Phase,
+    /// Order among the worker's events of the same frame and phase; for a sweep judgment, the
+    /// connection's id in the worker.
+    sub: u64,
+    what: What,
+}
+
+/// What a worker sends when its run ends.
+pub struct End {
+    totals: Totals,
+    inputs: Vec<InputInfo>,
+}
+
+/// Judged connections a worker gathers before sending them.
+const CHUNK_JUDGED: usize = 16;
+
+/// The options of one of `n` shards: the two limits on all connections together are divided.
+pub fn shard_options(opts: Options, n: usize) -> Options {
+    let n = n.max(1);
+    let mut o = opts;
+    o.max_connections = (opts.max_connections / n).max(1);
+    o.max_buffered_total = (opts.max_buffered_total / n).max(1);
+    o
+}
+
+/// Analyse `paths` with `threads` workers and print through `sink` on this thread.
+pub fn run(
+    paths: &[String],
+    opts: Options,
+    sink: &mut dyn ReportSink,
+    threads: usize,
+    progress: Option<&Progress>,
+) -> io::Result<Summary> {
+    let shard_opts = shard_options(opts, threads);
+    let worker = |shard: usize, link: Link| {
+        let progress = if shard == 0 { progress } else { None };
+        work(paths, shard_opts, shard, threads, progress, link);
+    };
+    let summary = run_workers(paths, opts, sink, threads, &worker)?;
+    let l = &summary.totals.limits;
+    if l.connections > 0 || l.buffer_total > 0 {
+        eprintln!(
+            "tlsautopsy: note: with --threads {threads}, --max-connections and --max-buffer-total apply per thread ({} connections, {} bytes each); a limit was hit, so which connections it touched may differ from a run with one thread",
+            shard_opts.max_connections, shard_opts.max_buffered_total
+        );
+    }
+    Ok(summary)
+}
+
+/// Starts `threads` workers (`worker(shard, sender)`), merges their events into `sink`, and joins
+/// them. A worker that panics or stops early makes this an error, never a hang.
+pub fn run_workers(
+    paths: &[String],
+    opts: Options,
+    sink: &mut dyn ReportSink,
+    threads: usize,
+    worker: &(dyn Fn(usize, Link) + Sync),
+) -> io::Result<Summary> {
+    let names: Vec<String> = paths.to_vec();
+    sink.begin(&names)?;
+    std::thread::scope(|scope| {
+        let mut rxs = Vec::with_capacity(threads);
+        let mut handles = Vec::with_capacity(threads);
+        for shard in 0..threads {
+            let (tx, rx) = sync_channel::<Vec<Event>>(CHANNEL_DEPTH);
+            let (back_tx, back) = channel::<Vec<Judgment>>();
+            let h = std::thread::Builder::new()
+                .name(format!("tlsautopsy-shard-{shard}"))
+                .spawn_scoped(scope, move || worker(shard, Link { tx, back }));
+            match h {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    drop(rxs);
+                    for h in handles {
+                        let _ = h.join();
+                    }
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("cannot start an analysis thread: {e}"),
+                    ));
+                }
+            }
+            rxs.push((rx, back_tx));
+        }
+        let result = merge(rxs, &names, opts, sink);
+        // (The receivers are dropped by now: workers still sending see it and stop.)
+        let mut panicked: Option<String> = None;
+        for (shard, h) in handles.into_iter().enumerate() {
+            if let Err(payload) = h.join() {
+                let msg = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "(no message)".to_string());
+                panicked.get_or_insert(format!("analysis thread {shard} panicked: {msg}"));
+            }
+        }
+        match panicked {
+            Some(m) => Err(io::Error::other(m)),
+            None => result,
+        }
+    })
+}
+
+/// A worker's outgoing events.
+struct Out {
+    link: Link,
+    events: Vec<Event>,
+    judged: usize,
+    /// The merger is gone.
+    closed: bool,
+}
+
+impl Out {
+    fn push(&mut self, seq: u64, phase: Phase, sub: u64, what: What) {
+        if matches!(what, What::Judged(_)) {
+            self.judged += 1;
+        }
+        self.events.push(Event {
+            seq,
+            phase,
+            sub,
+            what,
+        });
+    }
+
+    /// Sends what was gathered (and frees what the merger sent back); false when the merger is gone.
+    fn send(&mut self) -> bool {
+        if !self.closed && !self.events.is_empty() {
+            self.judged = 0;
+            self.closed = self.link.tx.send(std::mem::take(&mut self.events)).is_err();
+        }
+        while let Ok(printed) = self.link.back.try_recv() {
+            drop(printed);
+        }
+        !self.closed
+    }
+}
+
+/// One worker: reads every input, tracks its shard's connections, sends its events.
+fn work(
+    paths: &[String],
+    opts: Options,
+    shard: usize,
+    threads: usize,
+    progress: Option<&Progress>,
+    link: Link,
+) {
+    let mut analyzer = Analyzer::new(opts);
+    analyzer.set_shard(shard, threads);
+    let mut out = Out {
+        link,
+        events: Vec::new(),
+        judged: 0,
+        closed: false,
+    };
+    let mut seq: u64 = 0;
+    let mut prev = analyzer.shard_probe();
+    let mut judged: Vec<(Connection, Verdict)> = Vec::new();
+    let mut open = |p: &str| CaptureReader::open(Path::new(p));
+    let inputs = crate::run::read_inputs(paths, &mut open, progress, |file, frame| {
+        seq += 1;
+        // The packet (the sweep that may be due is deferred), then the sweep.
+        analyzer.frame(file, frame, &mut |c, v| judged.push((c, v)));
+        let now = analyzer.shard_probe();
+        record_packet(&mut out, seq, &prev, &now, &mut judged);
+        analyzer.run_deferred_sweep(&mut |c, v| out.judged_by_sweep(seq, c, v));
+        let now = analyzer.shard_probe();
+        if now.buffered != prev.buffered {
+            out.push(seq, Phase::Settled, 0, What::Buffered(now.buffered));
+        }
+        prev = now;
+        if seq % BATCH_FRAMES == 0 {
+            out.push(seq, Phase::Mark, 0, What::Mark);
+            return out.send();
+        }
+        out.judged < CHUNK_JUDGED || out.send()
+    });
+    if out.closed {
+        return;
+    }
+    // The end: every remaining connection, by id.
+    let totals = analyzer.finish(&mut |c, v| out.judged_by_sweep(u64::MAX, c, v));
+    let now = analyzer.shard_probe();
+    if now.buffered != prev.buffered {
+        out.push(u64::MAX, Phase::Settled, 0, What::Buffered(now.buffered));
+    }
+    out.push(
+        u64::MAX,
+        Phase::End,
+        0,
+        What::End(Box::new(End { totals, inputs })),
+    );
+    out.send();
+    // Free what the merger sends back until it is done.
+    for printed in out.link.back.iter() {
+        drop(printed);
+    }
+}
+
+impl Out {
+    /// A connection judged by the sweep at frame `seq` (or at the end): sent in chunks as they come,
+    /// so a sweep that judges thousands does not hold them all.
+    fn judged_by_sweep(&mut self, seq: u64, c: Connection, v: Verdict) {
+        let id = c.id;
+        self.push(seq, Phase::Sweep, id, What::Judged(Box::new((c, v))));
+        if self.judged >= CHUNK_JUDGED {
+            self.send();
+        }
+    }
+}
+
+/// Adds what the packet of frame `seq` did, from the probes before and after it and the connections
+/// it judged (in the order judged), in one thread's order.
+fn record_packet(
+    out: &mut Out,
+    seq: u64,
+    prev: &ShardProbe,
+    now: &ShardProbe,
+    judged: &mut Vec<(Connection, Verdict)>,
+) {
+    let mut created = now.created != prev.created;
+    let mut peak = (now.packets != prev.packets && now.buffered_at_packet > prev.buffered)
+        .then_some(now.buffered_at_packet);
+    let after_packet = |out: &mut Out, created: &mut bool, peak: &mut Option<usize>| {
+        // A frame creates at most one connection: its id is the newest.
+        if std::mem::take(created) {
+            out.push(seq, Phase::Creation, 0, What::Created(now.created));
+        }
+        if let Some(p) = peak.take() {
+            out.push(seq, Phase::Peak, 0, What::Buffered(p));
+        }
+    };
+    for (i, (conn, verdict)) in judged.drain(..).enumerate() {
+        // Port reuse and eviction come before the packet's connection is created; the total buffer
+        // limit after the packet.
+        let phase = if conn.judged_because == JudgedBecause::MemoryLimit {
+            after_packet(out, &mut created, &mut peak);
+            Phase::AfterPacket
+        } else {
+            Phase::BeforeCreation
+        };
+        out.push(
+            seq,
+            phase,
+            i as u64,
+            What::Judged(Box::new((conn, verdict))),
+        );
+    }
+    after_packet(out, &mut created, &mut peak);
+}
+
+/// One worker's events as the merger reads them.
+struct Stream {
+    rx: Receiver<Vec<Event>>,
+    /// Printed connections on their way back to the worker.
+    back: Sender<Vec<Judgment>>,
+    printed: Vec<Judgment>,
+    chunk: std::vec::IntoIter<Event>,
+    head: Option<Event>,
+    /// The head's place in one thread's order (a sweep judgment by its global id).
+    key: (u64, Phase, u64),
+    /// Its end was read.
+    done: bool,
+}
+
+/// The merger's running state.
+struct Merger {
+    /// Global id of each live connection, by (shard, id in the shard).
+    ids: HashMap<(usize, u64), u64>,
+    next_id: u64,
+    live: usize,
+    max_live: usize,
+    /// Bytes buffered per shard, and in all.
+    shard_buffered: Vec<usize>,
+    buffered: usize,
+    max_buffered: usize,
+}
+
+impl Stream {
+    /// Reads the next event (waiting for the worker if need be) and works out its key.
+    fn next(&mut self, shard: usize, ids: &HashMap<(usize, u64), u64>) -> io::Result<()> {
+        let ev = loop {
+            if let Some(e) = self.chunk.next() {
+                break e;
+            }
+            match self.rx.recv() {
+                Ok(c) => self.chunk = c.into_iter(),
+                Err(_) => {
+                    return Err(io::Error::other(format!(
+                        "analysis thread {shard} stopped before the end of the input"
+                    )))
+                }
+            }
+        };
+        let sub = if ev.phase == Phase::Sweep {
+            // Created earlier in this worker's events, so its global id is known.
+            *ids.get(&(shard, ev.sub)).ok_or_else(|| {
+                io::Error::other("internal error: a judged connection was never created")
+            })?
+        } else {
+            ev.sub
+        };
+        self.key = (ev.seq, ev.phase, sub);
+        self.head = Some(ev);
+        Ok(())
+    }
+}
+
+/// Merges the workers' events in one thread's order and prints the judged connections.
+fn merge(
+    rxs: Vec<(Receiver<Vec<Event>>, Sender<Vec<Judgment>>)>,
+    names: &[String],
+    opts: Options,
+    sink: &mut dyn ReportSink,
+) -> io::Result<Summary> {
+    let n = rxs.len();
+    let mut summary = Summary::default();
+    let mut m = Merger {
+        ids: HashMap::new(),
+        next_id: 1,
+        live: 0,
+        max_live: 0,
+        shard_buffered: vec![0; n],
+        buffered: 0,
+        max_buffered: 0,
+    };
+    let mut streams: Vec<Stream> = rxs
+        .into_iter()
+        .map(|(rx, back)| Stream {
+            rx,
+            back,
+            printed: Vec::new(),
+            chunk: Vec::new().into_iter(),
+            head: None,
+            key: (0, Phase::BeforeCreation, 0),
+            done: false,
+        })
+        .collect();
+    for (shard, s) in streams.iter_mut().enumerate() {
+        s.next(shard, &m.ids)?;
+    }
+    let mut ends: Vec<Option<End>> = (0..n).map(|_| None).collect();
+    while let Some(shard) = (0..n)
+        .filter(|&i| !streams[i].done)
+        .min_by_key(|&i| streams[i].key)
+    {
+        let s = &mut streams[shard];
+        let Some(ev) = s.head.take() else {
+            break;
+        };
+        match ev.what {
+            What::Created(local) => {
+                m.ids.insert((shard, local), m.next_id);
+                m.next_id += 1;
+                m.live += 1;
+                m.max_live = m.max_live.max(m.live);
+            }
+            What::Judged(mut b) => {
+                let (conn, verdict) = &mut *b;
+                conn.id = m.ids.remove(&(shard, conn.id)).unwrap_or(0);
+                m.live = m.live.saturating_sub(1);
+                summary.count(verdict);
+                sink.connection(&ConnReport {
+                    conn,
+                    verdict,
+                    files: names,
+                })?;
+                s.printed.push(b);
+                if s.printed.len() >= RETURN_BATCH {
+                    // A worker that is gone cannot take them: then they are freed here.
+                    let _ = s.back.send(std::mem::take(&mut s.printed));
+                }
+            }
+            What::Buffered(v) => {
+                let cur = m.shard_buffered[shard];
+                let others = m.buffered.saturating_sub(cur);
+                if ev.phase == Phase::Peak {
+                    m.max_buffered = m.max_buffered.max(others.saturating_add(v));
+                } else {
+                    m.shard_buffered[shard] = v;
+                    m.buffered = others.saturating_add(v);
+                }
+            }
+            What::Mark => {}
+            What::End(e) => {
+                ends[shard] = Some(*e);
+                s.done = true;
+                let _ = s.back.send(std::mem::take(&mut s.printed));
+                continue;
+            }
+        }
+        s.next(shard, &m.ids)?;
+    }
+    let ends: Vec<End> = ends.into_iter().flatten().collect();
+    if ends.len() != n {
+        return Err(io::Error::other(
+            "internal error: an analysis thread ended without its totals",
+        ));
+    }
+    // Every worker read the same frames, unless a file changed while they read it (a capture still
+    // being written): then say so, since the verdicts near its end mix what each thread saw.
+    let frames: Vec<u64> = ends.iter().map(|e| e.totals.frames).collect();
+    if frames.iter().any(|f| Some(f) != frames.first()) {
+        eprintln!(
+            "tlsautopsy: warning: the input changed while it was read (the {n} threads read {} frames): the connections near its end may be judged from partial data; analyse a finished capture, or use --threads 1",
+            frames
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let (totals, inputs) = merge_totals(ends, opts, &m);
+    summary.totals = totals;
+    summary.inputs = inputs;
+    sink.finish(&summary)?;
+    Ok(summary)
+}
+
+/// The run's totals from the workers' ends: what every worker counts alike from one of them, the
+/// per-connection counters summed, the maxima from the merger's replays, the options as given.
+fn merge_totals(ends: Vec<End>, opts: Options, m: &Merger) -> (Totals, Vec<InputInfo>) {
+    let mut ends = ends.into_iter();
+    let Some(first) = ends.next() else {
+        return (Totals::default(), Vec::new());
+    };
+    let mut t = first.totals;
+    for e in ends {
+        let o = e.totals;
+        t.connections += o.connections;
+        t.evicted += o.evicted;
+        t.idle_judged += o.idle_judged;
+        t.icmp_unmatched += o.icmp_unmatched;
+        let (l, ol) = (&mut t.limits, &o.limits);
+        l.connections = l.connections.saturating_add(ol.connections);
+        l.buffer_per_direction = l
+            .buffer_per_direction
+            .saturating_add(ol.buffer_per_direction);
+        l.buffer_total = l.buffer_total.saturating_add(ol.buffer_total);
+        l.buffer_total_released = l
+            .buffer_total_released
+            .saturating_add(ol.buffer_total_released);
+        l.buffer_total_judged = l.buffer_total_judged.saturating_add(ol.buffer_total_judged);
+        l.handshake_message = l.handshake_message.saturating_add(ol.handshake_message);
+        l.events = l.events.saturating_add(ol.events);
+        // `fragments`: every worker reassembles every datagram; the same count in all.
+    }
+    t.max_live_connections = m.max_live;
+    t.max_buffered = m.max_buffered;
+    t.options = opts;
+    (t, first.inputs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn hash_is_fixed_and_spreads() {
+        let k = |p: u16| {
+            (
+                IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+                p,
+                IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+                443,
+            )
+        };
+        assert_eq!(flow_hash(&k(40000)), flow_hash(&k(40000)));
+        let mut per = [0u32; 3];
+        for p in 40000..43000 {
+            per[(flow_hash(&k(p)) % 3) as usize] += 1;
+        }
+        assert!(per.iter().all(|&c| c > 900), "{per:?}");
+        let f = ShardFilter::new(1, 2);
+        let owned = (40000..40100).filter(|&p| f.owns(&k(p))).count();
+        assert!((30..70).contains(&owned), "{owned}");
+    }
+
+    struct Null;
+    impl ReportSink for Null {
+        fn begin(&mut self, _: &[String]) -> io::Result<()> {
+            Ok(())
+        }
+        fn connection(&mut self, _: &ConnReport<'_>) -> io::Result<()> {
+            Ok(())
+        }
+        fn finish(&mut self, _: &Summary) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A worker that panics after a batch, while another keeps sending into a full channel: the
+    /// merger returns an error naming the thread, and nothing hangs.
+    #[test]
+    fn a_panicking_worker_is_an_error_not_a_hang() {
+        let worker = |shard: usize, link: Link| {
+            let mark = |seq| {
+                vec![Event {
+                    seq,
+                    phase: Phase::Mark,
+                    sub: 0,
+                    what: What::Mark,
+                }]
+            };
+            if shard == 1 {
+                let _ = link.tx.send(mark(1));
+                panic!("boom in shard 1");
+            }
+            for i in 1..1000 {
+                if link.tx.send(mark(i)).is_err() {
+                    return;
+                }
+            }
+        };
+        let err =
+            run_workers(&[], Options::default(), &mut Null, 2, &worker).expect_err("an error");
+        assert!(
+            err.to_string()
+                .contains("analysis thread 1 panicked: boom in shard 1"),
+            "{err}"
+        );
+    }
+}
