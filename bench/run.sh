@@ -20,7 +20,7 @@ BIN=${CARGO_TARGET_DIR:-target}/release
 if [[ ! -f $F || ! -f $F.expected.json ]]; then
     $BIN/tlsautopsy-gencap --captures captures --size-mb "$SIZE" --out "$F" ${GENCAP_ARGS:-}
 fi
-BYTES=$(stat -c %s "$F")
+BYTES=$(stat -L -c %s "$F")
 cat "$F" >/dev/null   # warm the page cache
 
 # best (lowest) wall time over $RUNS runs, and the peak RSS of that run: "seconds kb"

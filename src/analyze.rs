@@ -223,8 +223,9 @@ pub struct Analyzer {
     scratch: Vec<(TlsEvent, FrameRef)>,
     /// Flow sharding ([`crate::shard`]): when set, only the connections of this shard are tracked.
     shard: Option<crate::shard::ShardFilter>,
-    /// What a sharded run reads after each frame ([`Analyzer::shard_probe`]).
-    probe: ShardProbe,
+    /// TCP packets accounted, and `buffered` right after the last one ([`Analyzer::shard_probe`]).
+    packets_accounted: u64,
+    buffered_at_packet: usize,
     /// Sharded runs: a sweep due at a frame waits for [`Analyzer::run_deferred_sweep`].
     defer_sweeps: bool,
     sweep_deferred: bool,
@@ -328,7 +329,8 @@ impl Analyzer {
             buffered: 0,
             scratch: Vec::new(),
             shard: None,
-            probe: ShardProbe::default(),
+            packets_accounted: 0,
+            buffered_at_packet: 0,
             defer_sweeps: false,
             sweep_deferred: false,
         }
@@ -362,7 +364,8 @@ impl Analyzer {
         ShardProbe {
             created: self.next_id - 1,
             buffered: self.buffered,
-            ..self.probe
+            packets: self.packets_accounted,
+            buffered_at_packet: self.buffered_at_packet,
         }
     }
 
@@ -478,8 +481,8 @@ impl Analyzer {
         self.table.insert(k, conn);
         self.totals.max_live_connections = self.totals.max_live_connections.max(self.table.len());
         self.totals.max_buffered = self.totals.max_buffered.max(self.buffered);
-        self.probe.packets += 1;
-        self.probe.buffered_at_packet = self.buffered;
+        self.packets_accounted += 1;
+        self.buffered_at_packet = self.buffered;
         if self.buffered > self.opts.max_buffered_total {
             self.enforce_buffer_total(at, done);
         }

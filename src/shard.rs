@@ -137,6 +137,9 @@ pub struct Link {
     back: Receiver<Vec<Judgment>>,
 }
 
+/// The merger's ends of a worker's channels.
+type MergerLink = (Receiver<Vec<Event>>, Sender<Vec<Judgment>>);
+
 /// Printed connections the merger gathers before sending them back.
 const RETURN_BATCH: usize = 32;
 
@@ -468,7 +471,7 @@ impl Stream {
 
 /// Merges the workers' events in one thread's order and prints the judged connections.
 fn merge(
-    rxs: Vec<(Receiver<Vec<Event>>, Sender<Vec<Judgment>>)>,
+    rxs: Vec<MergerLink>,
     names: &[String],
     opts: Options,
     sink: &mut dyn ReportSink,
