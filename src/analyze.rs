@@ -439,8 +439,8 @@ impl Analyzer {
                     self.buffered,
                 );
                 self.totals.max_buffered = self.totals.max_buffered.max(self.buffered);
-                self.probe.packets += 1;
-                self.probe.buffered_at_packet = self.buffered;
+                self.packets_accounted += 1;
+                self.buffered_at_packet = self.buffered;
                 if self.buffered > self.opts.max_buffered_total {
                     self.enforce_buffer_total(at, done);
                 }
