@@ -3,25 +3,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            captures(&p, out);
-        } else if matches!(
-            p.extension().and_then(|e| e.to_str()),
-            Some("pcap" | "pcapng" | "cap")
-        ) {
-            out.push(p);
-        }
-    }
-}
 
 #[test]
 fn every_peer_capture_is_analysed_in_bounded_memory() {
@@ -29,9 +11,7 @@ fn every_peer_capture_is_analysed_in_bounded_memory() {
         eprintln!("skipped: ../shared/corpus/peers not present");
         return;
     };
-    let mut files = Vec::new();
-    captures(&peers, &mut files);
-    files.sort();
+    let files = common::capture_files_in(&peers);
     assert!(
         files.len() > 80,
         "expected the whole corpus, found {} files",

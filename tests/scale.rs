@@ -11,22 +11,10 @@ fn generated_capture_verdict_counts_match_the_generator() {
     let dir = std::env::temp_dir().join(format!("tlsautopsy-scale-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp");
     let out = dir.join("gen.pcap");
-    let st = Command::new(env!("CARGO_BIN_EXE_tlsautopsy-gencap"))
-        .args([
-            "--size-mb",
-            "20",
-            "--bulk-kb",
-            "256",
-            "--bulk-every",
-            "10",
-            "--captures",
-        ])
-        .arg(common::root().join("captures"))
-        .arg("--out")
-        .arg(&out)
-        .status()
-        .expect("run gencap");
-    assert!(st.success());
+    common::gencap(
+        &out,
+        &["--size-mb", "20", "--bulk-kb", "256", "--bulk-every", "10"],
+    );
     let expected: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("gen.pcap.expected.json")).expect("expected.json"),
     )

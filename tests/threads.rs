@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 /// One run: (exit status, stdout, stderr).
@@ -117,32 +117,13 @@ fn every_shipped_capture_gives_the_same_output_with_threads() {
     assert!(diffs.is_empty(), "{}", diffs.join("\n"));
 }
 
-fn peer_captures(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            peer_captures(&p, out);
-        } else if matches!(
-            p.extension().and_then(|e| e.to_str()),
-            Some("pcap" | "pcapng" | "cap")
-        ) {
-            out.push(p);
-        }
-    }
-}
-
 #[test]
 fn every_peer_capture_gives_the_same_output_with_threads() {
     let Some(peers) = common::peers() else {
         eprintln!("skipped: ../shared/corpus/peers not present");
         return;
     };
-    let mut files = Vec::new();
-    peer_captures(&peers, &mut files);
-    files.sort();
+    let files = common::capture_files_in(&peers);
     assert!(files.len() > 80, "found {} peer captures", files.len());
     let mut diffs = Vec::new();
     for f in &files {
@@ -158,8 +139,9 @@ fn generated() -> PathBuf {
     std::fs::create_dir_all(&dir).expect("tmp");
     let out = dir.join("gen.pcap");
     if !out.exists() {
-        let st = Command::new(env!("CARGO_BIN_EXE_tlsautopsy-gencap"))
-            .args([
+        common::gencap(
+            &out,
+            &[
                 "--size-mb",
                 "4",
                 "--spacing-us",
@@ -168,14 +150,8 @@ fn generated() -> PathBuf {
                 "10",
                 "--bulk-kb",
                 "64",
-                "--captures",
-            ])
-            .arg(common::root().join("captures"))
-            .arg("--out")
-            .arg(&out)
-            .status()
-            .expect("run gencap");
-        assert!(st.success());
+            ],
+        );
     }
     out
 }

@@ -345,3 +345,41 @@ pub fn tshark_fields(
         .map(|l| l.split('\t').map(str::to_string).collect())
         .collect()
 }
+
+/// Every capture file (pcap, pcapng, cap) below `dir`, sorted.
+pub fn capture_files_in(dir: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("pcap" | "pcapng" | "cap")
+            ) {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Runs `tlsautopsy-gencap` on the shipped scenario captures with `args`, writing `out` (and
+/// `out.expected.json`).
+pub fn gencap(out: &Path, args: &[&str]) {
+    let st = Command::new(env!("CARGO_BIN_EXE_tlsautopsy-gencap"))
+        .args(args)
+        .arg("--captures")
+        .arg(root().join("captures"))
+        .arg("--out")
+        .arg(out)
+        .status()
+        .expect("run gencap");
+    assert!(st.success(), "tlsautopsy-gencap {args:?} failed");
+}
