@@ -268,7 +268,9 @@ fn absorb(
             Chunk::Data(d) => tls.feed(dir, d, &mut buf),
             Chunk::Gap(n) => tls.gap(dir, n, &mut buf),
         }
-        scratch.extend(buf.drain(..).map(|e| (e, at)));
+        if !buf.is_empty() {
+            scratch.extend(buf.drain(..).map(|e| (e, at)));
+        }
     });
     for (event, at) in scratch.drain(..) {
         let first = conn.tcp.frame_of_offset(event.dir, event.start);
@@ -394,14 +396,35 @@ impl Analyzer {
             frame: frame.number,
             ts: frame.ts,
         };
-        match self.decoder.decode(frame) {
-            Decoded::Tcp(pkt) => self.tcp(&pkt, at, done),
-            Decoded::IcmpError(e) => self.icmp(e, at),
-            Decoded::Skipped(r) => *self.skipped.entry(r).or_insert(0) += 1,
+        // Sharded: a plain TCP segment of another shard's connection is only counted (its key is
+        // read from the headers, so the frame is not decoded for nothing).
+        let other_shard = self.shard.as_ref().is_some_and(|s| {
+            self.decoder
+                .peek_tcp(frame)
+                .is_some_and(|(a, ap, b, bp)| !s.owns(&key(a, ap, b, bp)))
+        });
+        if other_shard {
+            self.decoder.count_peeked_tcp();
+            self.totals.tcp_packets += 1;
+        } else {
+            self.decode_and_track(frame, at, done);
         }
         self.since_sweep += 1;
         if self.since_sweep >= 1024 && self.now.since(self.last_sweep) >= 1_000_000_000 {
             self.sweep(false, done);
+        }
+    }
+
+    fn decode_and_track(
+        &mut self,
+        frame: &Frame<'_>,
+        at: FrameRef,
+        done: &mut dyn FnMut(Connection, Verdict),
+    ) {
+        match self.decoder.decode(frame) {
+            Decoded::Tcp(pkt) => self.tcp(&pkt, at, done),
+            Decoded::IcmpError(e) => self.icmp(e, at),
+            Decoded::Skipped(r) => *self.skipped.entry(r).or_insert(0) += 1,
         }
     }
 

@@ -23,7 +23,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use crate::analyze::Options;
 use crate::capture::{CaptureReader, Frame, LinkType, Timestamp};
-use crate::decode::{Decoded, Decoder, FragmentLimits, IpInfo, TcpFlags, TcpOptions, TcpPacket};
+use crate::decode::{Decoded, Decoder, FragmentLimits, IpInfo, TcpFlags, TcpPacket};
 use crate::report::json::JsonLinesReport;
 use crate::report::text::TextReport;
 use crate::report::{ConnReport, ReportSink, Summary};
@@ -233,7 +233,7 @@ pub fn tcp(data: &[u8]) {
             ack: s.ack,
             flags: s.flags,
             window: 512,
-            options: TcpOptions::default(),
+            options_raw: Default::default(),
             payload: Cow::Borrowed(s.payload),
             payload_missing: s.missing,
         };

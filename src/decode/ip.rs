@@ -9,7 +9,9 @@ use etherparse::{
 
 use super::frag::{FragKey, FragResult, Reassembler};
 use super::link::{be16, be32};
-use super::{Decoded, IcmpError, IpInfo, SkipReason, TcpFlags, TcpOptions, TcpPacket};
+use super::{
+    Decoded, IcmpError, IpInfo, RawTcpOptions, SkipReason, TcpFlags, TcpOptions, TcpPacket,
+};
 
 const TCP: u8 = IpNumber::TCP.0;
 const ICMP: u8 = IpNumber::ICMP.0;
@@ -76,6 +78,44 @@ fn plain_tcp(packet: &[u8]) -> Option<Decoded<'_>> {
         }
         _ => None,
     }
+}
+
+/// For a packet [`plain_tcp`] decodes as a well-formed TCP segment: its source address and port and
+/// destination address and port, read without building the packet. `None` for anything else.
+pub(crate) fn peek_plain_tcp(packet: &[u8]) -> Option<(IpAddr, u16, IpAddr, u16)> {
+    let (src, dst, seg) = match packet {
+        [0x45, _, l0, l1, _, _, f0, f1, _, TCP, _, _, s0, s1, s2, s3, d0, d1, d2, d3, ..] => {
+            let total = usize::from(u16::from_be_bytes([*l0, *l1]));
+            if u16::from_be_bytes([*f0, *f1]) & 0x3fff != 0 || total < 20 {
+                return None;
+            }
+            (
+                IpAddr::V4(Ipv4Addr::new(*s0, *s1, *s2, *s3)),
+                IpAddr::V4(Ipv4Addr::new(*d0, *d1, *d2, *d3)),
+                packet.get(20..total)?,
+            )
+        }
+        [v, _, _, _, p0, p1, TCP, _, rest @ ..] if v >> 4 == 6 => {
+            let len = usize::from(u16::from_be_bytes([*p0, *p1]));
+            if len == 0 {
+                return None;
+            }
+            let src: [u8; 16] = rest.get(..16)?.try_into().ok()?;
+            let dst: [u8; 16] = rest.get(16..32)?.try_into().ok()?;
+            (
+                IpAddr::V6(Ipv6Addr::from(src)),
+                IpAddr::V6(Ipv6Addr::from(dst)),
+                packet.get(40..40usize.saturating_add(len))?,
+            )
+        }
+        _ => return None,
+    };
+    // The checks `tcp` makes before it accepts a segment (nothing is cut here).
+    let hlen = usize::from(seg.get(12)? >> 4) * 4;
+    if seg.len() < 20 || hlen < 20 || seg.len() < hlen {
+        return None;
+    }
+    Some((src, be16(seg, 0)?, dst, be16(seg, 2)?))
 }
 
 /// [`decode_ip`] for any packet.
@@ -306,7 +346,7 @@ fn tcp<'a>(ip: IpInfo, seg: Cow<'a, [u8]>, missing: usize) -> Decoded<'a> {
     if hlen < 20 || (s.len() < hlen && !cut) {
         return skipped(SkipReason::Malformed);
     }
-    let options = tcp_options(s.get(20..hlen.min(s.len())).unwrap_or(&[]));
+    let options_raw = RawTcpOptions::new(s.get(20..hlen.min(s.len())).unwrap_or(&[]));
     let flags = TcpFlags::from_bits(fl);
     let captured = s.len();
     let payload_len = captured.saturating_sub(hlen);
@@ -329,7 +369,7 @@ fn tcp<'a>(ip: IpInfo, seg: Cow<'a, [u8]>, missing: usize) -> Decoded<'a> {
         ack,
         flags,
         window,
-        options,
+        options_raw,
         payload,
         payload_missing: u32::try_from(payload_missing).unwrap_or(u32::MAX),
     })
@@ -497,6 +537,25 @@ mod fast_path_tests {
                 let Ok(net) = super::super::link::to_network(frame.link, frame.data) else {
                     continue;
                 };
+                if let Some((src, sport, dst, dport)) = peek_plain_tcp(net.packet) {
+                    let Some(Decoded::Tcp(t)) = plain_tcp(net.packet) else {
+                        panic!(
+                            "{} frame {}: peeked but not decoded",
+                            f.display(),
+                            frame.number
+                        );
+                    };
+                    assert_eq!(
+                        (src, sport, dst, dport),
+                        (t.ip.src, t.src_port, t.ip.dst, t.dst_port)
+                    );
+                } else if let Some(Decoded::Tcp(_)) = plain_tcp(net.packet) {
+                    panic!(
+                        "{} frame {}: decoded but not peeked",
+                        f.display(),
+                        frame.number
+                    );
+                }
                 if let Some(fast) = plain_tcp(net.packet) {
                     taken += 1;
                     let general = decode_ip_general(net.packet, net.strict, 0, &mut frags, 0);

@@ -101,6 +101,47 @@ pub struct TcpOptions {
     pub timestamp: Option<(u32, u32)>,
 }
 
+/// The option bytes of a TCP header (at most 40), as far as the capture kept them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawTcpOptions {
+    bytes: [u8; 40],
+    len: u8,
+}
+
+impl Default for RawTcpOptions {
+    fn default() -> Self {
+        RawTcpOptions {
+            bytes: [0; 40],
+            len: 0,
+        }
+    }
+}
+
+impl RawTcpOptions {
+    /// The first 40 bytes of `b`.
+    pub fn new(b: &[u8]) -> Self {
+        let mut r = RawTcpOptions::default();
+        let n = b.len().min(40);
+        if let (Some(dst), Some(src)) = (r.bytes.get_mut(..n), b.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        r.len = n as u8;
+        r
+    }
+
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or_default()
+    }
+}
+
+impl TcpPacket<'_> {
+    /// MSS, window scale, SACK-permitted and timestamps, from the options the capture kept.
+    pub fn options(&self) -> TcpOptions {
+        ip::tcp_options(self.options_raw.as_bytes())
+    }
+}
+
 /// A decoded TCP segment.
 #[derive(Clone, Debug)]
 pub struct TcpPacket<'a> {
@@ -111,7 +152,9 @@ pub struct TcpPacket<'a> {
     pub ack: u32,
     pub flags: TcpFlags,
     pub window: u16,
-    pub options: TcpOptions,
+    /// The raw TCP options as captured; [`TcpPacket::options`] reads them. Kept raw because nothing
+    /// on the per-packet path needs them, and parsing them for every packet cost more than copying.
+    pub options_raw: RawTcpOptions,
     /// The captured payload (owned only when it came out of IP fragment reassembly).
     pub payload: Cow<'a, [u8]>,
     /// Payload bytes the IP length says exist but the capture did not keep (snaplen cut).
@@ -334,6 +377,21 @@ impl Decoder {
         };
         self.count(&decoded);
         decoded
+    }
+
+    /// The addresses and ports (source first) of a frame that [`Decoder::decode`] would decode as
+    /// a TCP segment by its common path (plain IPv4 or IPv6, not a fragment, whole in the capture),
+    /// read without decoding it. `None`: decode it. A frame peeked and not decoded is counted with
+    /// [`Decoder::count_peeked_tcp`].
+    pub fn peek_tcp(&self, frame: &Frame<'_>) -> Option<(IpAddr, u16, IpAddr, u16)> {
+        let net = link::to_network(frame.link, frame.data).ok()?;
+        ip::peek_plain_tcp(net.packet)
+    }
+
+    /// Counts a frame [`Decoder::peek_tcp`] recognised, as decoding it would have.
+    pub fn count_peeked_tcp(&mut self) {
+        self.stats.frames = self.stats.frames.saturating_add(1);
+        self.stats.tcp = self.stats.tcp.saturating_add(1);
     }
 
     fn count(&mut self, d: &Decoded<'_>) {

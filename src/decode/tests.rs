@@ -564,7 +564,7 @@ fn flags_byte(f: TcpFlags) -> u8 {
 
 /// The same per-frame hash the table was computed with (Python over tshark's fields).
 fn frame_hash(number: u64, t: &TcpPacket<'_>) -> u64 {
-    let o = t.options;
+    let o = t.options();
     let vals: [u64; 14] = [
         t.src_port.into(),
         t.dst_port.into(),
@@ -665,10 +665,10 @@ fn check(rel: &str, number: u64, e: Expect) {
             t.window,
         ),
         (
-            t.options.mss,
-            t.options.window_scale,
-            t.options.sack_permitted,
-            t.options.timestamp,
+            t.options().mss,
+            t.options().window_scale,
+            t.options().sack_permitted,
+            t.options().timestamp,
         ),
         (
             t.payload.len() as u32 + t.payload_missing,
@@ -1231,7 +1231,7 @@ fn sll2_and_null_by_hand() {
         (40000, 443, 1000, 77)
     );
     assert_eq!(&*t.payload, b"hello");
-    assert_eq!(t.options.timestamp, Some((5, 6)));
+    assert_eq!(t.options().timestamp, Some((5, 6)));
     assert!(t.flags.psh && t.flags.ack && !t.flags.syn);
     assert_eq!(t.ip.ttl, 50);
     // NULL with AF_INET in little-endian (host order on x86) and big-endian (as written on SPARC).
@@ -1315,14 +1315,14 @@ fn snaplen_cut_packets_count_the_missing_payload() {
             assert_eq!(t.payload.len(), 100 - 66);
             assert_eq!(t.payload_missing, 322 - 34);
             assert_eq!(&t.payload[..], &full[66..100]);
-            assert_eq!(t.options.timestamp, Some((809002261, 119170680)));
+            assert_eq!(t.options().timestamp, Some((809002261, 119170680)));
         });
         // Cut inside the TCP options of the SYN (frame 1: 44-byte TCP header): decoded, options as far as kept.
         let syn = &frames[0].data;
         cut_and_decode(1, syn, 14 + 20 + 24, |t| {
             assert!(t.flags.syn);
-            assert_eq!(t.options.mss, Some(1460));
-            assert_eq!(t.options.timestamp, None);
+            assert_eq!(t.options().mss, Some(1460));
+            assert_eq!(t.options().timestamp, None);
             assert_eq!(t.payload.len(), 0);
             assert_eq!(t.payload_missing, 0);
         });

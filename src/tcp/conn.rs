@@ -180,21 +180,10 @@ pub struct TcpConn {
 struct PacketSig {
     seq: u32,
     ack: u32,
-    flags: u8,
+    flags: TcpFlags,
     len: u32,
     ip_id: Option<u16>,
     window: u16,
-}
-
-fn flag_bits(f: TcpFlags) -> u8 {
-    u8::from(f.fin)
-        | u8::from(f.syn) << 1
-        | u8::from(f.rst) << 2
-        | u8::from(f.psh) << 3
-        | u8::from(f.ack) << 4
-        | u8::from(f.urg) << 5
-        | u8::from(f.ece) << 6
-        | u8::from(f.cwr) << 7
 }
 
 /// Ports on which the server side is assumed when no SYN was seen.
@@ -471,7 +460,7 @@ impl TcpConn {
         let sig = PacketSig {
             seq: pkt.seq,
             ack: pkt.ack,
-            flags: flag_bits(pkt.flags),
+            flags: pkt.flags,
             len: wire_len,
             ip_id: pkt.ip.ip_id,
             window: pkt.window,
