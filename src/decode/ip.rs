@@ -519,6 +519,7 @@ mod tests {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)]
 mod fast_path_tests {
     use super::*;
     use crate::capture::CaptureReader;
