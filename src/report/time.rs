@@ -20,7 +20,9 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 pub fn rfc3339(ts: Timestamp) -> String {
     let mut buf = [0u8; 30];
     let n = rfc3339_bytes(ts, &mut buf);
-    String::from_utf8_lossy(buf.get(..n).unwrap_or_default()).into_owned()
+    std::str::from_utf8(buf.get(..n).unwrap_or_default())
+        .map(str::to_owned)
+        .unwrap_or_default()
 }
 
 /// [`rfc3339`] into `buf` (ASCII), returning its length: written digit by digit, as this runs for

@@ -67,18 +67,17 @@ pub fn acceptable(ch: &ClientHello) -> bool {
 /// Judge an offer.
 pub fn assess(ch: &ClientHello) -> Offer {
     let max = ch.max_version();
-    let suites13: Vec<u16> = ch
-        .cipher_suites
-        .iter()
-        .copied()
-        .filter(|s| names::is_tls13_suite(*s))
-        .collect();
-    let modern12: Vec<u16> = ch
-        .cipher_suites
-        .iter()
-        .copied()
-        .filter(|s| is_modern12(*s))
-        .collect();
+    // Counted, and the first of each kept: no list is built (this runs for every connection).
+    let (mut n13, mut first13, mut n12, mut first12) = (0usize, None, 0usize, None);
+    for &s in &ch.cipher_suites {
+        if names::is_tls13_suite(s) {
+            n13 += 1;
+            first13 = first13.or(Some(s));
+        } else if is_modern12(s) {
+            n12 += 1;
+            first12 = first12.or(Some(s));
+        }
+    }
     let has_common_group = has_common_group(ch);
 
     let mut facts = Vec::new();
@@ -87,8 +86,8 @@ pub fn assess(ch: &ClientHello) -> Offer {
     facts.push(format!(
         "{} cipher suites ({} TLS 1.3, {} TLS 1.2 ECDHE/DHE with AEAD)",
         ch.cipher_suites.len(),
-        suites13.len(),
-        modern12.len()
+        n13,
+        n12
     ));
     if !ch.groups.is_empty() {
         let g: Vec<String> = ch.groups.iter().take(6).map(|g| group(*g)).collect();
@@ -115,13 +114,10 @@ pub fn assess(ch: &ClientHello) -> Offer {
     };
 
     let mut summary = versions.join(", ");
-    let example = suites13
-        .first()
-        .or(modern12.first())
-        .or(ch.cipher_suites.first());
+    let example = first13.or(first12).or(ch.cipher_suites.first().copied());
     summary.push_str(&format!(", {} suites", ch.cipher_suites.len()));
     if let Some(s) = example {
-        summary.push_str(&format!(" incl. {}", suite(*s)));
+        summary.push_str(&format!(" incl. {}", suite(s)));
     }
     if !ch.groups.is_empty() {
         let g: Vec<String> = ch.groups.iter().take(3).map(|g| group(*g)).collect();
