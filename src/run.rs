@@ -62,6 +62,9 @@ impl<S: ReportSink> ReportSink for SummaryOnly<S> {
 }
 
 impl ReportSink for Box<dyn ReportSink> {
+    fn wants_json(&self) -> bool {
+        self.as_ref().wants_json()
+    }
     fn begin(&mut self, inputs: &[String]) -> std::io::Result<()> {
         self.as_mut().begin(inputs)
     }
@@ -261,6 +264,7 @@ fn run_single(
                     conn: &conn,
                     verdict: &v,
                     files: &names,
+                    json_tail: None,
                 }) {
                     io_err = Some(e);
                 }

@@ -127,7 +127,9 @@ enum Phase {
 }
 
 /// A judged connection with its verdict.
-type Judgment = Box<(Connection, Verdict)>;
+/// A judged connection, with its JSON line rendered ahead by the worker when the output is JSON
+/// ([`ConnReport::json_tail`]: the merger then only writes it, so the JSON is made in parallel).
+type Judgment = Box<(Connection, Verdict, Option<Vec<u8>>)>;
 
 /// A worker's ends of its channels: its events go to the merger; the connections the merger has
 /// printed come back, to be freed by the thread that allocated them (much cheaper with the system
@@ -194,9 +196,18 @@ pub fn run(
     progress: Option<&Progress>,
 ) -> io::Result<Summary> {
     let shard_opts = shard_options(opts, threads);
+    let render_json = sink.wants_json();
     let worker = |shard: usize, link: Link| {
         let progress = if shard == 0 { progress } else { None };
-        work(paths, shard_opts, shard, threads, progress, link);
+        work(
+            paths,
+            shard_opts,
+            shard,
+            threads,
+            progress,
+            render_json,
+            link,
+        );
     };
     let summary = run_workers(paths, opts, sink, threads, &worker)?;
     let l = &summary.totals.limits;
@@ -271,12 +282,23 @@ struct Out {
     judged: usize,
     /// The merger is gone.
     closed: bool,
+    /// The input names, when judged connections are to be rendered as JSON here.
+    render: Option<Vec<String>>,
 }
 
 impl Out {
-    fn push(&mut self, seq: u64, phase: Phase, sub: u64, what: What) {
-        if matches!(what, What::Judged(_)) {
+    fn push(&mut self, seq: u64, phase: Phase, sub: u64, mut what: What) {
+        if let What::Judged(b) = &mut what {
             self.judged += 1;
+            if let Some(files) = &self.render {
+                let (conn, verdict, tail) = &mut **b;
+                *tail = Some(crate::report::json::render_tail(&ConnReport {
+                    conn,
+                    verdict,
+                    files,
+                    json_tail: None,
+                }));
+            }
         }
         self.events.push(Event {
             seq,
@@ -306,6 +328,7 @@ fn work(
     shard: usize,
     threads: usize,
     progress: Option<&Progress>,
+    render_json: bool,
     link: Link,
 ) {
     let mut analyzer = Analyzer::new(opts);
@@ -315,6 +338,7 @@ fn work(
         events: Vec::new(),
         judged: 0,
         closed: false,
+        render: render_json.then(|| paths.to_vec()),
     };
     let mut seq: u64 = 0;
     let mut prev = analyzer.shard_probe();
@@ -365,7 +389,7 @@ impl Out {
     /// so a sweep that judges thousands does not hold them all.
     fn judged_by_sweep(&mut self, seq: u64, c: Connection, v: Verdict) {
         let id = c.id;
-        self.push(seq, Phase::Sweep, id, What::Judged(Box::new((c, v))));
+        self.push(seq, Phase::Sweep, id, What::Judged(Box::new((c, v, None))));
         if self.judged >= CHUNK_JUDGED {
             self.send();
         }
@@ -406,7 +430,7 @@ fn record_packet(
             seq,
             phase,
             i as u64,
-            What::Judged(Box::new((conn, verdict))),
+            What::Judged(Box::new((conn, verdict, None))),
         );
     }
     after_packet(out, &mut created, &mut peak);
@@ -519,7 +543,7 @@ fn merge(
                 m.max_live = m.max_live.max(m.live);
             }
             What::Judged(mut b) => {
-                let (conn, verdict) = &mut *b;
+                let (conn, verdict, tail) = &mut *b;
                 conn.id = m.ids.remove(&(shard, conn.id)).unwrap_or(0);
                 m.live = m.live.saturating_sub(1);
                 summary.count(verdict);
@@ -527,6 +551,7 @@ fn merge(
                     conn,
                     verdict,
                     files: names,
+                    json_tail: tail.as_deref(),
                 })?;
                 s.printed.push(b);
                 if s.printed.len() >= RETURN_BATCH {

@@ -558,6 +558,7 @@ impl Out<'_> {
                     conn: &conn,
                     verdict: &v,
                     files: &self.names,
+                    json_tail: None,
                 };
                 ev.write(&b, &report);
             }
@@ -579,6 +580,7 @@ impl Out<'_> {
                 conn: &conn,
                 verdict: &v,
                 files: &self.names,
+                json_tail: None,
             })
             .and_then(|()| io::stdout().flush());
         match r {

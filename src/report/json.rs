@@ -482,6 +482,23 @@ pub fn connection<'a>(c: &'a ConnReport<'a>) -> JsonConnection<'a> {
     }
 }
 
+/// How every connection line starts, up to its `id` value (the first three fields are fixed).
+const LINE_START: &[u8] = b"{\"schema\":1,\"type\":\"connection\",\"id\":";
+
+/// A connection's JSON line from just after its `id` value to the end of the object (no newline),
+/// for [`ConnReport::json_tail`]: rendered by an analysis thread, before the connection's final id
+/// is known. `tests::same_bytes_as_serde_json` checks that the start, the id and the tail make the line.
+pub fn render_tail(c: &ConnReport<'_>) -> Vec<u8> {
+    let mut w = Vec::with_capacity(4096);
+    connection(c).write_json(&mut w);
+    let after_start = w.get(LINE_START.len()..).unwrap_or_default();
+    let digits = after_start
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    after_start.get(digits..).unwrap_or_default().to_vec()
+}
+
 /// JSON lines printer.
 pub struct JsonLinesReport<W: Write> {
     out: W,
@@ -501,13 +518,24 @@ impl<W: Write> JsonLinesReport<W> {
 }
 
 impl<W: Write> ReportSink for JsonLinesReport<W> {
+    fn wants_json(&self) -> bool {
+        true
+    }
+
     fn begin(&mut self, _inputs: &[String]) -> io::Result<()> {
         Ok(())
     }
 
     fn connection(&mut self, c: &ConnReport<'_>) -> io::Result<()> {
         self.line.clear();
-        connection(c).write_json(&mut self.line);
+        match c.json_tail {
+            Some(tail) => {
+                self.line.extend_from_slice(LINE_START);
+                c.conn.id.write_json(&mut self.line);
+                self.line.extend_from_slice(tail);
+            }
+            None => connection(c).write_json(&mut self.line),
+        }
         self.line.push(b'\n');
         self.out.write_all(&self.line)
     }
@@ -571,6 +599,12 @@ mod tests {
             let mut ours = Vec::new();
             j.write_json(&mut ours);
             let theirs = serde_json::to_vec(&j)?;
+            assert!(theirs.starts_with(LINE_START));
+            // What `--threads` prints: the fixed start, the id, the tail rendered ahead.
+            let mut spliced = LINE_START.to_vec();
+            c.conn.id.write_json(&mut spliced);
+            spliced.extend_from_slice(&render_tail(c));
+            assert!(spliced == theirs, "tail and id do not make the line");
             assert_eq!(
                 String::from_utf8_lossy(&ours),
                 String::from_utf8_lossy(&theirs)

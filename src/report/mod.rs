@@ -54,6 +54,10 @@ pub struct ConnReport<'a> {
     pub verdict: &'a Verdict,
     /// Input names by file index.
     pub files: &'a [String],
+    /// The connection's JSON line rendered ahead by an analysis thread (`--threads`), from just
+    /// after the `id` value to the end of the object ([`json::render_tail`]); the JSON printer then
+    /// writes only the fixed start and the id. `None`: render it here.
+    pub json_tail: Option<&'a [u8]>,
 }
 
 impl ConnReport<'_> {
@@ -101,6 +105,12 @@ impl Summary {
 
 /// The interface every printer implements.
 pub trait ReportSink {
+    /// True when this printer writes JSON lines, so that analysis threads render them ahead
+    /// ([`ConnReport::json_tail`]).
+    fn wants_json(&self) -> bool {
+        false
+    }
+
     /// Before the first connection.
     fn begin(&mut self, inputs: &[String]) -> io::Result<()>;
     /// One judged connection.

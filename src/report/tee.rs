@@ -35,6 +35,10 @@ impl<'a> Tee<'a> {
 }
 
 impl ReportSink for Tee<'_> {
+    fn wants_json(&self) -> bool {
+        self.sinks.iter().any(|(s, ok)| *ok && s.wants_json())
+    }
+
     fn begin(&mut self, inputs: &[String]) -> io::Result<()> {
         self.each(&mut |s| s.begin(inputs));
         Ok(())
