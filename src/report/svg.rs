@@ -33,7 +33,7 @@ pub fn row_label(row: &LadderRow) -> String {
     if row.dir == Direction::ToClient || row.flags.rst {
         label.push_str(&format!(" ttl={}", row.ttl));
     }
-    for l in &row.labels {
+    for l in row.labels() {
         label.push_str(&format!(" | {l}"));
     }
     if row.duplicate {

@@ -94,10 +94,18 @@ pub struct LadderRow {
     pub rel_seq: u64,
     pub len: u32,
     pub ttl: u8,
-    /// Labels added by upper layers (TLS message names, HTTP status...).
-    pub labels: Vec<String>,
+    /// Labels added by upper layers (TLS message names, HTTP status...): [`LadderRow::labels`].
+    /// Boxed: most rows have none, and a row is kept for each of a connection's first 64 packets.
+    labels: Option<Box<Vec<String>>>,
     /// Set when this row is a capture duplicate of the previous one.
     pub duplicate: bool,
+}
+
+impl LadderRow {
+    /// Labels added by upper layers (TLS message names, HTTP status...), in the order added.
+    pub fn labels(&self) -> &[String] {
+        self.labels.as_deref().map_or(&[], Vec::as_slice)
+    }
 }
 
 /// The packets of a connection for a ladder diagram: the first [`LADDER_HEAD`] and the last [`LADDER_TAIL`].
@@ -131,8 +139,9 @@ impl Ladder {
             .chain(self.tail.iter_mut().rev())
             .find(|r| r.at == at && !r.duplicate);
         if let Some(row) = row {
-            if !row.labels.contains(&label) && row.labels.len() < 8 {
-                row.labels.push(label);
+            let labels = row.labels.get_or_insert_with(Box::default);
+            if !labels.contains(&label) && labels.len() < 8 {
+                labels.push(label);
             }
         }
     }
@@ -642,7 +651,7 @@ impl TcpConn {
             rel_seq: asm.offset_of(seq).unwrap_or(0),
             len,
             ttl: pkt.ip.ttl,
-            labels: Vec::new(),
+            labels: None,
             duplicate,
         }
     }

@@ -207,16 +207,16 @@ pub enum TlsEventKind {
     /// The first application-data record of this direction after the handshake completed.
     FirstApplicationData { len: u16 },
     /// An HTTP request (CONNECT or plain HTTP).
-    HttpRequest(HttpRequest),
+    HttpRequest(Box<HttpRequest>),
     /// An HTTP response, emitted when its header block is complete. For a CONNECT with a 2xx status,
     /// TLS is expected next in both directions. `body_excerpt` holds only the body bytes that arrived
     /// together with the header block; [`TlsSession::http_response`] keeps growing it (up to 1024 bytes).
-    HttpResponse(HttpResponse),
+    HttpResponse(Box<HttpResponse>),
     /// Bytes that are not TLS, emitted once the first bytes decide it. The excerpt shows the bytes at hand
     /// then; [`TlsSession::not_tls`] keeps growing it (up to 120 characters). When TLS starts later in
     /// the same direction (a ClientHello after STARTTLS; from the server, a ServerHello once the client
     /// sent a ClientHello), parsing switches to TLS at that byte and the excerpts stop before it.
-    NotTls(NotTls),
+    NotTls(Box<NotTls>),
     /// Bytes that claim to be TLS but are malformed; parsing of this direction stops.
     Malformed(String),
     /// Parsing of this direction stopped because bytes were missing (a gap) and it could not resynchronise.

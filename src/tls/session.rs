@@ -181,10 +181,11 @@ pub struct TlsSession {
     server_encrypted: bool,
     /// TLS 1.3: the client sent an encrypted record (or lost bytes) after that.
     client_after_flight: bool,
-    http_request: Option<HttpRequest>,
-    http_response: Option<HttpResponse>,
-    connect_request: Option<HttpRequest>,
-    connect_response: Option<HttpResponse>,
+    // Boxed: rare, and every tracked connection carries these fields.
+    http_request: Option<Box<HttpRequest>>,
+    http_response: Option<Box<HttpResponse>>,
+    connect_request: Option<Box<HttpRequest>>,
+    connect_response: Option<Box<HttpResponse>>,
     connect_pending: bool,
     /// The HTTP response currently receiving body bytes answers a CONNECT.
     body_is_connect: bool,
@@ -355,23 +356,23 @@ impl TlsSession {
 
     /// The latest HTTP CONNECT request seen from the client.
     pub fn connect_request(&self) -> Option<&HttpRequest> {
-        self.connect_request.as_ref()
+        self.connect_request.as_deref()
     }
 
     /// The response to the latest CONNECT request, with its body excerpt as far as seen.
     pub fn connect_response(&self) -> Option<&HttpResponse> {
-        self.connect_response.as_ref()
+        self.connect_response.as_deref()
     }
 
     /// The latest HTTP request (any method) seen from the client.
     pub fn http_request(&self) -> Option<&HttpRequest> {
-        self.http_request.as_ref()
+        self.http_request.as_deref()
     }
 
     /// The latest HTTP response seen from the server, with its body excerpt as far as seen
     /// (the [`TlsEventKind::HttpResponse`] event only has the body bytes that arrived with the header).
     pub fn http_response(&self) -> Option<&HttpResponse> {
-        self.http_response.as_ref()
+        self.http_response.as_deref()
     }
 
     /// What a direction carries when it is neither TLS nor HTTP, with the full excerpt (up to 120

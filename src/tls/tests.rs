@@ -797,7 +797,7 @@ fn azure_firewall_470_instead_of_server_hello() {
     assert_eq!(r.status_line, "HTTP/1.1 470 status code 470");
     assert_eq!(r.body_excerpt, body);
     assert_eq!(r.headers.len(), 3);
-    assert_eq!(s.http_response(), Some(r));
+    assert_eq!(s.http_response(), Some(&**r));
     assert!(s.connect_response().is_none());
     assert!(s.stats(ToClient).not_tls);
 }

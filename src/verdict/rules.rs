@@ -1544,7 +1544,7 @@ impl<'a> Judge<'a> {
                     .http_response()
                     .cloned()
                     .or_else(|| match &e.event.kind {
-                        TlsEventKind::HttpResponse(r) => Some(r.clone()),
+                        TlsEventKind::HttpResponse(r) => Some(HttpResponse::clone(r)),
                         _ => None,
                     });
                 let Some(r) = r else { return };

@@ -78,7 +78,7 @@ impl TlsSession {
                     excerpt: String::new(),
                 });
                 let end = start.saturating_add(shown as u64);
-                self.emit(dir, start, end, TlsEventKind::NotTls(info), out);
+                self.emit(dir, start, end, TlsEventKind::NotTls(Box::new(info)), out);
             }
         }
         if !saved.is_empty() {
@@ -143,14 +143,20 @@ impl TlsSession {
         let end = start.saturating_add(head_len as u64);
         if dir == Direction::ToServer {
             let req = head.request();
-            self.http_request = Some(req.clone());
+            self.http_request = Some(Box::new(req.clone()));
             let is_connect = req.method.eq_ignore_ascii_case("CONNECT");
             if is_connect {
-                self.connect_request = Some(req.clone());
+                self.connect_request = Some(Box::new(req.clone()));
                 self.connect_response = None;
                 self.connect_pending = true;
             }
-            self.emit(dir, start, end, TlsEventKind::HttpRequest(req), out);
+            self.emit(
+                dir,
+                start,
+                end,
+                TlsEventKind::HttpRequest(Box::new(req)),
+                out,
+            );
             self.d(dir).mode = match head.content_length() {
                 _ if !complete => Mode::Stopped,
                 _ if is_connect => Mode::Detect,
@@ -190,14 +196,20 @@ impl TlsSession {
         }
         if for_connect && !(100..200).contains(&status) {
             self.connect_pending = false;
-            self.connect_response = Some(stored.clone());
+            self.connect_response = Some(Box::new(stored.clone()));
         }
         self.body_is_connect = for_connect;
-        self.http_response = Some(stored);
+        self.http_response = Some(Box::new(stored));
         let d = self.d(dir);
         d.excerpt_raw.clear();
         d.mode = mode;
-        self.emit(dir, start, end, TlsEventKind::HttpResponse(resp), out);
+        self.emit(
+            dir,
+            start,
+            end,
+            TlsEventKind::HttpResponse(Box::new(resp)),
+            out,
+        );
         used
     }
 
