@@ -95,7 +95,9 @@ pub struct LadderRow {
     pub len: u32,
     pub ttl: u8,
     /// Labels added by upper layers (TLS message names, HTTP status...): [`LadderRow::labels`].
-    /// Boxed: most rows have none, and a row is kept for each of a connection's first 64 packets.
+    /// Boxed: most rows have none, and a row is kept for each of a connection's first 64 packets
+    /// (8 bytes per row instead of a `Vec`'s 24; the extra allocation is only for labelled rows).
+    #[allow(clippy::box_collection)]
     labels: Option<Box<Vec<String>>>,
     /// Set when this row is a capture duplicate of the previous one.
     pub duplicate: bool,
