@@ -27,7 +27,7 @@ case "$target" in
     [ -d "$peers" ] && extra+=("$peers")
     max_len=131072 ;;
   *)
-    [ -d "seeds/$target" ] || "$0" seeds
+    [ -d "seeds/$target" ] || "$root/fuzz/run.sh" seeds
     extra+=("seeds/$target")
     max_len=65536 ;;
 esac
