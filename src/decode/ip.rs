@@ -39,9 +39,15 @@ pub(crate) fn decode_ip<'a>(
 
 /// The common packet, decoded without etherparse's general machinery: IPv4 without options that is
 /// not a fragment, or IPv6 without extension headers, carrying TCP, whole in the capture. Anything
-/// else is `None` and takes the general path. `tests::plain_tcp_same_as_general` checks that both
-/// paths decode every frame of the shipped and peer captures the same way.
+/// else is `None` and takes the general path. `fast_path_tests::plain_tcp_same_as_general` checks
+/// that both paths decode every frame of the shipped and peer captures the same way.
 fn plain_tcp(packet: &[u8]) -> Option<Decoded<'_>> {
+    let (info, segment) = plain_ip_tcp(packet)?;
+    Some(tcp(info, Cow::Borrowed(segment), 0))
+}
+
+/// The IP facts and the TCP segment of a packet [`plain_tcp`] takes.
+fn plain_ip_tcp(packet: &[u8]) -> Option<(IpInfo, &[u8])> {
     match packet {
         [0x45, _, l0, l1, i0, i1, f0, f1, ttl, TCP, _, _, s0, s1, s2, s3, d0, d1, d2, d3, ..] => {
             let total = usize::from(u16::from_be_bytes([*l0, *l1]));
@@ -49,7 +55,6 @@ fn plain_tcp(packet: &[u8]) -> Option<Decoded<'_>> {
             if frag & 0x3fff != 0 || total < 20 {
                 return None;
             }
-            let payload = packet.get(20..total)?;
             let info = IpInfo {
                 src: IpAddr::V4(Ipv4Addr::new(*s0, *s1, *s2, *s3)),
                 dst: IpAddr::V4(Ipv4Addr::new(*d0, *d1, *d2, *d3)),
@@ -57,7 +62,7 @@ fn plain_tcp(packet: &[u8]) -> Option<Decoded<'_>> {
                 ip_id: Some(u16::from_be_bytes([*i0, *i1])),
                 dont_fragment: frag & 0x4000 != 0,
             };
-            Some(tcp(info, Cow::Borrowed(payload), 0))
+            Some((info, packet.get(20..total)?))
         }
         [v, _, _, _, p0, p1, TCP, hop, rest @ ..] if v >> 4 == 6 => {
             let len = usize::from(u16::from_be_bytes([*p0, *p1]));
@@ -66,7 +71,6 @@ fn plain_tcp(packet: &[u8]) -> Option<Decoded<'_>> {
             }
             let src: [u8; 16] = rest.get(..16)?.try_into().ok()?;
             let dst: [u8; 16] = rest.get(16..32)?.try_into().ok()?;
-            let payload = packet.get(40..40usize.saturating_add(len))?;
             let info = IpInfo {
                 src: IpAddr::V6(Ipv6Addr::from(src)),
                 dst: IpAddr::V6(Ipv6Addr::from(dst)),
@@ -74,7 +78,7 @@ fn plain_tcp(packet: &[u8]) -> Option<Decoded<'_>> {
                 ip_id: None,
                 dont_fragment: false,
             };
-            Some(tcp(info, Cow::Borrowed(payload), 0))
+            Some((info, packet.get(40..40usize.saturating_add(len))?))
         }
         _ => None,
     }
@@ -83,39 +87,13 @@ fn plain_tcp(packet: &[u8]) -> Option<Decoded<'_>> {
 /// For a packet [`plain_tcp`] decodes as a well-formed TCP segment: its source address and port and
 /// destination address and port, read without building the packet. `None` for anything else.
 pub(crate) fn peek_plain_tcp(packet: &[u8]) -> Option<(IpAddr, u16, IpAddr, u16)> {
-    let (src, dst, seg) = match packet {
-        [0x45, _, l0, l1, _, _, f0, f1, _, TCP, _, _, s0, s1, s2, s3, d0, d1, d2, d3, ..] => {
-            let total = usize::from(u16::from_be_bytes([*l0, *l1]));
-            if u16::from_be_bytes([*f0, *f1]) & 0x3fff != 0 || total < 20 {
-                return None;
-            }
-            (
-                IpAddr::V4(Ipv4Addr::new(*s0, *s1, *s2, *s3)),
-                IpAddr::V4(Ipv4Addr::new(*d0, *d1, *d2, *d3)),
-                packet.get(20..total)?,
-            )
-        }
-        [v, _, _, _, p0, p1, TCP, _, rest @ ..] if v >> 4 == 6 => {
-            let len = usize::from(u16::from_be_bytes([*p0, *p1]));
-            if len == 0 {
-                return None;
-            }
-            let src: [u8; 16] = rest.get(..16)?.try_into().ok()?;
-            let dst: [u8; 16] = rest.get(16..32)?.try_into().ok()?;
-            (
-                IpAddr::V6(Ipv6Addr::from(src)),
-                IpAddr::V6(Ipv6Addr::from(dst)),
-                packet.get(40..40usize.saturating_add(len))?,
-            )
-        }
-        _ => return None,
-    };
+    let (info, seg) = plain_ip_tcp(packet)?;
     // The checks `tcp` makes before it accepts a segment (nothing is cut here).
     let hlen = usize::from(seg.get(12)? >> 4) * 4;
     if seg.len() < 20 || hlen < 20 || seg.len() < hlen {
         return None;
     }
-    Some((src, be16(seg, 0)?, dst, be16(seg, 2)?))
+    Some((info.src, be16(seg, 0)?, info.dst, be16(seg, 2)?))
 }
 
 /// [`decode_ip`] for any packet.
