@@ -151,9 +151,11 @@ pub struct Totals {
     pub options: Options,
 }
 
-type FlowKey = (IpAddr, u16, IpAddr, u16);
+/// A TCP connection's two endpoints, the lower (address, port) first: both directions map to it.
+pub type FlowKey = (IpAddr, u16, IpAddr, u16);
 
-fn key(a: IpAddr, ap: u16, b: IpAddr, bp: u16) -> FlowKey {
+/// The [`FlowKey`] of a packet from `a`:`ap` to `b`:`bp` (or the other way).
+pub fn flow_key(a: IpAddr, ap: u16, b: IpAddr, bp: u16) -> FlowKey {
     if (a, ap) <= (b, bp) {
         (a, ap, b, bp)
     } else {
@@ -401,7 +403,7 @@ impl Analyzer {
         let other_shard = self.shard.as_ref().is_some_and(|s| {
             self.decoder
                 .peek_tcp(frame)
-                .is_some_and(|(a, ap, b, bp)| !s.owns(&key(a, ap, b, bp)))
+                .is_some_and(|(a, ap, b, bp)| !s.owns(&flow_key(a, ap, b, bp)))
         });
         if other_shard {
             self.decoder.count_peeked_tcp();
@@ -446,7 +448,7 @@ impl Analyzer {
         done: &mut dyn FnMut(Connection, Verdict),
     ) {
         self.totals.tcp_packets += 1;
-        let k = key(pkt.ip.src, pkt.src_port, pkt.ip.dst, pkt.dst_port);
+        let k = flow_key(pkt.ip.src, pkt.src_port, pkt.ip.dst, pkt.dst_port);
         if self.shard.as_ref().is_some_and(|s| !s.owns(&k)) {
             return;
         }
@@ -461,12 +463,7 @@ impl Analyzer {
                     &mut self.scratch,
                     self.buffered,
                 );
-                self.totals.max_buffered = self.totals.max_buffered.max(self.buffered);
-                self.packets_accounted += 1;
-                self.buffered_at_packet = self.buffered;
-                if self.buffered > self.opts.max_buffered_total {
-                    self.enforce_buffer_total(at, done);
-                }
+                self.after_packet(at, done);
                 return;
             }
         }
@@ -503,6 +500,12 @@ impl Analyzer {
         );
         self.table.insert(k, conn);
         self.totals.max_live_connections = self.totals.max_live_connections.max(self.table.len());
+        self.after_packet(at, done);
+    }
+
+    /// After a packet was accounted in [`Analyzer::buffered`]: the peak, what a sharded run reads,
+    /// and the total buffer limit.
+    fn after_packet(&mut self, at: FrameRef, done: &mut dyn FnMut(Connection, Verdict)) {
         self.totals.max_buffered = self.totals.max_buffered.max(self.buffered);
         self.packets_accounted += 1;
         self.buffered_at_packet = self.buffered;
@@ -572,7 +575,7 @@ impl Analyzer {
 
     fn icmp(&mut self, e: IcmpError, at: FrameRef) {
         self.totals.icmp_errors += 1;
-        let k = key(
+        let k = flow_key(
             e.quoted_src,
             e.quoted_src_port,
             e.quoted_dst,

@@ -46,7 +46,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 
-use crate::analyze::{Analyzer, Connection, JudgedBecause, Options, ShardProbe, Totals};
+use crate::analyze::{Analyzer, Connection, FlowKey, JudgedBecause, Options, ShardProbe, Totals};
 use crate::capture::CaptureReader;
 use crate::progress::Progress;
 use crate::report::{ConnReport, InputInfo, ReportSink, Summary};
@@ -76,7 +76,7 @@ impl ShardFilter {
     }
 
     /// True when the connection with canonical flow key `k` belongs to this shard.
-    pub fn owns(&self, k: &(IpAddr, u16, IpAddr, u16)) -> bool {
+    pub fn owns(&self, k: &FlowKey) -> bool {
         flow_hash(k) % self.count == self.index
     }
 }
@@ -84,7 +84,7 @@ impl ShardFilter {
 /// A fixed hash of a canonical flow key (the same in every run and every process, so a shard's
 /// connections do not depend on a random seed). Symmetric because the key is canonical (lower
 /// endpoint first).
-pub fn flow_hash(k: &(IpAddr, u16, IpAddr, u16)) -> u64 {
+pub fn flow_hash(k: &FlowKey) -> u64 {
     fn fold(ip: &IpAddr) -> u64 {
         match ip {
             IpAddr::V4(a) => u64::from(u32::from(*a)),

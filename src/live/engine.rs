@@ -11,14 +11,13 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Serialize;
 
 use super::pcapng_out::{IfaceDesc, PcapngWriter};
-use crate::analyze::{Analyzer, Connection, JudgedBecause, Options};
+use crate::analyze::{flow_key, Analyzer, Connection, FlowKey, JudgedBecause, Options};
 use crate::capture::{Frame, LinkType, Timestamp};
 use crate::decode::{Decoded, Decoder};
 use crate::report::anonymize::Anonymizer;
@@ -38,16 +37,6 @@ const EVIDENCE_MAX_CONN_BYTES: usize = 1 << 20;
 const EVIDENCE_MAX_BYTES: usize = 64 << 20;
 /// Capture-drop history kept (one entry per change, polled about once a second).
 const DROP_LOG_MAX: usize = 4096;
-
-type FlowKey = (IpAddr, u16, IpAddr, u16);
-
-fn key(a: IpAddr, ap: u16, b: IpAddr, bp: u16) -> FlowKey {
-    if (a, ap) <= (b, bp) {
-        (a, ap, b, bp)
-    } else {
-        (b, bp, a, ap)
-    }
-}
 
 /// One capture interface.
 #[derive(Clone, Debug)]
@@ -504,7 +493,7 @@ impl Out<'_> {
         current: Option<&mut Option<Current<'_>>>,
     ) {
         let t = &conn.tcp;
-        let k = key(
+        let k = flow_key(
             t.client.ip(),
             t.client.port(),
             t.server.ip(),
@@ -759,12 +748,12 @@ impl<'s> Engine<'s> {
         // Which flow is it? (For the late-packet filter and the evidence buffers.)
         let flow = match self.decoder.decode(&frame) {
             Decoded::Tcp(p) => Some((
-                key(p.ip.src, p.src_port, p.ip.dst, p.dst_port),
+                flow_key(p.ip.src, p.src_port, p.ip.dst, p.dst_port),
                 p.flags.syn && !p.flags.ack,
                 p.seq,
             )),
             Decoded::IcmpError(e) => Some((
-                key(
+                flow_key(
                     e.quoted_src,
                     e.quoted_src_port,
                     e.quoted_dst,

@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, Write};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -26,6 +26,7 @@ use super::pcapng::PcapngWriter;
 use super::redact::{KeptRanges, Shared, Side, StreamWalker};
 use super::rewrite;
 use super::{endpoint, ConnReport, ReportSink, Summary};
+use crate::analyze::{flow_key, FlowKey};
 use crate::capture::{CaptureError, CaptureReader, Frame};
 use crate::decode::{Decoded, Decoder};
 use crate::tcp::{Assembler, Chunk, FrameRef};
@@ -43,16 +44,6 @@ pub struct EvidenceOptions {
     pub no_redact: bool,
     /// Map IP addresses.
     pub anonymizer: Option<Arc<Anonymizer>>,
-}
-
-type FlowKey = (IpAddr, u16, IpAddr, u16);
-
-fn flow_key(a: IpAddr, ap: u16, b: IpAddr, bp: u16) -> FlowKey {
-    if (a, ap) <= (b, bp) {
-        (a, ap, b, bp)
-    } else {
-        (b, bp, a, ap)
-    }
 }
 
 /// (file, frame) as an orderable position.

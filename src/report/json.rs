@@ -491,12 +491,14 @@ const LINE_START: &[u8] = b"{\"schema\":1,\"type\":\"connection\",\"id\":";
 pub fn render_tail(c: &ConnReport<'_>) -> Vec<u8> {
     let mut w = Vec::with_capacity(4096);
     connection(c).write_json(&mut w);
-    let after_start = w.get(LINE_START.len()..).unwrap_or_default();
-    let digits = after_start
+    let digits = w
         .iter()
+        .skip(LINE_START.len())
         .take_while(|b| b.is_ascii_digit())
         .count();
-    after_start.get(digits..).unwrap_or_default().to_vec()
+    // In place: the start and the id go, the rest moves down (no second buffer).
+    w.drain(..LINE_START.len().saturating_add(digits).min(w.len()));
+    w
 }
 
 /// JSON lines printer.
