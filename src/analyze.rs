@@ -163,6 +163,41 @@ pub fn flow_key(a: IpAddr, ap: u16, b: IpAddr, bp: u16) -> FlowKey {
     }
 }
 
+/// The flow table's key: a [`FlowKey`] packed into integers (an address's 128 bits, IPv4 in the
+/// low 32; the ports and each address's family in one word), cheaper to hash and compare than the
+/// tuple of `IpAddr`s. Both directions of a connection give the same key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct TableKey {
+    a: u128,
+    b: u128,
+    ports: u64,
+}
+
+/// The [`TableKey`] of a packet from `a`:`ap` to `b`:`bp` (or the other way).
+fn table_key(a: IpAddr, ap: u16, b: IpAddr, bp: u16) -> TableKey {
+    let bits = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => (u128::from(v4.to_bits()), 4u64),
+        IpAddr::V6(v6) => (v6.to_bits(), 6u64),
+    };
+    let ((a, af), (b, bf)) = (bits(a), bits(b));
+    let (a, ap, af, b, bp, bf) = if (a, ap, af) <= (b, bp, bf) {
+        (a, ap, af, b, bp, bf)
+    } else {
+        (b, bp, bf, a, ap, af)
+    };
+    TableKey {
+        a,
+        b,
+        ports: u64::from(ap) << 48 | u64::from(bp) << 32 | af << 8 | bf,
+    }
+}
+
+/// The [`FlowKey`] of a tracked connection.
+fn conn_flow_key(c: &Connection) -> FlowKey {
+    let (cl, sv) = (c.tcp.client, c.tcp.server);
+    flow_key(cl.ip(), cl.port(), sv.ip(), sv.port())
+}
+
 /// A short label for a ladder row.
 pub fn event_label(kind: &TlsEventKind) -> String {
     match kind {
@@ -213,7 +248,7 @@ pub struct Analyzer {
     decoder: Decoder,
     /// Keys are attacker-controlled: foldhash with a per-process random seed, fast and DoS-resistant.
     /// Boxed: the table's spare capacity costs a pointer per slot, not a whole connection.
-    table: HashMap<FlowKey, Box<Connection>, foldhash::fast::RandomState>,
+    table: HashMap<TableKey, Box<Connection>, foldhash::fast::RandomState>,
     next_id: u64,
     now: Timestamp,
     last_sweep: Timestamp,
@@ -274,6 +309,9 @@ fn absorb(
             scratch.extend(buf.drain(..).map(|e| (e, at)));
         }
     });
+    if scratch.is_empty() {
+        return;
+    }
     for (event, at) in scratch.drain(..) {
         let first = conn.tcp.frame_of_offset(event.dir, event.start);
         if live {
@@ -448,10 +486,17 @@ impl Analyzer {
         done: &mut dyn FnMut(Connection, Verdict),
     ) {
         self.totals.tcp_packets += 1;
-        let k = flow_key(pkt.ip.src, pkt.src_port, pkt.ip.dst, pkt.dst_port);
-        if self.shard.as_ref().is_some_and(|s| !s.owns(&k)) {
+        if self.shard.as_ref().is_some_and(|s| {
+            !s.owns(&flow_key(
+                pkt.ip.src,
+                pkt.src_port,
+                pkt.ip.dst,
+                pkt.dst_port,
+            ))
+        }) {
             return;
         }
+        let k = table_key(pkt.ip.src, pkt.src_port, pkt.ip.dst, pkt.dst_port);
         // The common case, one table lookup: a packet of a connection already tracked.
         if let Some(conn) = self.table.get_mut(&k) {
             if !conn.tcp.is_new_syn(pkt) {
@@ -520,14 +565,14 @@ impl Analyzer {
     fn enforce_buffer_total(&mut self, at: FrameRef, done: &mut dyn FnMut(Connection, Verdict)) {
         self.totals.limits.buffer_total = self.totals.limits.buffer_total.saturating_add(1);
         let target = self.opts.max_buffered_total / 4 * 3;
-        let mut by_size: Vec<(usize, FlowKey)> = self
+        let mut by_size: Vec<(usize, FlowKey, TableKey)> = self
             .table
             .iter()
             .filter(|(_, c)| c.tcp.retained() > 0)
-            .map(|(k, c)| (c.tcp.retained(), *k))
+            .map(|(k, c)| (c.tcp.retained(), conn_flow_key(c), *k))
             .collect();
-        by_size.sort_unstable_by(|a, b| b.cmp(a));
-        for (_, k) in by_size {
+        by_size.sort_unstable_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+        for (_, _, k) in by_size {
             if self.buffered <= target {
                 return;
             }
@@ -554,13 +599,13 @@ impl Analyzer {
         if self.buffered <= target {
             return;
         }
-        let mut by_size: Vec<(usize, u64, FlowKey)> = self
+        let mut by_size: Vec<(usize, u64, TableKey)> = self
             .table
             .iter()
             .filter(|(_, c)| c.buffered > 0)
             .map(|(k, c)| (c.buffered, c.id, *k))
             .collect();
-        by_size.sort_unstable_by(|a, b| b.cmp(a));
+        by_size.sort_unstable_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
         for (_, _, k) in by_size {
             if self.buffered <= target {
                 break;
@@ -575,15 +620,20 @@ impl Analyzer {
 
     fn icmp(&mut self, e: IcmpError, at: FrameRef) {
         self.totals.icmp_errors += 1;
-        let k = flow_key(
+        let (a, ap, b, bp) = (
             e.quoted_src,
             e.quoted_src_port,
             e.quoted_dst,
             e.quoted_dst_port,
         );
-        if self.shard.as_ref().is_some_and(|s| !s.owns(&k)) {
+        if self
+            .shard
+            .as_ref()
+            .is_some_and(|s| !s.owns(&flow_key(a, ap, b, bp)))
+        {
             return;
         }
+        let k = table_key(a, ap, b, bp);
         match self.table.get_mut(&k) {
             Some(conn) => {
                 if conn.icmp.is_none() {
@@ -695,7 +745,7 @@ impl Analyzer {
     /// Judge the given connections in order of their first packet.
     fn judge_ready(
         &mut self,
-        mut ready: Vec<(u64, FlowKey, JudgedBecause)>,
+        mut ready: Vec<(u64, TableKey, JudgedBecause)>,
         done: &mut dyn FnMut(Connection, Verdict),
     ) {
         ready.sort_by_key(|r| r.0);
@@ -719,7 +769,7 @@ impl Analyzer {
         let now = self.now;
         let grace = self.opts.close_grace_ns;
         let idle = self.opts.idle_timeout_ns;
-        let ready: Vec<(u64, FlowKey, JudgedBecause)> = self
+        let ready: Vec<(u64, TableKey, JudgedBecause)> = self
             .table
             .iter()
             .filter_map(|(k, c)| {
@@ -740,14 +790,14 @@ impl Analyzer {
 
     fn evict_oldest(&mut self, done: &mut dyn FnMut(Connection, Verdict)) {
         // Judge the least recently active tenth, so eviction work is amortised.
-        let mut by_age: Vec<(Timestamp, FlowKey)> = self
+        let mut by_age: Vec<(Timestamp, FlowKey, TableKey)> = self
             .table
             .iter()
-            .map(|(k, c)| (c.tcp.last.ts, *k))
+            .map(|(k, c)| (c.tcp.last.ts, conn_flow_key(c), *k))
             .collect();
-        by_age.sort();
+        by_age.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
         let n = (self.table.len() / 10).max(1);
-        for (_, k) in by_age.into_iter().take(n) {
+        for (_, _, k) in by_age.into_iter().take(n) {
             if let Some(c) = self.table.remove(&k) {
                 self.totals.evicted += 1;
                 self.totals.limits.connections = self.totals.limits.connections.saturating_add(1);
@@ -775,7 +825,7 @@ impl Analyzer {
             self.opts.verdict.quiet_ns,
             self.opts.idle_timeout_ns,
         );
-        let ready: Vec<(u64, FlowKey, JudgedBecause)> = self
+        let ready: Vec<(u64, TableKey, JudgedBecause)> = self
             .table
             .iter()
             .filter_map(|(k, c)| {

@@ -233,7 +233,7 @@ pub fn tcp(data: &[u8]) {
             ack: s.ack,
             flags: s.flags,
             window: 512,
-            options_raw: Default::default(),
+            options_raw: std::borrow::Cow::Borrowed(&[]),
             payload: Cow::Borrowed(s.payload),
             payload_missing: s.missing,
         };

@@ -166,6 +166,8 @@ pub struct CaptureReader {
     number: u64,
     stats: CaptureStats,
     done: bool,
+    /// pcap: the file header's link type (every record has it).
+    pcap_link: LinkType,
 }
 
 impl std::fmt::Debug for CaptureReader {
@@ -310,6 +312,7 @@ impl CaptureReader {
             number: 0,
             stats: CaptureStats::default(),
             done: false,
+            pcap_link: LinkType(u32::MAX),
         };
         reader.read_file_header()?;
         Ok(reader)
@@ -435,6 +438,7 @@ impl CaptureReader {
                 // Upper bits carry FCS information (LT_LINKTYPE in libpcap).
                 let link = rd_u32(h, 20, big_endian).unwrap_or(0) & 0x03FF_FFFF;
                 let units_per_sec = if nanosecond { 1_000_000_000 } else { 1_000_000 };
+                self.pcap_link = LinkType(link);
                 self.interfaces.push(InterfaceInfo {
                     link: LinkType(link),
                     name: None,
@@ -472,6 +476,9 @@ impl CaptureReader {
         nanosecond: bool,
     ) -> Result<Option<FrameMeta>, CaptureError> {
         let hdr_len: usize = if modified { 24 } else { 16 };
+        if let Some(meta) = self.pcap_record_in_buffer(hdr_len, be, nanosecond) {
+            return Ok(Some(meta));
+        }
         let offset = self.input.offset();
         if !self.fill(hdr_len)? {
             if self.input.available() == 0 {
@@ -527,6 +534,53 @@ impl CaptureReader {
             pos,
             len: caplen_usize,
         }))
+    }
+
+    /// The common case of [`CaptureReader::next_pcap`], without a read: the next record, header and
+    /// data, is already in the buffer and its length is plausible. `None`: take the general path
+    /// (which reads, and reports truncation and absurd lengths).
+    #[inline]
+    fn pcap_record_in_buffer(
+        &mut self,
+        hdr_len: usize,
+        be: bool,
+        nanosecond: bool,
+    ) -> Option<FrameMeta> {
+        let h = self.input.data();
+        let fixed: &[u8; 16] = h.get(..16)?.try_into().ok()?;
+        let word = |i: usize| {
+            let a = [fixed[i], fixed[i + 1], fixed[i + 2], fixed[i + 3]];
+            if be {
+                u32::from_be_bytes(a)
+            } else {
+                u32::from_le_bytes(a)
+            }
+        };
+        let (ts_sec, ts_frac, caplen, origlen) = (word(0), word(4), word(8), word(12));
+        if caplen > MAX_PCAP_CAPLEN {
+            return None;
+        }
+        let total = hdr_len + caplen as usize;
+        if h.len() < total {
+            return None;
+        }
+        let frac_ns = if nanosecond {
+            u64::from(ts_frac)
+        } else {
+            u64::from(ts_frac) * 1000
+        };
+        let ts = Timestamp(u64::from(ts_sec) * 1_000_000_000 + frac_ns);
+        let pos = self.input.position() + hdr_len;
+        self.input.consume(total);
+        self.number = self.number.saturating_add(1);
+        Some(FrameMeta {
+            ts,
+            link: self.pcap_link,
+            interface: 0,
+            origlen,
+            pos,
+            len: caplen as usize,
+        })
     }
 
     fn next_pcapng(&mut self) -> Result<Option<FrameMeta>, CaptureError> {

@@ -101,44 +101,10 @@ pub struct TcpOptions {
     pub timestamp: Option<(u32, u32)>,
 }
 
-/// The option bytes of a TCP header (at most 40), as far as the capture kept them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RawTcpOptions {
-    bytes: [u8; 40],
-    len: u8,
-}
-
-impl Default for RawTcpOptions {
-    fn default() -> Self {
-        RawTcpOptions {
-            bytes: [0; 40],
-            len: 0,
-        }
-    }
-}
-
-impl RawTcpOptions {
-    /// The first 40 bytes of `b`.
-    pub fn new(b: &[u8]) -> Self {
-        let mut r = RawTcpOptions::default();
-        let n = b.len().min(40);
-        if let (Some(dst), Some(src)) = (r.bytes.get_mut(..n), b.get(..n)) {
-            dst.copy_from_slice(src);
-        }
-        r.len = n as u8;
-        r
-    }
-
-    /// The bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        self.bytes.get(..usize::from(self.len)).unwrap_or_default()
-    }
-}
-
 impl TcpPacket<'_> {
     /// MSS, window scale, SACK-permitted and timestamps, from the options the capture kept.
     pub fn options(&self) -> TcpOptions {
-        ip::tcp_options(self.options_raw.as_bytes())
+        ip::tcp_options(&self.options_raw)
     }
 }
 
@@ -154,7 +120,7 @@ pub struct TcpPacket<'a> {
     pub window: u16,
     /// The raw TCP options as captured; [`TcpPacket::options`] reads them. Kept raw because nothing
     /// on the per-packet path needs them, and parsing them for every packet cost more than copying.
-    pub options_raw: RawTcpOptions,
+    pub options_raw: Cow<'a, [u8]>,
     /// The captured payload (owned only when it came out of IP fragment reassembly).
     pub payload: Cow<'a, [u8]>,
     /// Payload bytes the IP length says exist but the capture did not keep (snaplen cut).

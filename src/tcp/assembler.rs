@@ -134,6 +134,11 @@ impl Assembler {
         if payload.is_empty() && missing == 0 {
             return;
         }
+        // The common case: the next bytes of the stream, whole, and nothing waiting behind a hole.
+        if missing == 0 && self.pending.is_empty() && self.offset_of(seq) == Some(self.next) {
+            self.deliver(payload, out);
+            return;
+        }
         if self.base.is_none() {
             // Midstream: the first segment we see anchors the stream.
             self.base = Some(seq);
