@@ -571,7 +571,7 @@ impl Analyzer {
             .filter(|(_, c)| c.tcp.retained() > 0)
             .map(|(k, c)| (c.tcp.retained(), conn_flow_key(c), *k))
             .collect();
-        by_size.sort_unstable_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+        by_size.sort_unstable_by_key(|x| std::cmp::Reverse((x.0, x.1)));
         for (_, _, k) in by_size {
             if self.buffered <= target {
                 return;
@@ -605,7 +605,7 @@ impl Analyzer {
             .filter(|(_, c)| c.buffered > 0)
             .map(|(k, c)| (c.buffered, c.id, *k))
             .collect();
-        by_size.sort_unstable_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+        by_size.sort_unstable_by_key(|x| std::cmp::Reverse((x.0, x.1)));
         for (_, _, k) in by_size {
             if self.buffered <= target {
                 break;
@@ -795,7 +795,7 @@ impl Analyzer {
             .iter()
             .map(|(k, c)| (c.tcp.last.ts, conn_flow_key(c), *k))
             .collect();
-        by_age.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        by_age.sort_unstable_by_key(|x| (x.0, x.1));
         let n = (self.table.len() / 10).max(1);
         for (_, _, k) in by_age.into_iter().take(n) {
             if let Some(c) = self.table.remove(&k) {
