@@ -548,15 +548,20 @@ impl CaptureReader {
     ) -> Option<FrameMeta> {
         let h = self.input.data();
         let fixed: &[u8; 16] = h.get(..16)?.try_into().ok()?;
-        let word = |i: usize| {
-            let a = [fixed[i], fixed[i + 1], fixed[i + 2], fixed[i + 3]];
+        let [a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, d0, d1, d2, d3] = *fixed;
+        let word = |a: [u8; 4]| {
             if be {
                 u32::from_be_bytes(a)
             } else {
                 u32::from_le_bytes(a)
             }
         };
-        let (ts_sec, ts_frac, caplen, origlen) = (word(0), word(4), word(8), word(12));
+        let (ts_sec, ts_frac, caplen, origlen) = (
+            word([a0, a1, a2, a3]),
+            word([b0, b1, b2, b3]),
+            word([c0, c1, c2, c3]),
+            word([d0, d1, d2, d3]),
+        );
         if caplen > MAX_PCAP_CAPLEN {
             return None;
         }
