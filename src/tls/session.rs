@@ -254,7 +254,7 @@ impl TlsSession {
         if d.mode == Mode::Tls {
             if let Some(r) = d.rec.as_mut() {
                 if r.body == Body::Skip && data.len() <= r.remaining && !data.is_empty() {
-                    r.remaining -= data.len();
+                    r.remaining = r.remaining.saturating_sub(data.len());
                     r.consumed = r.consumed.saturating_add(data.len());
                     d.pos = d.pos.saturating_add(data.len() as u64);
                     if r.remaining == 0 {
