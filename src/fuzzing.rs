@@ -264,17 +264,17 @@ pub fn tcp(data: &[u8]) {
             let (a, b) = streams.split_at_mut(1);
             (&mut b[0], &mut a[0])
         };
-        if s.flags.syn {
+        if s.flags.syn() {
             mine.set_isn(s.seq);
         }
         mine.push(s.seq, s.payload, s.missing, &mut |c| mine_stream.chunk(&c));
-        if s.flags.ack && peer.anchored() {
+        if s.flags.ack() && peer.anchored() {
             peer.peer_acked(s.ack, &mut |c| peer_stream.chunk(&c));
         }
-        if s.flags.fin || s.flags.rst {
+        if s.flags.fin() || s.flags.rst() {
             mine.flush(&mut |c| mine_stream.chunk(&c));
         }
-        if s.flags.urg {
+        if s.flags.urg() {
             mine.release_buffers(&mut |c| mine_stream.chunk(&c));
         }
         for (a, st) in asm.iter().zip(streams.iter()) {
@@ -472,11 +472,11 @@ pub fn seeds(capture: &[u8]) -> Seeds {
         *count += 1;
         let to_server = conn.direction_of(p.ip.src, p.src_port) == Direction::ToServer;
         let fl = p.flags;
-        let flags = u8::from(fl.fin)
-            | u8::from(fl.syn) << 1
-            | u8::from(fl.rst) << 2
-            | u8::from(fl.psh) << 3
-            | u8::from(fl.ack) << 4;
+        let flags = u8::from(fl.fin())
+            | u8::from(fl.syn()) << 1
+            | u8::from(fl.rst()) << 2
+            | u8::from(fl.psh()) << 3
+            | u8::from(fl.ack()) << 4;
         segs.push(flags);
         segs.push(u8::from(!to_server));
         segs.extend_from_slice(&p.seq.to_le_bytes());

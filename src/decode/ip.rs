@@ -113,7 +113,8 @@ pub(crate) fn peek_plain_tcp(packet: &[u8]) -> Option<(IpAddr, u16, IpAddr, u16)
     Some((info.src, be16(seg, 0)?, info.dst, be16(seg, 2)?))
 }
 
-/// [`decode_ip`] for any packet.
+/// [`decode_ip`] for any packet. Not inlined: it would make the common path pay for its stack frame.
+#[inline(never)]
 fn decode_ip_general<'a>(
     packet: &'a [u8],
     strict: bool,

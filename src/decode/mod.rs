@@ -42,45 +42,73 @@ pub struct IpInfo {
     pub dont_fragment: bool,
 }
 
-/// TCP header flags.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TcpFlags {
-    pub syn: bool,
-    pub ack: bool,
-    pub fin: bool,
-    pub rst: bool,
-    pub psh: bool,
-    pub urg: bool,
-    pub ece: bool,
-    pub cwr: bool,
+/// TCP header flags: the flags byte of the header (byte 13), read with [`TcpFlags::syn`] and friends.
+/// One byte, so the per-packet facts that carry it stay small.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpFlags(u8);
+
+impl std::fmt::Debug for TcpFlags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpFlags")
+            .field("syn", &self.syn())
+            .field("ack", &self.ack())
+            .field("fin", &self.fin())
+            .field("rst", &self.rst())
+            .field("psh", &self.psh())
+            .field("urg", &self.urg())
+            .field("ece", &self.ece())
+            .field("cwr", &self.cwr())
+            .finish()
+    }
 }
 
 impl TcpFlags {
     /// The flags of a TCP header's flags byte (byte 13).
     pub fn from_bits(fl: u8) -> TcpFlags {
-        TcpFlags {
-            fin: fl & 0x01 != 0,
-            syn: fl & 0x02 != 0,
-            rst: fl & 0x04 != 0,
-            psh: fl & 0x08 != 0,
-            ack: fl & 0x10 != 0,
-            urg: fl & 0x20 != 0,
-            ece: fl & 0x40 != 0,
-            cwr: fl & 0x80 != 0,
-        }
+        TcpFlags(fl)
+    }
+
+    /// The flags byte.
+    pub fn bits(self) -> u8 {
+        self.0
+    }
+
+    pub fn fin(self) -> bool {
+        self.0 & 0x01 != 0
+    }
+    pub fn syn(self) -> bool {
+        self.0 & 0x02 != 0
+    }
+    pub fn rst(self) -> bool {
+        self.0 & 0x04 != 0
+    }
+    pub fn psh(self) -> bool {
+        self.0 & 0x08 != 0
+    }
+    pub fn ack(self) -> bool {
+        self.0 & 0x10 != 0
+    }
+    pub fn urg(self) -> bool {
+        self.0 & 0x20 != 0
+    }
+    pub fn ece(self) -> bool {
+        self.0 & 0x40 != 0
+    }
+    pub fn cwr(self) -> bool {
+        self.0 & 0x80 != 0
     }
 
     /// The set flags by name (SYN, FIN, RST, PSH, ACK, URG, ECE, CWR), joined by `sep`.
     pub fn names(&self, sep: &str) -> String {
         let all = [
-            (self.syn, "SYN"),
-            (self.fin, "FIN"),
-            (self.rst, "RST"),
-            (self.psh, "PSH"),
-            (self.ack, "ACK"),
-            (self.urg, "URG"),
-            (self.ece, "ECE"),
-            (self.cwr, "CWR"),
+            (self.syn(), "SYN"),
+            (self.fin(), "FIN"),
+            (self.rst(), "RST"),
+            (self.psh(), "PSH"),
+            (self.ack(), "ACK"),
+            (self.urg(), "URG"),
+            (self.ece(), "ECE"),
+            (self.cwr(), "CWR"),
         ];
         let set: Vec<&str> = all.iter().filter(|(on, _)| *on).map(|(_, n)| *n).collect();
         if set.is_empty() {

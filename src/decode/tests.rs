@@ -556,10 +556,19 @@ fn tcp_of(d: Decoded<'_>) -> TcpPacket<'_> {
 }
 
 fn flags_byte(f: TcpFlags) -> u8 {
-    [f.fin, f.syn, f.rst, f.psh, f.ack, f.urg, f.ece, f.cwr]
-        .iter()
-        .enumerate()
-        .fold(0, |a, (i, &b)| a | ((b as u8) << i))
+    [
+        f.fin(),
+        f.syn(),
+        f.rst(),
+        f.psh(),
+        f.ack(),
+        f.urg(),
+        f.ece(),
+        f.cwr(),
+    ]
+    .iter()
+    .enumerate()
+    .fold(0, |a, (i, &b)| a | ((b as u8) << i))
 }
 
 /// The same per-frame hash the table was computed with (Python over tshark's fields).
@@ -1232,7 +1241,7 @@ fn sll2_and_null_by_hand() {
     );
     assert_eq!(&*t.payload, b"hello");
     assert_eq!(t.options().timestamp, Some((5, 6)));
-    assert!(t.flags.psh && t.flags.ack && !t.flags.syn);
+    assert!(t.flags.psh() && t.flags.ack() && !t.flags.syn());
     assert_eq!(t.ip.ttl, 50);
     // NULL with AF_INET in little-endian (host order on x86) and big-endian (as written on SPARC).
     for hdr in [[2, 0, 0, 0], [0, 0, 0, 2]] {
@@ -1249,7 +1258,7 @@ fn sll2_and_null_by_hand() {
     let mut null = 30u32.to_le_bytes().to_vec();
     null.extend_from_slice(&ip6);
     let t = tcp_of(decode_one(0, &null));
-    assert!(t.flags.syn);
+    assert!(t.flags.syn());
     assert_eq!(t.ip.src, IpAddr::from([1u8; 16]));
     assert_eq!(t.ip.ttl, 9);
     assert_eq!(t.ip.ip_id, None);
@@ -1320,7 +1329,7 @@ fn snaplen_cut_packets_count_the_missing_payload() {
         // Cut inside the TCP options of the SYN (frame 1: 44-byte TCP header): decoded, options as far as kept.
         let syn = &frames[0].data;
         cut_and_decode(1, syn, 14 + 20 + 24, |t| {
-            assert!(t.flags.syn);
+            assert!(t.flags.syn());
             assert_eq!(t.options().mss, Some(1460));
             assert_eq!(t.options().timestamp, None);
             assert_eq!(t.payload.len(), 0);

@@ -749,7 +749,7 @@ impl<'s> Engine<'s> {
         let flow = match self.decoder.decode(&frame) {
             Decoded::Tcp(p) => Some((
                 flow_key(p.ip.src, p.src_port, p.ip.dst, p.dst_port),
-                p.flags.syn && !p.flags.ack,
+                p.flags.syn() && !p.flags.ack(),
                 p.seq,
             )),
             Decoded::IcmpError(e) => Some((

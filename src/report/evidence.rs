@@ -360,7 +360,7 @@ impl Flow {
             walk,
             shared,
         } = self;
-        if p.flags.syn && base[d].is_none() {
+        if p.flags.syn() && base[d].is_none() {
             base[d] = Some(p.seq.wrapping_add(1));
             asm[d].set_isn(p.seq);
         }

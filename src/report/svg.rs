@@ -30,7 +30,7 @@ pub fn row_label(row: &LadderRow) -> String {
     if row.len > 0 {
         label.push_str(&format!(" len={}", row.len));
     }
-    if row.dir == Direction::ToClient || row.flags.rst {
+    if row.dir == Direction::ToClient || row.flags.rst() {
         label.push_str(&format!(" ttl={}", row.ttl));
     }
     for l in row.labels() {
@@ -175,7 +175,7 @@ pub fn ladder(c: &ConnReport<'_>) -> Markup {
         };
         let color = if decisive {
             C_DECISIVE
-        } else if row.flags.rst {
+        } else if row.flags.rst() {
             C_RESET
         } else if row.dir == Direction::ToServer {
             C_TO_SERVER

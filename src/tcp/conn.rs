@@ -259,9 +259,9 @@ impl TcpConn {
         let src = SocketAddr::new(pkt.ip.src, pkt.src_port);
         let dst = SocketAddr::new(pkt.ip.dst, pkt.dst_port);
         let f = pkt.flags;
-        let (client, server, basis) = if f.syn && !f.ack {
+        let (client, server, basis) = if f.syn() && !f.ack() {
             (src, dst, RoleBasis::Syn)
-        } else if f.syn && f.ack {
+        } else if f.syn() && f.ack() {
             (dst, src, RoleBasis::SynAck)
         } else if looks_like_client_first(&pkt.payload) {
             (src, dst, RoleBasis::Payload)
@@ -318,7 +318,7 @@ impl TcpConn {
     /// The side that sent a SYN for a connection we already track with a different ISN, after it closed,
     /// starts a new connection (port reuse).
     pub fn is_new_syn(&self, pkt: &TcpPacket<'_>) -> bool {
-        if !pkt.flags.syn || pkt.flags.ack {
+        if !pkt.flags.syn() || pkt.flags.ack() {
             return false;
         }
         match &self.syn {
@@ -420,15 +420,10 @@ impl TcpConn {
         self.role_basis = basis;
     }
 
-    /// Process one packet. Reassembled payload is handed to `out` in stream order.
-    /// Returns the packet's direction, or `None` when it was a capture duplicate (ignored).
-    pub fn on_packet(
-        &mut self,
-        pkt: &TcpPacket<'_>,
-        at: FrameRef,
-        out: &mut dyn FnMut(Direction, Chunk<'_>, FrameRef),
-    ) -> Option<Direction> {
-        let mut dir = self.direction_of(pkt.ip.src, pkt.src_port);
+    /// Before any payload was handed out: the roles guessed from ports can be corrected by the first
+    /// payload, and a SYN decides even after a guess. Returns the packet's direction after that.
+    #[inline(never)]
+    fn settle_roles(&mut self, pkt: &TcpPacket<'_>, mut dir: Direction) -> Direction {
         // Roles guessed from ports can be corrected by the first payload, before anything was fed.
         if !self.fed && matches!(self.role_basis, RoleBasis::PortGuess) && !pkt.payload.is_empty() {
             let flip = match dir {
@@ -445,11 +440,11 @@ impl TcpConn {
         }
         if !self.fed
             && matches!(self.role_basis, RoleBasis::PortGuess | RoleBasis::Payload)
-            && pkt.flags.syn
+            && pkt.flags.syn()
             && self.syn.is_none()
         {
             // A SYN decides even after a guess.
-            let sender_is_client = !pkt.flags.ack;
+            let sender_is_client = !pkt.flags.ack();
             let sender_dir_should_be = if sender_is_client {
                 Direction::ToServer
             } else {
@@ -463,6 +458,21 @@ impl TcpConn {
                 });
                 dir = dir.reverse();
             }
+        }
+        dir
+    }
+
+    /// Process one packet. Reassembled payload is handed to `out` in stream order.
+    /// Returns the packet's direction, or `None` when it was a capture duplicate (ignored).
+    pub fn on_packet(
+        &mut self,
+        pkt: &TcpPacket<'_>,
+        at: FrameRef,
+        out: &mut dyn FnMut(Direction, Chunk<'_>, FrameRef),
+    ) -> Option<Direction> {
+        let mut dir = self.direction_of(pkt.ip.src, pkt.src_port);
+        if !self.fed {
+            dir = self.settle_roles(pkt, dir);
         }
         let i = dir.index();
         let wire_len = u32::try_from(pkt.payload.len())
@@ -505,22 +515,12 @@ impl TcpConn {
         };
         self.note_side(i, &facts);
         let f = pkt.flags;
-        if f.syn && !f.ack && dir == Direction::ToServer {
-            self.syn_count += 1;
-            self.syn.get_or_insert(facts);
-            self.last_syn = Some(facts);
-            self.asm[i].set_isn(pkt.seq);
-        }
-        if f.syn && f.ack && dir == Direction::ToClient {
-            self.syn_ack_count += 1;
-            self.syn_ack.get_or_insert(facts);
-            self.asm[i].set_isn(pkt.seq);
-        }
-        if !f.syn
-            && f.ack
+        if f.syn() {
+            self.on_syn(&facts);
+        } else if self.handshake_ack.is_none()
+            && f.ack()
             && dir == Direction::ToServer
             && self.syn_ack.is_some()
-            && self.handshake_ack.is_none()
         {
             self.handshake_ack = Some(facts);
         }
@@ -528,7 +528,7 @@ impl TcpConn {
 
         // Payload (a SYN may carry data with TCP Fast Open; its first byte is ISN + 1).
         if !pkt.payload.is_empty() || pkt.payload_missing > 0 {
-            let seq = if f.syn {
+            let seq = if f.syn() {
                 pkt.seq.wrapping_add(1)
             } else {
                 pkt.seq
@@ -536,8 +536,8 @@ impl TcpConn {
             if !self.asm[i].anchored() {
                 self.asm[i].set_isn(seq.wrapping_sub(1));
             }
-            if let Some(start) = self.asm[i].offset_of(seq) {
-                if self.segments[i].len() < SEGMENT_MAP {
+            if self.segments[i].len() < SEGMENT_MAP {
+                if let Some(start) = self.asm[i].offset_of(seq) {
                     self.segments[i].push((start, start + u64::from(wire_len), at));
                 }
             }
@@ -554,13 +554,15 @@ impl TcpConn {
             });
         }
         // The ACK tells what the peer received: holes below it were lost by the capture.
-        if f.ack && !f.rst {
+        if f.ack() && !f.rst() {
             let peer = dir.reverse().index();
-            if let Some(off) = self.asm[peer].offset_of(pkt.ack) {
-                let acks = &mut self.side[i].acks;
-                let advanced = acks.last().is_none_or(|(last, _)| off > *last);
-                if advanced && acks.len() < ACK_HISTORY && self.asm[peer].anchored() {
-                    acks.push((off, at));
+            if self.side[i].acks.len() < ACK_HISTORY {
+                if let Some(off) = self.asm[peer].offset_of(pkt.ack) {
+                    let acks = &mut self.side[i].acks;
+                    let advanced = acks.last().is_none_or(|(last, _)| off > *last);
+                    if advanced {
+                        acks.push((off, at));
+                    }
                 }
             }
             if self.asm[peer].anchored() {
@@ -568,16 +570,45 @@ impl TcpConn {
                 asm.peer_acked(pkt.ack, &mut |c| out(dir.reverse(), c, at));
             }
         }
-        if f.fin || f.rst {
-            let asm = &mut self.asm[i];
-            asm.flush(&mut |c| out(dir, c, at));
-            if self.is_closed() {
-                for a in &mut self.asm {
-                    a.forget_recent();
-                }
-            }
+        if f.fin() || f.rst() {
+            self.on_close(dir, at, out);
         }
         Some(dir)
+    }
+
+    /// A SYN or SYN-ACK (its facts): the handshake packets, and the anchor of the sender's stream.
+    #[inline(never)]
+    fn on_syn(&mut self, facts: &PacketFacts) {
+        let (f, dir, i) = (facts.flags, facts.dir, facts.dir.index());
+        if !f.ack() && dir == Direction::ToServer {
+            self.syn_count += 1;
+            self.syn.get_or_insert(*facts);
+            self.last_syn = Some(*facts);
+            self.asm[i].set_isn(facts.seq);
+        }
+        if f.ack() && dir == Direction::ToClient {
+            self.syn_ack_count += 1;
+            self.syn_ack.get_or_insert(*facts);
+            self.asm[i].set_isn(facts.seq);
+        }
+    }
+
+    /// A FIN or RST from `dir`: the holes of its stream are given up; once the connection is closed,
+    /// the retransmission-check windows are forgotten.
+    #[inline(never)]
+    fn on_close(
+        &mut self,
+        dir: Direction,
+        at: FrameRef,
+        out: &mut dyn FnMut(Direction, Chunk<'_>, FrameRef),
+    ) {
+        let asm = &mut self.asm[dir.index()];
+        asm.flush(&mut |c| out(dir, c, at));
+        if self.is_closed() {
+            for a in &mut self.asm {
+                a.forget_recent();
+            }
+        }
     }
 
     /// End of input (or eviction): give up on every hole.
@@ -608,10 +639,10 @@ impl TcpConn {
             s.first_data.get_or_insert(*p);
             s.last_data = Some(*p);
         }
-        if p.flags.fin {
+        if p.flags.fin() {
             s.first_fin.get_or_insert(*p);
         }
-        if p.flags.rst {
+        if p.flags.rst() {
             if let Some(first) = &s.first_rst {
                 if first.seq != p.seq {
                     s.rst_seq_varies = true;
@@ -620,14 +651,14 @@ impl TcpConn {
             s.first_rst.get_or_insert(*p);
             s.rst_count += 1;
         }
-        if p.flags.ack && !p.flags.rst {
+        if p.flags.ack() && !p.flags.rst() {
             match s.first_ack {
                 None => s.first_ack = Some(p.ack),
                 Some(a) if a != p.ack => s.ack_moved = true,
                 Some(_) => {}
             }
         }
-        if p.window == 0 && !p.flags.rst && !p.flags.syn {
+        if p.window == 0 && !p.flags.rst() && !p.flags.syn() {
             s.zero_windows += 1;
         }
     }
@@ -641,7 +672,7 @@ impl TcpConn {
         duplicate: bool,
     ) -> LadderRow {
         let asm = &self.asm[dir.index()];
-        let seq = if pkt.flags.syn {
+        let seq = if pkt.flags.syn() {
             pkt.seq.wrapping_add(1)
         } else {
             pkt.seq

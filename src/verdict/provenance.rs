@@ -22,13 +22,14 @@ pub struct Provenance {
 pub fn check(conn: &TcpConn, p: &PacketFacts) -> Provenance {
     let mut out = Provenance::default();
     let server = &conn.side[1];
-    let reference = conn
-        .syn_ack
-        .filter(|s| s.at != p.at)
-        .or_else(|| server.first_packet.filter(|f| f.at != p.at && !f.flags.rst));
+    let reference = conn.syn_ack.filter(|s| s.at != p.at).or_else(|| {
+        server
+            .first_packet
+            .filter(|f| f.at != p.at && !f.flags.rst())
+    });
     if let Some(r) = reference {
         out.reference_ttl = Some(r.ttl);
-        let what = if r.flags.syn {
+        let what = if r.flags.syn() {
             "SYN-ACK"
         } else {
             "server's first packet"
@@ -46,10 +47,10 @@ pub fn check(conn: &TcpConn, p: &PacketFacts) -> Provenance {
             ));
         }
     }
-    if p.flags.rst {
+    if p.flags.rst() {
         if server.after_rst > 0 {
             if let Some(after) = server.first_after_rst {
-                if !after.flags.rst {
+                if !after.flags.rst() {
                     out.forged = true;
                     out.signals.push(format!(
                         "the server address kept sending after the reset (frame {}): the real server never reset",

@@ -440,7 +440,7 @@ impl<'a> Judge<'a> {
     fn proxy_unanswered(&mut self) -> bool {
         let target = self.v.proxy_target.clone().unwrap_or_default();
         if let Some(close) = self.close_of(Direction::ToClient) {
-            let reset = close.flags.rst;
+            let reset = close.flags.rst();
             self.set(
                 Outcome::ProxyRefused,
                 Cause::ProxyDenied,
@@ -1708,7 +1708,7 @@ impl<'a> Judge<'a> {
         };
         self.decisive(&c);
         let by_client = c.dir == Direction::ToServer;
-        let kind = if c.flags.rst { "reset" } else { "closed" };
+        let kind = if c.flags.rst() { "reset" } else { "closed" };
         let mut ended = if by_client {
             EndedBy::Client
         } else {
@@ -1800,7 +1800,7 @@ impl<'a> Judge<'a> {
         let (outcome, decisive) = if server_first {
             let Some(s) = server_close else { return };
             (
-                if s.flags.rst {
+                if s.flags.rst() {
                     Outcome::ResetAfterClientHello
                 } else {
                     Outcome::ClosedAfterClientHello
@@ -1857,7 +1857,7 @@ impl<'a> Judge<'a> {
                 for s in &prov.signals {
                     self.reason(format!(
                         "the {}: {s}",
-                        if d.flags.rst { "reset" } else { "FIN" }
+                        if d.flags.rst() { "reset" } else { "FIN" }
                     ));
                 }
                 ended = if forged {
@@ -1874,7 +1874,7 @@ impl<'a> Judge<'a> {
                     ended = EndedBy::Proxy;
                     party = Party::Proxy;
                 }
-                let kind = if d.flags.rst { "reset" } else { "closed" };
+                let kind = if d.flags.rst() { "reset" } else { "closed" };
                 self.evidence(
                     d.at,
                     party,
