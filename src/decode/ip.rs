@@ -39,7 +39,7 @@ pub(crate) fn decode_ip<'a>(
 /// not a fragment, or IPv6 without extension headers, carrying TCP, whole in the capture. Anything
 /// else is `None` and takes the general path. `fast_path_tests::plain_tcp_same_as_general` checks
 /// that both paths decode every frame of the shipped and peer captures the same way.
-fn plain_tcp(packet: &[u8]) -> Option<Decoded<'_>> {
+pub(crate) fn plain_tcp(packet: &[u8]) -> Option<Decoded<'_>> {
     let (ip, s) = plain_ip_tcp(packet)?;
     // What `tcp` does for a borrowed segment with nothing cut, reading the fixed header at once.
     let Some(h) = s.get(..20).and_then(|h| <&[u8; 20]>::try_from(h).ok()) else {

@@ -363,6 +363,16 @@ impl Decoder {
         let decoded = match link::to_network(frame.link, data) {
             Err(reason) => Decoded::Skipped(reason),
             Ok(link::Network { packet, strict }) => {
+                // The common packet: no fragment state involved, only two counters to move.
+                if let Some(d) = ip::plain_tcp(packet) {
+                    let s = &mut self.stats;
+                    s.frames = s.frames.saturating_add(1);
+                    match d {
+                        Decoded::Tcp(_) => s.tcp = s.tcp.saturating_add(1),
+                        _ => s.malformed = s.malformed.saturating_add(1),
+                    }
+                    return d;
+                }
                 let frame_cut = usize::try_from(frame.origlen)
                     .unwrap_or(usize::MAX)
                     .saturating_sub(data.len());
