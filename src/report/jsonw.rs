@@ -19,7 +19,7 @@ pub trait WriteJson {
 
 /// Does any byte of `b` need escaping in a JSON string (`"`, `\\` or a control character)?
 /// Eight bytes at a time (SWAR: the classic "has a zero byte" / "has a byte below n" tests, exact).
-fn needs_escape(b: &[u8]) -> bool {
+pub(crate) fn needs_escape(b: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let flag = |x: u8| x < 0x20 || x == b'"' || x == b'\\';
@@ -75,6 +75,17 @@ pub fn write_str(w: &mut Vec<u8>, s: &str) {
         start = i + 1;
     }
     w.extend_from_slice(bytes.get(start..).unwrap_or_default());
+    w.push(b'"');
+}
+
+/// A JSON string for text that never needs escaping: code-point names from our tables, timestamps,
+/// addresses (the tests `names_need_no_escaping` and `same_bytes_as_serde_json` check that). Checked
+/// in debug builds.
+pub fn write_plain(w: &mut Vec<u8>, s: &[u8]) {
+    debug_assert!(!needs_escape(s), "{:?}", String::from_utf8_lossy(s));
+    w.reserve(s.len() + 2);
+    w.push(b'"');
+    w.extend_from_slice(s);
     w.push(b'"');
 }
 

@@ -7,6 +7,8 @@
 //! Cipher-suite names and properties come from tls-parser's copy of the IANA registry (every
 //! registered suite, SCSVs included), plus the pre-standard ChaCha20 suites old Chrome offered.
 
+use std::borrow::Cow;
+
 use tls_parser::{TlsCipherEnc, TlsCipherKx, TlsCipherMac, TlsCipherSuite};
 
 /// Alert description name (RFC 8446, 5246, 6066, 7507, 8446 and later registrations).
@@ -70,21 +72,27 @@ pub fn alert_level_name(level: u8) -> Option<&'static str> {
 /// Protocol version name: "TLS 1.3", "TLS 1.2", ..., "SSL 2.0", "TLS 1.3 draft N" (0x7fNN),
 /// "TLS 1.3 experiment N" (0x7e0N), "DTLS 1.2", else the hex value (e.g. "0x1234").
 pub fn version_name(version: u16) -> String {
-    match version {
-        0x0002 => "SSL 2.0".to_owned(),
-        0x0300 => "SSL 3.0".to_owned(),
-        0x0301 => "TLS 1.0".to_owned(),
-        0x0302 => "TLS 1.1".to_owned(),
-        0x0303 => "TLS 1.2".to_owned(),
-        0x0304 => "TLS 1.3".to_owned(),
-        0xfeff => "DTLS 1.0".to_owned(),
-        0xfefd => "DTLS 1.2".to_owned(),
-        0xfefc => "DTLS 1.3".to_owned(),
-        v if v >> 8 == 0x7f => format!("TLS 1.3 draft {}", v & 0xff),
-        v @ 0x7e01..=0x7e03 => format!("TLS 1.3 experiment {}", v & 0xff),
-        v if is_grease(v) => format!("GREASE 0x{v:04x}"),
-        v => format!("0x{v:04x}"),
-    }
+    version_str(version).into_owned()
+}
+
+/// [`version_name`] without allocating for the known versions (this runs for every connection's
+/// JSON line and verdict).
+pub fn version_str(version: u16) -> Cow<'static, str> {
+    Cow::Borrowed(match version {
+        0x0002 => "SSL 2.0",
+        0x0300 => "SSL 3.0",
+        0x0301 => "TLS 1.0",
+        0x0302 => "TLS 1.1",
+        0x0303 => "TLS 1.2",
+        0x0304 => "TLS 1.3",
+        0xfeff => "DTLS 1.0",
+        0xfefd => "DTLS 1.2",
+        0xfefc => "DTLS 1.3",
+        v if v >> 8 == 0x7f => return Cow::Owned(format!("TLS 1.3 draft {}", v & 0xff)),
+        v @ 0x7e01..=0x7e03 => return Cow::Owned(format!("TLS 1.3 experiment {}", v & 0xff)),
+        v if is_grease(v) => return Cow::Owned(format!("GREASE 0x{v:04x}")),
+        v => return Cow::Owned(format!("0x{v:04x}")),
+    })
 }
 
 /// True for a TLS 1.3 version code: 0x0304, a draft (0x7fNN), or one of Google's 2017 TLS 1.3

@@ -133,13 +133,18 @@ pub fn assess(ch: &ClientHello) -> Offer {
 
 /// The versions a ClientHello offers, by name: supported_versions, else its legacy_version.
 pub fn offered_versions(ch: &ClientHello) -> Vec<String> {
+    offered_version_codes(ch)
+        .iter()
+        .map(|v| names::version_name(*v))
+        .collect()
+}
+
+/// The versions a ClientHello offers: supported_versions, else its legacy_version.
+pub fn offered_version_codes(ch: &ClientHello) -> &[u16] {
     if ch.supported_versions.is_empty() {
-        vec![names::version_name(ch.legacy_version)]
+        std::slice::from_ref(&ch.legacy_version)
     } else {
-        ch.supported_versions
-            .iter()
-            .map(|v| names::version_name(*v))
-            .collect()
+        &ch.supported_versions
     }
 }
 
