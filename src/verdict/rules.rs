@@ -4,6 +4,8 @@
 //! explicit proxy (`CONNECT`) → plain HTTP → TCP handshake → ClientHello → the server's answer
 //! (alert, non-TLS bytes, nothing) → the rest of the handshake. Every branch records its reasons.
 
+use std::fmt::Write;
+
 use super::offer::{self, Offer};
 use super::provenance;
 use super::{
@@ -172,22 +174,19 @@ impl<'a> Judge<'a> {
         }
     }
 
-    fn addr(&self, dir: Direction) -> String {
-        let a = match dir {
+    fn packet_text(&self, p: &PacketFacts) -> String {
+        let from = match p.dir {
             Direction::ToServer => self.i.tcp.client,
             Direction::ToClient => self.i.tcp.server,
         };
-        a.to_string()
-    }
-
-    fn packet_text(&self, p: &PacketFacts) -> String {
-        let mut s = format!("{} from {}", p.flags.names("+"), self.addr(p.dir));
-        s.push_str(&format!(", TTL {}", p.ttl));
+        // One string, written in place (no intermediate `format!`s).
+        let mut s = p.flags.names("+");
+        let _ = write!(s, " from {from}, TTL {}", p.ttl);
         if let Some(id) = p.ip_id {
-            s.push_str(&format!(", IP ID {id}"));
+            let _ = write!(s, ", IP ID {id}");
         }
         if p.len > 0 {
-            s.push_str(&format!(", {} bytes", p.len));
+            let _ = write!(s, ", {} bytes", p.len);
         }
         s
     }
@@ -990,25 +989,27 @@ impl<'a> Judge<'a> {
         let t = self.i.tcp;
         let tls = self.i.tls;
         let ch = tls.client_hello();
-        let (offer, segments, sni) = match (self.client_hello_event(), ch) {
+        let (mut offer, segments, sni) = match (self.client_hello_event(), ch) {
             (Some(ch_ev), Some(ch)) => {
                 let offer = offer::assess(ch);
                 let (segments, frames) =
                     t.segments_of(Direction::ToServer, ch_ev.event.start, ch_ev.event.end);
-                let sni = ch.sni.clone();
-                let sni_text = sni
-                    .clone()
-                    .map_or("no SNI".to_string(), |s| format!("SNI {s}"));
-                let ch_what = format!(
-                    "ClientHello ({sni_text}; {}; {} bytes{})",
-                    offer.summary,
-                    ch.message_len,
-                    if segments > 1 {
-                        format!(" in {segments} TCP segments")
-                    } else {
-                        String::new()
+                let sni = ch.sni.as_deref();
+                // "ClientHello (SNI x; <offer>; N bytes[ in K TCP segments])", in one string.
+                let mut ch_what = String::with_capacity(offer.summary.len() + 96);
+                ch_what.push_str("ClientHello (");
+                match sni {
+                    Some(s) => {
+                        ch_what.push_str("SNI ");
+                        ch_what.push_str(s);
                     }
-                );
+                    None => ch_what.push_str("no SNI"),
+                }
+                let _ = write!(ch_what, "; {}; {} bytes", offer.summary, ch.message_len);
+                if segments > 1 {
+                    let _ = write!(ch_what, " in {segments} TCP segments");
+                }
+                ch_what.push(')');
                 let ch_frame = frames.last().copied().unwrap_or(ch_ev.at);
                 self.evidence(ch_frame, Party::Client, ch_what, "the client started TLS");
                 if segments > 1 {
@@ -1064,8 +1065,8 @@ impl<'a> Judge<'a> {
                 "TCP was accepted",
             );
         }
-        for f in &offer.facts {
-            self.reason(f.clone());
+        for f in std::mem::take(&mut offer.facts) {
+            self.reason(f);
         }
 
         // 1. Alerts (plaintext), whichever side came first.
@@ -1120,7 +1121,7 @@ impl<'a> Judge<'a> {
             return self.after_server_hello();
         }
         // 5. No TLS byte from the server.
-        self.no_server_answer(&offer, segments, sni.as_deref());
+        self.no_server_answer(&offer, segments, sni);
     }
 
     fn alert(&mut self, e: &TlsEventAt, offer: &Offer, segments: u32) {
