@@ -107,8 +107,9 @@ pub fn is_grease(value: u16) -> bool {
     value & 0x0f0f == 0x0a0a && value >> 8 == value & 0xff
 }
 
-/// tls-parser's suites, sorted by id: a binary search is several times cheaper than its `phf` map
-/// (SipHash per lookup), and every offered suite is looked up when a connection is judged and printed.
+/// tls-parser's suites, sorted by id ([`suite`] finds them through a table of positions: its `phf` map
+/// costs a SipHash per lookup, and every offered suite is looked up when a connection is judged and
+/// printed).
 fn suites() -> &'static [(u16, &'static TlsCipherSuite)] {
     static SUITES: std::sync::OnceLock<Vec<(u16, &'static TlsCipherSuite)>> =
         std::sync::OnceLock::new();
@@ -122,12 +123,23 @@ fn suites() -> &'static [(u16, &'static TlsCipherSuite)] {
     })
 }
 
+/// A suite of tls-parser's registry by id, through a table of positions in [`suites`] (128 KB, built
+/// once): every offered suite is named in each connection's verdict and JSON line.
 fn suite(id: u16) -> Option<&'static TlsCipherSuite> {
+    static POSITION: std::sync::OnceLock<Box<[u16]>> = std::sync::OnceLock::new();
     let all = suites();
-    all.binary_search_by_key(&id, |e| e.0)
-        .ok()
-        .and_then(|i| all.get(i))
-        .map(|e| e.1)
+    let table = POSITION.get_or_init(|| {
+        // Position + 1; 0: not in the registry.
+        let mut t = vec![0u16; 1 << 16].into_boxed_slice();
+        for (i, &(id, _)) in all.iter().enumerate() {
+            if let (Some(slot), Ok(pos)) = (t.get_mut(usize::from(id)), u16::try_from(i + 1)) {
+                *slot = pos;
+            }
+        }
+        t
+    });
+    let pos = usize::from(table.get(usize::from(id)).copied().unwrap_or(0));
+    all.get(pos.checked_sub(1)?).map(|e| e.1)
 }
 
 /// IANA cipher-suite name (e.g. "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"), including the SCSVs
@@ -451,6 +463,17 @@ mod tests {
         assert_eq!(group_name(0x6399), Some("X25519Kyber768Draft00"));
         assert_eq!(handshake_type_name(14), Some("server_hello_done"));
         assert_eq!(content_type_name(23), Some("application_data"));
+    }
+
+    #[test]
+    fn suite_table_matches_the_registry() {
+        for id in 0..=u16::MAX {
+            assert_eq!(
+                suite(id).map(|s| s.name),
+                tls_parser::CIPHERS.get(&id).map(|s| s.name),
+                "{id:#06x}"
+            );
+        }
     }
 
     #[test]
