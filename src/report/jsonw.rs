@@ -30,10 +30,12 @@ pub(crate) fn needs_escape(b: &[u8]) -> bool {
             return true;
         };
         let x = u64::from_le_bytes(a);
-        let control = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
-        let quote = zero_byte(x ^ (ONES * u64::from(b'"')));
+        // Control characters and `"` in one test: with bit 1 flipped they are exactly the bytes below
+        // 0x21 (0x00..=0x1f stay below 0x20, 0x22 becomes 0x20, nothing else lands there).
+        let y = x ^ (ONES * 0x02);
+        let control_or_quote = y.wrapping_sub(ONES * 0x21) & !y & HIGH;
         let backslash = zero_byte(x ^ (ONES * u64::from(b'\\')));
-        if control | quote | backslash != 0 {
+        if control_or_quote | backslash != 0 {
             return true;
         }
     }
@@ -224,6 +226,20 @@ mod tests {
                 serde_json::to_string(s).unwrap_or_default(),
                 "{s:?}"
             );
+        }
+    }
+
+    #[test]
+    fn needs_escape_for_every_byte_at_every_position() {
+        for b in 0..=u8::MAX {
+            let want = b < 0x20 || b == b'"' || b == b'\\';
+            for pos in 0..16 {
+                let mut s = vec![b'a'; 16];
+                if let Some(slot) = s.get_mut(pos) {
+                    *slot = b;
+                }
+                assert_eq!(needs_escape(&s), want, "{b:#04x} at {pos}");
+            }
         }
     }
 
