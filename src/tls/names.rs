@@ -205,31 +205,48 @@ fn suite_flags(id: u16) -> u8 {
     table.get(usize::from(id)).copied().unwrap_or(0)
 }
 
+/// What the verdict asks about a suite ([`is_tls13_suite`], [`is_aead_suite`],
+/// [`is_forward_secret_suite`]), from one table lookup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SuiteProps {
+    pub tls13: bool,
+    pub aead: bool,
+    pub forward_secret: bool,
+}
+
+/// [`SuiteProps`] of a suite id; beyond tls-parser's registry: the pre-standard ChaCha20 suites
+/// (0xcc13..=0xcc15) are AEAD and forward-secret, any other 0x13XX is TLS 1.3.
+pub fn suite_props(id: u16) -> SuiteProps {
+    match suite_flags(id) {
+        0 => SuiteProps {
+            tls13: id >> 8 == 0x13,
+            aead: matches!(id, 0xcc13..=0xcc15),
+            forward_secret: matches!(id, 0xcc13..=0xcc15),
+        },
+        f => SuiteProps {
+            tls13: f & TLS13 != 0,
+            aead: f & AEAD != 0,
+            forward_secret: f & FORWARD_SECRET != 0,
+        },
+    }
+}
+
 /// Authenticated-encryption suite: GCM, CCM, CCM_8, ChaCha20-Poly1305, AEGIS, which covers every
 /// TLS 1.3 AEAD suite. The integrity-only TLS 1.3 suites of RFC 9150 (TLS_SHA256_SHA256,
 /// TLS_SHA384_SHA384) are not AEAD.
 pub fn is_aead_suite(id: u16) -> bool {
-    match suite_flags(id) {
-        0 => matches!(id, 0xcc13..=0xcc15),
-        f => f & AEAD != 0,
-    }
+    suite_props(id).aead
 }
 
 /// A suite that is only used with TLS 1.3 (0x13XX, RFC 9150 integrity-only, GOST TLS 1.3 suites).
 pub fn is_tls13_suite(id: u16) -> bool {
-    match suite_flags(id) {
-        0 => id >> 8 == 0x13,
-        f => f & TLS13 != 0,
-    }
+    suite_props(id).tls13
 }
 
 /// Forward-secret key exchange: ECDHE or DHE (TLS <= 1.2), or any TLS 1.3 suite.
 /// Anonymous DH/ECDH suites are not counted (no authentication).
 pub fn is_forward_secret_suite(id: u16) -> bool {
-    match suite_flags(id) {
-        0 => matches!(id, 0xcc13..=0xcc15),
-        f => f & FORWARD_SECRET != 0,
-    }
+    suite_props(id).forward_secret
 }
 
 /// Signaling cipher-suite values: TLS_EMPTY_RENEGOTIATION_INFO_SCSV (0x00ff) and TLS_FALLBACK_SCSV (0x5600).

@@ -44,7 +44,8 @@ fn is_tls13_version(v: u16) -> bool {
 
 /// A TLS 1.2 suite with ECDHE/DHE key exchange and an AEAD cipher.
 fn is_modern12(s: u16) -> bool {
-    !names::is_tls13_suite(s) && names::is_aead_suite(s) && names::is_forward_secret_suite(s)
+    let p = names::suite_props(s);
+    !p.tls13 && p.aead && p.forward_secret
 }
 
 /// Groups: an absent extension means the server picks a default; otherwise one of the common ones.
@@ -71,10 +72,11 @@ pub fn assess(ch: &ClientHello) -> Offer {
     // Counted, and the first of each kept: no list is built (this runs for every connection).
     let (mut n13, mut first13, mut n12, mut first12) = (0usize, None, 0usize, None);
     for &s in &ch.cipher_suites {
-        if names::is_tls13_suite(s) {
+        let p = names::suite_props(s);
+        if p.tls13 {
             n13 += 1;
             first13 = first13.or(Some(s));
-        } else if is_modern12(s) {
+        } else if p.aead && p.forward_secret {
             n12 += 1;
             first12 = first12.or(Some(s));
         }
