@@ -25,9 +25,11 @@ pub mod text;
 pub mod time;
 
 use std::collections::BTreeMap;
-use std::io::{self, Write};
-use std::net::{IpAddr, SocketAddr};
+use std::io;
+use std::net::SocketAddr;
 
+pub use crate::addr::write_endpoint;
+use crate::addr::{write_ip, write_port};
 use crate::analyze::{Connection, Totals};
 use crate::verdict::{Outcome, OutcomeClass, Verdict};
 
@@ -121,58 +123,7 @@ pub trait ReportSink {
 
 /// `ip:port`, or `[v6]:port` for IPv6 (Rust's `SocketAddr` display does exactly that).
 pub fn endpoint(a: &SocketAddr) -> String {
-    a.to_string()
-}
-
-/// [`endpoint`] into a byte buffer: IPv4 digit by digit (this runs twice for every connection's JSON
-/// line, where the formatting machinery cost more than the rest of the address fields); IPv6 through
-/// its `Display`. The test `same_endpoint_as_display` compares the two.
-pub fn write_endpoint(w: &mut Vec<u8>, a: &SocketAddr) {
-    match a {
-        SocketAddr::V4(v4) => {
-            write_ip(w, &IpAddr::V4(*v4.ip()));
-            w.push(b':');
-            write_decimal(w, u64::from(v4.port()));
-        }
-        SocketAddr::V6(_) => {
-            // Writing into a Vec cannot fail.
-            let _ = write!(w, "{a}");
-        }
-    }
-}
-
-/// An address as its `Display` writes it (IPv4 digit by digit, see [`write_endpoint`]).
-fn write_ip(w: &mut Vec<u8>, ip: &IpAddr) {
-    match ip {
-        IpAddr::V4(v4) => {
-            for (i, o) in v4.octets().into_iter().enumerate() {
-                if i > 0 {
-                    w.push(b'.');
-                }
-                write_decimal(w, u64::from(o));
-            }
-        }
-        IpAddr::V6(_) => {
-            let _ = write!(w, "{ip}");
-        }
-    }
-}
-
-/// `v` in decimal, without the formatting machinery.
-fn write_decimal(w: &mut Vec<u8>, mut v: u64) {
-    let mut buf = [0u8; 20];
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        if let Some(slot) = buf.get_mut(at) {
-            *slot = b'0' + (v % 10) as u8;
-        }
-        v /= 10;
-        if v == 0 || at == 0 {
-            break;
-        }
-    }
-    w.extend_from_slice(buf.get(at..).unwrap_or_default());
+    crate::addr::Endpoint(*a).to_string()
 }
 
 /// A Wireshark display filter that isolates the connection (ICMP errors quoting it match too).
@@ -198,42 +149,6 @@ pub fn write_wireshark_filter(w: &mut Vec<u8>, c: &Connection) {
         w.extend_from_slice(b" == ");
         write_ip(w, &end.ip());
         w.extend_from_slice(b" && tcp.port == ");
-        write_decimal(w, u64::from(end.port()));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn same_endpoint_as_display() {
-        let mut addrs: Vec<SocketAddr> = Vec::new();
-        for (ip, port) in [
-            ("0.0.0.0", 0),
-            ("255.255.255.255", 65535),
-            ("10.0.0.1", 443),
-            ("192.168.100.9", 8080),
-            ("1.22.133.4", 10),
-            ("::", 0),
-            ("::1", 443),
-            ("::ffff:10.0.0.1", 443),
-            ("2001:db8::85a3:0:0:8a2e", 99),
-            ("fe80::1%0", 1),
-        ] {
-            if let Ok(ip) = ip.parse::<IpAddr>() {
-                addrs.push(SocketAddr::new(ip, port));
-            }
-        }
-        for x in (0u32..=0xffff).step_by(251) {
-            let v = x.wrapping_mul(2_654_435_761);
-            addrs.push(SocketAddr::new(IpAddr::from(v.to_be_bytes()), x as u16));
-        }
-        assert!(addrs.len() > 200);
-        for a in addrs {
-            let mut w = Vec::new();
-            write_endpoint(&mut w, &a);
-            assert_eq!(String::from_utf8_lossy(&w), a.to_string());
-        }
+        write_port(w, end.port());
     }
 }
