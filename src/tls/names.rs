@@ -132,7 +132,10 @@ fn suite(id: u16) -> Option<&'static TlsCipherSuite> {
         // Position + 1; 0: not in the registry.
         let mut t = vec![0u16; 1 << 16].into_boxed_slice();
         for (i, &(id, _)) in all.iter().enumerate() {
-            if let (Some(slot), Ok(pos)) = (t.get_mut(usize::from(id)), u16::try_from(i + 1)) {
+            if let (Some(slot), Ok(pos)) = (
+                t.get_mut(usize::from(id)),
+                u16::try_from(i.saturating_add(1)),
+            ) {
                 *slot = pos;
             }
         }
