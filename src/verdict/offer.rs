@@ -87,7 +87,10 @@ pub fn assess(ch: &ClientHello) -> Offer {
     let mut offered = String::with_capacity(48);
     join_names(&mut offered, offered_version_codes(ch), names::version_str);
     let mut facts = Vec::with_capacity(4);
-    facts.push(format!("the ClientHello offered {offered}"));
+    let mut first = String::with_capacity(24 + offered.len());
+    first.push_str("the ClientHello offered ");
+    first.push_str(&offered);
+    facts.push(first);
     facts.push(format!(
         "{} cipher suites ({} TLS 1.3, {} TLS 1.2 ECDHE/DHE with AEAD)",
         ch.cipher_suites.len(),
