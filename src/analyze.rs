@@ -200,46 +200,73 @@ fn conn_flow_key(c: &Connection) -> FlowKey {
 
 /// A short label for a ladder row.
 pub fn event_label(kind: &TlsEventKind) -> String {
-    match kind {
+    use std::fmt::Write;
+    // Runs for every TLS event: one string, written in place (`format!` cost several times more).
+    let mut s = String::with_capacity(32);
+    let _ = match kind {
         TlsEventKind::ClientHello(ch) => {
-            let mut s = "ClientHello".to_string();
+            s.push_str("ClientHello");
             if ch.sslv2_format {
                 s.push_str(" (SSLv2 format)");
             }
             if let Some(sni) = &ch.sni {
-                s.push_str(&format!(" SNI={sni}"));
+                s.push_str(" SNI=");
+                s.push_str(sni);
             }
-            s
+            Ok(())
         }
-        TlsEventKind::ServerHello(sh) if sh.hello_retry_request => "HelloRetryRequest".to_string(),
-        TlsEventKind::ServerHello(sh) => format!(
-            "ServerHello {}",
-            crate::tls::names::version_name(sh.version())
-        ),
-        TlsEventKind::Certificate(c) => format!("Certificate ({})", c.len()),
-        TlsEventKind::Handshake(t) => crate::tls::names::handshake_type_name(*t)
-            .map_or_else(|| format!("Handshake type {t}"), str::to_string),
-        TlsEventKind::ChangeCipherSpec => "ChangeCipherSpec".to_string(),
-        TlsEventKind::Alert(a) => format!(
-            "Alert {} {}",
-            if a.level == 2 { "fatal" } else { "warning" },
-            crate::tls::names::alert_name(a.description)
-                .map(str::to_string)
-                .unwrap_or_else(|| a.description.to_string())
-        ),
-        TlsEventKind::EncryptedRecord { content_type, len } => match content_type {
-            22 => format!("Encrypted handshake ({len})"),
-            21 => format!("Encrypted alert ({len})"),
-            23 => format!("Application data ({len})"),
-            t => format!("Encrypted record type {t} ({len})"),
+        TlsEventKind::ServerHello(sh) if sh.hello_retry_request => {
+            s.push_str("HelloRetryRequest");
+            Ok(())
+        }
+        TlsEventKind::ServerHello(sh) => {
+            s.push_str("ServerHello ");
+            s.push_str(&crate::tls::names::version_str(sh.version()));
+            Ok(())
+        }
+        TlsEventKind::Certificate(c) => write!(s, "Certificate ({})", c.len()),
+        TlsEventKind::Handshake(t) => match crate::tls::names::handshake_type_name(*t) {
+            Some(n) => {
+                s.push_str(n);
+                Ok(())
+            }
+            None => write!(s, "Handshake type {t}"),
         },
-        TlsEventKind::FirstApplicationData { len } => format!("Application data ({len})"),
-        TlsEventKind::HttpRequest(r) => format!("HTTP {} {}", r.method, r.target),
-        TlsEventKind::HttpResponse(r) => format!("HTTP {}", r.status),
-        TlsEventKind::NotTls(n) => format!("Not TLS: {}", n.looks_like),
-        TlsEventKind::Malformed(m) => format!("Malformed TLS: {m}"),
-        TlsEventKind::LostSync => "TLS parsing lost (gap)".to_string(),
-    }
+        TlsEventKind::ChangeCipherSpec => {
+            s.push_str("ChangeCipherSpec");
+            Ok(())
+        }
+        TlsEventKind::Alert(a) => {
+            s.push_str(if a.level == 2 {
+                "Alert fatal "
+            } else {
+                "Alert warning "
+            });
+            match crate::tls::names::alert_name(a.description) {
+                Some(n) => {
+                    s.push_str(n);
+                    Ok(())
+                }
+                None => write!(s, "{}", a.description),
+            }
+        }
+        TlsEventKind::EncryptedRecord { content_type, len } => match content_type {
+            22 => write!(s, "Encrypted handshake ({len})"),
+            21 => write!(s, "Encrypted alert ({len})"),
+            23 => write!(s, "Application data ({len})"),
+            t => write!(s, "Encrypted record type {t} ({len})"),
+        },
+        TlsEventKind::FirstApplicationData { len } => write!(s, "Application data ({len})"),
+        TlsEventKind::HttpRequest(r) => write!(s, "HTTP {} {}", r.method, r.target),
+        TlsEventKind::HttpResponse(r) => write!(s, "HTTP {}", r.status),
+        TlsEventKind::NotTls(n) => write!(s, "Not TLS: {}", n.looks_like),
+        TlsEventKind::Malformed(m) => write!(s, "Malformed TLS: {m}"),
+        TlsEventKind::LostSync => {
+            s.push_str("TLS parsing lost (gap)");
+            Ok(())
+        }
+    };
+    s
 }
 
 /// The analyzer: feed it frames, receive judged connections.

@@ -17,8 +17,10 @@
 //! - [`run`] reads the inputs and drives the analysis; [`shard`] does it with several threads
 //!   (`--threads`), [`progress`] shows how far it got.
 //! - [`live`] runs the same pipeline on packets captured from network interfaces (`tlsautopsy live`).
+//! - [`addr`] writes addresses as text (for the verdicts and the reports).
 #![forbid(unsafe_code)]
 
+pub mod addr;
 pub mod analyze;
 pub mod bundle;
 pub mod capture;

@@ -11,11 +11,17 @@
 
 use std::borrow::Cow;
 use std::io::{self, Write};
+use std::net::SocketAddr;
 
 use serde::Serialize;
 
-use super::jsonw::{write_object, WriteJson};
-use super::{endpoint, time, wireshark_filter, ConnReport, ReportSink, Summary};
+use super::jsonw::{write_object, write_plain, WriteJson};
+use super::{
+    endpoint, time, wireshark_filter, write_endpoint, write_wireshark_filter, ConnReport,
+    ReportSink, Summary,
+};
+use crate::analyze::Connection;
+use crate::capture::Timestamp;
 use crate::tcp::Direction;
 use crate::tls::names;
 use crate::verdict::offer;
@@ -31,8 +37,8 @@ pub struct JsonConnection<'a> {
     pub kind: &'static str,
     pub id: u64,
     pub file: &'a str,
-    pub client: String,
-    pub server: String,
+    pub client: Endpoint,
+    pub server: Endpoint,
     pub outcome: &'static str,
     pub class: &'static str,
     pub cause: &'static str,
@@ -42,8 +48,8 @@ pub struct JsonConnection<'a> {
     pub reasons: &'a [String],
     pub candidates: Vec<&'static str>,
     pub sni: Option<&'a str>,
-    pub alpn: Vec<&'a str>,
-    pub tls_version: Option<String>,
+    pub alpn: &'a [String],
+    pub tls_version: Option<Cow<'static, str>>,
     pub cipher_suite: Option<Cow<'static, str>>,
     pub alert: Option<&'a str>,
     pub alert_code: Option<u8>,
@@ -51,8 +57,8 @@ pub struct JsonConnection<'a> {
     pub alerts: Vec<JsonAlert>,
     pub http_status: Option<u16>,
     pub proxy: Option<JsonProxy<'a>>,
-    pub client_hello: Option<JsonClientHello>,
-    pub server_hello: Option<JsonServerHello>,
+    pub client_hello: Option<JsonClientHello<'a>>,
+    pub server_hello: Option<JsonServerHello<'a>>,
     pub certificates: Vec<JsonCert<'a>>,
     pub timing: JsonTiming,
     pub ttl: JsonTtl,
@@ -60,7 +66,7 @@ pub struct JsonConnection<'a> {
     pub evidence: Vec<JsonEvidence<'a>>,
     pub decisive_frame: Option<u64>,
     pub notes: &'a [String],
-    pub wireshark_filter: String,
+    pub wireshark_filter: WiresharkFilter<'a>,
 }
 
 /// A plaintext alert seen on the wire (any, not only the decisive one).
@@ -68,7 +74,7 @@ pub struct JsonConnection<'a> {
 pub struct JsonAlert {
     pub from: &'static str,
     pub level: &'static str,
-    pub name: String,
+    pub name: Cow<'static, str>,
     pub code: u8,
     pub frame: u64,
 }
@@ -76,18 +82,18 @@ pub struct JsonAlert {
 /// The explicit proxy a connection went through.
 #[derive(Serialize)]
 pub struct JsonProxy<'a> {
-    pub address: String,
+    pub address: Endpoint,
     pub target: &'a str,
     pub status: Option<u16>,
 }
 
 /// The ClientHello's offer.
 #[derive(Serialize)]
-pub struct JsonClientHello {
-    pub versions: Vec<String>,
-    pub cipher_suites: Vec<Cow<'static, str>>,
-    pub groups: Vec<Cow<'static, str>>,
-    pub key_shares: Vec<JsonKeyShare>,
+pub struct JsonClientHello<'a> {
+    pub versions: Names<'a>,
+    pub cipher_suites: Names<'a>,
+    pub groups: Names<'a>,
+    pub key_shares: KeyShares<'a>,
     pub signature_algorithms: usize,
     pub ech: bool,
     pub sslv2_format: bool,
@@ -106,12 +112,12 @@ pub struct JsonKeyShare {
 
 /// The server's hello.
 #[derive(Serialize)]
-pub struct JsonServerHello {
-    pub version: String,
+pub struct JsonServerHello<'a> {
+    pub version: Cow<'static, str>,
     pub cipher_suite: Cow<'static, str>,
     pub hello_retry_request: bool,
     pub group: Option<Cow<'static, str>>,
-    pub alpn: Option<String>,
+    pub alpn: Option<&'a str>,
 }
 
 /// One certificate of the server's chain (TLS <= 1.2 only: TLS 1.3 encrypts it).
@@ -119,16 +125,16 @@ pub struct JsonServerHello {
 pub struct JsonCert<'a> {
     pub subject: &'a str,
     pub issuer: &'a str,
-    pub not_before: String,
-    pub not_after: String,
+    pub not_before: Rfc3339,
+    pub not_after: Rfc3339,
     pub san: &'a [String],
 }
 
 /// Times.
 #[derive(Serialize)]
 pub struct JsonTiming {
-    pub start: String,
-    pub end: String,
+    pub start: Rfc3339,
+    pub end: Rfc3339,
     pub duration_ms: f64,
     pub syn_ack_rtt_ms: Option<f64>,
     pub client_hello_to_decisive_ms: Option<f64>,
@@ -168,7 +174,7 @@ pub struct JsonDirection {
 pub struct JsonEvidence<'a> {
     pub file: &'a str,
     pub frame: u64,
-    pub time: String,
+    pub time: Rfc3339,
     pub from: &'static str,
     pub what: &'a str,
     pub why: &'a str,
@@ -190,14 +196,14 @@ write_object!(JsonConnection<'_> {
 });
 write_object!(JsonAlert { "from" => from, "level" => level, "name" => name, "code" => code, "frame" => frame });
 write_object!(JsonProxy<'_> { "address" => address, "target" => target, "status" => status });
-write_object!(JsonClientHello {
+write_object!(JsonClientHello<'_> {
     "versions" => versions, "cipher_suites" => cipher_suites, "groups" => groups,
     "key_shares" => key_shares, "signature_algorithms" => signature_algorithms, "ech" => ech,
     "sslv2_format" => sslv2_format, "length" => length, "records" => records,
     "segments" => segments, "acceptable" => acceptable,
 });
 write_object!(JsonKeyShare { "group" => group, "bytes" => bytes });
-write_object!(JsonServerHello {
+write_object!(JsonServerHello<'_> {
     "version" => version, "cipher_suite" => cipher_suite,
     "hello_retry_request" => hello_retry_request, "group" => group, "alpn" => alpn,
 });
@@ -221,6 +227,119 @@ write_object!(JsonDirection {
 write_object!(JsonEvidence<'_> {
     "file" => file, "frame" => frame, "time" => time, "from" => from, "what" => what, "why" => why,
 });
+
+// Values written straight from the connection, without an owned `String` or `Vec` per field: each
+// serialises as serde_json would serialise the `String` / `Vec<String>` it stands for (the serde side
+// builds that value; the direct writer writes the same text in place).
+
+/// A TCP endpoint, `ip:port` or `[v6]:port` ([`endpoint`]).
+pub struct Endpoint(pub SocketAddr);
+
+impl Serialize for Endpoint {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&endpoint(&self.0))
+    }
+}
+
+impl WriteJson for Endpoint {
+    fn write_json(&self, w: &mut Vec<u8>) {
+        w.push(b'"');
+        write_endpoint(w, &self.0);
+        w.push(b'"');
+    }
+}
+
+/// A connection's Wireshark display filter ([`wireshark_filter`]).
+pub struct WiresharkFilter<'a>(pub &'a Connection);
+
+impl Serialize for WiresharkFilter<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&wireshark_filter(self.0))
+    }
+}
+
+impl WriteJson for WiresharkFilter<'_> {
+    fn write_json(&self, w: &mut Vec<u8>) {
+        w.push(b'"');
+        write_wireshark_filter(w, self.0);
+        w.push(b'"');
+    }
+}
+
+/// A time, RFC 3339 UTC with nanoseconds ([`time::rfc3339`]).
+pub struct Rfc3339(pub Timestamp);
+
+impl Serialize for Rfc3339 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&time::rfc3339(self.0))
+    }
+}
+
+impl WriteJson for Rfc3339 {
+    fn write_json(&self, w: &mut Vec<u8>) {
+        let mut buf = [0u8; 30];
+        let n = time::rfc3339_bytes(self.0, &mut buf);
+        write_plain(w, buf.get(..n).unwrap_or_default());
+    }
+}
+
+/// Code points by name, as a list of strings (cipher suites, groups, versions). `name` is one of the
+/// table lookups [`offer::suite_name`], [`offer::group_name`], [`names::version_str`], whose names
+/// need no escaping (the test `names_need_no_escaping` checks every code point).
+pub struct Names<'a> {
+    pub codes: &'a [u16],
+    pub name: fn(u16) -> Cow<'static, str>,
+}
+
+impl Serialize for Names<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.codes.iter().map(|c| (self.name)(*c)))
+    }
+}
+
+impl WriteJson for Names<'_> {
+    fn write_json(&self, w: &mut Vec<u8>) {
+        w.push(b'[');
+        for (i, c) in self.codes.iter().enumerate() {
+            if i > 0 {
+                w.push(b',');
+            }
+            write_plain(w, (self.name)(*c).as_bytes());
+        }
+        w.push(b']');
+    }
+}
+
+/// Key shares: (group, key exchange length).
+pub struct KeyShares<'a>(pub &'a [(u16, usize)]);
+
+impl KeyShares<'_> {
+    fn each(&self) -> impl Iterator<Item = JsonKeyShare> + '_ {
+        self.0.iter().map(|(g, n)| JsonKeyShare {
+            group: offer::group_name(*g),
+            bytes: *n,
+        })
+    }
+}
+
+impl Serialize for KeyShares<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.each())
+    }
+}
+
+impl WriteJson for KeyShares<'_> {
+    fn write_json(&self, w: &mut Vec<u8>) {
+        w.push(b'[');
+        for (i, k) in self.each().enumerate() {
+            if i > 0 {
+                w.push(b',');
+            }
+            k.write_json(w);
+        }
+        w.push(b']');
+    }
+}
 
 /// The last line.
 #[derive(Serialize)]
@@ -307,10 +426,8 @@ fn ms(ns: u64) -> f64 {
     (ns as f64 / 1e3).round() / 1e3
 }
 
-fn epoch(secs: i64) -> String {
-    time::rfc3339(crate::capture::Timestamp(
-        (secs.max(0) as u64).saturating_mul(1_000_000_000),
-    ))
+fn epoch(secs: i64) -> Timestamp {
+    Timestamp((secs.max(0) as u64).saturating_mul(1_000_000_000))
 }
 
 /// Build the wire object of one connection.
@@ -345,8 +462,8 @@ pub fn connection<'a>(c: &'a ConnReport<'a>) -> JsonConnection<'a> {
         kind: "connection",
         id: conn.id,
         file: c.file_name(t.first.file),
-        client: endpoint(&t.client),
-        server: endpoint(&t.server),
+        client: Endpoint(t.client),
+        server: Endpoint(t.server),
         outcome: v.outcome.as_str(),
         class: match v.outcome.class() {
             crate::verdict::OutcomeClass::Ok => "ok",
@@ -360,10 +477,8 @@ pub fn connection<'a>(c: &'a ConnReport<'a>) -> JsonConnection<'a> {
         reasons: &v.reasons,
         candidates: v.candidates.iter().map(|c| c.as_str()).collect(),
         sni: ch.and_then(|c| c.sni.as_deref()),
-        alpn: ch
-            .map(|c| c.alpn.iter().map(String::as_str).collect())
-            .unwrap_or_default(),
-        tls_version: tls.version().map(names::version_name),
+        alpn: ch.map_or(&[], |c| c.alpn.as_slice()),
+        tls_version: tls.version().map(names::version_str),
         cipher_suite: tls
             .server_hello()
             .map(|s| offer::suite_name(s.cipher_suite)),
@@ -385,9 +500,10 @@ pub fn connection<'a>(c: &'a ConnReport<'a>) -> JsonConnection<'a> {
                         2 => "fatal",
                         _ => "unknown",
                     },
-                    name: names::alert_name(a.description)
-                        .map(str::to_string)
-                        .unwrap_or_else(|| format!("alert_{}", a.description)),
+                    name: names::alert_name(a.description).map_or_else(
+                        || Cow::Owned(format!("alert_{}", a.description)),
+                        Cow::Borrowed,
+                    ),
                     code: a.description,
                     frame: e.at.frame,
                 }),
@@ -396,26 +512,24 @@ pub fn connection<'a>(c: &'a ConnReport<'a>) -> JsonConnection<'a> {
             .collect(),
         http_status: v.http_status,
         proxy: tls.connect_request().map(|r| JsonProxy {
-            address: endpoint(&t.server),
+            address: Endpoint(t.server),
             target: &r.target,
             status: tls.connect_response().map(|r| r.status),
         }),
         client_hello: ch.map(|ch| JsonClientHello {
-            versions: offer::offered_versions(ch),
-            cipher_suites: ch
-                .cipher_suites
-                .iter()
-                .map(|s| offer::suite_name(*s))
-                .collect(),
-            groups: ch.groups.iter().map(|g| offer::group_name(*g)).collect(),
-            key_shares: ch
-                .key_shares
-                .iter()
-                .map(|(g, n)| JsonKeyShare {
-                    group: offer::group_name(*g),
-                    bytes: *n,
-                })
-                .collect(),
+            versions: Names {
+                codes: offer::offered_version_codes(ch),
+                name: names::version_str,
+            },
+            cipher_suites: Names {
+                codes: &ch.cipher_suites,
+                name: offer::suite_name,
+            },
+            groups: Names {
+                codes: &ch.groups,
+                name: offer::group_name,
+            },
+            key_shares: KeyShares(&ch.key_shares),
             signature_algorithms: ch.signature_algorithms.len(),
             ech: ch.ech,
             sslv2_format: ch.sslv2_format,
@@ -428,11 +542,11 @@ pub fn connection<'a>(c: &'a ConnReport<'a>) -> JsonConnection<'a> {
             .server_hello()
             .or(tls.hello_retry())
             .map(|sh| JsonServerHello {
-                version: names::version_name(sh.version()),
+                version: names::version_str(sh.version()),
                 cipher_suite: offer::suite_name(sh.cipher_suite),
                 hello_retry_request: sh.hello_retry_request || tls.hello_retry().is_some(),
                 group: sh.key_share_group.map(offer::group_name),
-                alpn: sh.alpn.clone(),
+                alpn: sh.alpn.as_deref(),
             }),
         certificates: tls
             .certificates()
@@ -440,14 +554,14 @@ pub fn connection<'a>(c: &'a ConnReport<'a>) -> JsonConnection<'a> {
             .map(|c| JsonCert {
                 subject: &c.subject,
                 issuer: &c.issuer,
-                not_before: epoch(c.not_before),
-                not_after: epoch(c.not_after),
+                not_before: Rfc3339(epoch(c.not_before)),
+                not_after: Rfc3339(epoch(c.not_after)),
                 san: &c.san,
             })
             .collect(),
         timing: JsonTiming {
-            start: time::rfc3339(t.first.ts),
-            end: time::rfc3339(t.last.ts),
+            start: Rfc3339(t.first.ts),
+            end: Rfc3339(t.last.ts),
             duration_ms: ms(t.last.ts.since(t.first.ts)),
             syn_ack_rtt_ms: v.syn_ack_rtt_ns.map(ms),
             client_hello_to_decisive_ms: v.client_hello_to_decisive_ns.map(ms),
@@ -470,7 +584,7 @@ pub fn connection<'a>(c: &'a ConnReport<'a>) -> JsonConnection<'a> {
             .map(|e| JsonEvidence {
                 file: c.file_name(e.at.file),
                 frame: e.at.frame,
-                time: time::rfc3339(e.at.ts),
+                time: Rfc3339(e.at.ts),
                 from: e.from.as_str(),
                 what: &e.what,
                 why: &e.why,
@@ -478,7 +592,7 @@ pub fn connection<'a>(c: &'a ConnReport<'a>) -> JsonConnection<'a> {
             .collect(),
         decisive_frame: v.decisive.map(|d| d.frame),
         notes: &v.notes,
-        wireshark_filter: wireshark_filter(conn),
+        wireshark_filter: WiresharkFilter(conn),
     }
 }
 
@@ -616,6 +730,23 @@ mod tests {
         }
         fn finish(&mut self, _s: &Summary) -> io::Result<()> {
             Ok(())
+        }
+    }
+
+    /// [`Names`] and [`Rfc3339`] write without escaping: every code point's name needs none.
+    #[test]
+    fn names_need_no_escaping() {
+        for code in 0..=u16::MAX {
+            for name in [
+                offer::suite_name(code),
+                offer::group_name(code),
+                names::version_str(code),
+            ] {
+                assert!(
+                    !super::super::jsonw::needs_escape(name.as_bytes()),
+                    "{code:#06x} {name:?}"
+                );
+            }
         }
     }
 

@@ -19,7 +19,7 @@ pub trait WriteJson {
 
 /// Does any byte of `b` need escaping in a JSON string (`"`, `\\` or a control character)?
 /// Eight bytes at a time (SWAR: the classic "has a zero byte" / "has a byte below n" tests, exact).
-fn needs_escape(b: &[u8]) -> bool {
+pub(crate) fn needs_escape(b: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let flag = |x: u8| x < 0x20 || x == b'"' || x == b'\\';
@@ -30,10 +30,12 @@ fn needs_escape(b: &[u8]) -> bool {
             return true;
         };
         let x = u64::from_le_bytes(a);
-        let control = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
-        let quote = zero_byte(x ^ (ONES * u64::from(b'"')));
+        // Control characters and `"` in one test: with bit 1 flipped they are exactly the bytes below
+        // 0x21 (0x00..=0x1f stay below 0x20, 0x22 becomes 0x20, nothing else lands there).
+        let y = x ^ (ONES * 0x02);
+        let control_or_quote = y.wrapping_sub(ONES * 0x21) & !y & HIGH;
         let backslash = zero_byte(x ^ (ONES * u64::from(b'\\')));
-        if control | quote | backslash != 0 {
+        if control_or_quote | backslash != 0 {
             return true;
         }
     }
@@ -75,6 +77,17 @@ pub fn write_str(w: &mut Vec<u8>, s: &str) {
         start = i + 1;
     }
     w.extend_from_slice(bytes.get(start..).unwrap_or_default());
+    w.push(b'"');
+}
+
+/// A JSON string for text that never needs escaping: code-point names from our tables, timestamps,
+/// addresses (the tests `names_need_no_escaping` and `same_bytes_as_serde_json` check that). Checked
+/// in debug builds.
+pub fn write_plain(w: &mut Vec<u8>, s: &[u8]) {
+    debug_assert!(!needs_escape(s), "{:?}", String::from_utf8_lossy(s));
+    w.reserve(s.len() + 2);
+    w.push(b'"');
+    w.extend_from_slice(s);
     w.push(b'"');
 }
 
@@ -213,6 +226,20 @@ mod tests {
                 serde_json::to_string(s).unwrap_or_default(),
                 "{s:?}"
             );
+        }
+    }
+
+    #[test]
+    fn needs_escape_for_every_byte_at_every_position() {
+        for b in 0..=u8::MAX {
+            let want = b < 0x20 || b == b'"' || b == b'\\';
+            for pos in 0..16 {
+                let mut s = vec![b'a'; 16];
+                if let Some(slot) = s.get_mut(pos) {
+                    *slot = b;
+                }
+                assert_eq!(needs_escape(&s), want, "{b:#04x} at {pos}");
+            }
         }
     }
 

@@ -28,6 +28,8 @@ use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
 
+pub use crate::addr::write_endpoint;
+use crate::addr::{write_ip, write_port};
 use crate::analyze::{Connection, Totals};
 use crate::verdict::{Outcome, OutcomeClass, Verdict};
 
@@ -121,18 +123,32 @@ pub trait ReportSink {
 
 /// `ip:port`, or `[v6]:port` for IPv6 (Rust's `SocketAddr` display does exactly that).
 pub fn endpoint(a: &SocketAddr) -> String {
-    a.to_string()
+    crate::addr::Endpoint(*a).to_string()
 }
 
 /// A Wireshark display filter that isolates the connection (ICMP errors quoting it match too).
 pub fn wireshark_filter(c: &Connection) -> String {
+    let mut w = Vec::with_capacity(96);
+    write_wireshark_filter(&mut w, c);
+    String::from_utf8_lossy(&w).into_owned()
+}
+
+/// [`wireshark_filter`] into a byte buffer (ASCII).
+pub fn write_wireshark_filter(w: &mut Vec<u8>, c: &Connection) {
     let (a, b) = (c.tcp.client, c.tcp.server);
-    let ip = if a.is_ipv4() { "ip.addr" } else { "ipv6.addr" };
-    format!(
-        "{ip} == {} && tcp.port == {} && {ip} == {} && tcp.port == {}",
-        a.ip(),
-        a.port(),
-        b.ip(),
-        b.port()
-    )
+    let ip: &[u8] = if a.is_ipv4() {
+        b"ip.addr"
+    } else {
+        b"ipv6.addr"
+    };
+    for (i, end) in [a, b].iter().enumerate() {
+        if i > 0 {
+            w.extend_from_slice(b" && ");
+        }
+        w.extend_from_slice(ip);
+        w.extend_from_slice(b" == ");
+        write_ip(w, &end.ip());
+        w.extend_from_slice(b" && tcp.port == ");
+        write_port(w, end.port());
+    }
 }

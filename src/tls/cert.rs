@@ -3,6 +3,8 @@
 //! A certificate that x509-parser rejects becomes a [`CertInfo`] with `parse_error` set; it never
 //! fails the session.
 
+use std::borrow::Cow;
+
 use tls_parser::{parse_tls_message_handshake, TlsMessage, TlsMessageHandshake};
 use x509_parser::asn1_rs::Tag;
 use x509_parser::certificate::X509Certificate;
@@ -86,18 +88,19 @@ fn hex(b: &[u8]) -> String {
 fn first_value<'a, 'b: 'a>(
     mut it: impl Iterator<Item = &'a AttributeTypeAndValue<'b>>,
 ) -> Option<String> {
-    it.next().map(|a| value_text(a).unwrap_or_else(|hex| hex))
+    it.next()
+        .map(|a| value_text(a).map_or_else(|hex| hex, Cow::into_owned))
 }
 
 /// An attribute value as text: the string types (UTF-8, Printable, IA5, Numeric, Teletex/T61 read as
 /// Latin-1, BMP as UTF-16BE, Universal as UTF-32BE); anything else is `Err("#" + hex of its content)`.
-fn value_text(attr: &AttributeTypeAndValue<'_>) -> Result<String, String> {
+fn value_text<'v>(attr: &'v AttributeTypeAndValue<'_>) -> Result<Cow<'v, str>, String> {
     if let Ok(s) = attr.as_str() {
-        return Ok(s.to_owned());
+        return Ok(Cow::Borrowed(s));
     }
     let any = attr.attr_value();
     let data = any.as_bytes();
-    Ok(match any.tag() {
+    Ok(Cow::Owned(match any.tag() {
         Tag::T61String | Tag::VisibleString => data.iter().map(|&b| char::from(b)).collect(),
         Tag::BmpString => {
             let units: Vec<u16> = data
@@ -118,35 +121,62 @@ fn value_text(attr: &AttributeTypeAndValue<'_>) -> Result<String, String> {
             })
             .collect(),
         _ => return Err(format!("#{}", hex(data))),
-    })
+    }))
 }
+
+/// The attribute types RFC 4514 writes by short name: (DER content of the OID, dotted form, name).
+/// The DER content is compared first, which spares the dotted string for the usual names.
+const SHORT_NAMES: [(&[u8], &str, &str); 9] = [
+    (&[0x55, 0x04, 0x03], "2.5.4.3", "CN"),
+    (&[0x55, 0x04, 0x07], "2.5.4.7", "L"),
+    (&[0x55, 0x04, 0x08], "2.5.4.8", "ST"),
+    (&[0x55, 0x04, 0x0a], "2.5.4.10", "O"),
+    (&[0x55, 0x04, 0x0b], "2.5.4.11", "OU"),
+    (&[0x55, 0x04, 0x06], "2.5.4.6", "C"),
+    (&[0x55, 0x04, 0x09], "2.5.4.9", "STREET"),
+    (
+        &[0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x19],
+        "0.9.2342.19200300.100.1.25",
+        "DC",
+    ),
+    (
+        &[0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x01],
+        "0.9.2342.19200300.100.1.1",
+        "UID",
+    ),
+];
 
 /// RFC 4514 attribute type: the standard short names, the registry's abbreviation otherwise
 /// (e.g. emailAddress), dotted decimal as a last resort.
-fn attr_type(attr: &AttributeTypeAndValue<'_>) -> String {
+fn push_attr_type(out: &mut String, attr: &AttributeTypeAndValue<'_>) {
     let oid = attr.attr_type();
+    if let Some((_, _, short)) = SHORT_NAMES
+        .iter()
+        .find(|(der, _, _)| oid.as_bytes() == *der)
+    {
+        out.push_str(short);
+        return;
+    }
     let dotted = oid.to_id_string();
-    let short = match dotted.as_str() {
-        "2.5.4.3" => Some("CN"),
-        "2.5.4.7" => Some("L"),
-        "2.5.4.8" => Some("ST"),
-        "2.5.4.10" => Some("O"),
-        "2.5.4.11" => Some("OU"),
-        "2.5.4.6" => Some("C"),
-        "2.5.4.9" => Some("STREET"),
-        "0.9.2342.19200300.100.1.25" => Some("DC"),
-        "0.9.2342.19200300.100.1.1" => Some("UID"),
-        _ => None,
-    };
-    match short {
-        Some(s) => s.to_owned(),
-        None => oid2abbrev(oid, oid_registry()).map_or(dotted, str::to_owned),
+    match SHORT_NAMES.iter().find(|(_, d, _)| *d == dotted) {
+        Some((_, _, short)) => out.push_str(short),
+        None => out.push_str(oid2abbrev(oid, oid_registry()).unwrap_or(&dotted)),
     }
 }
 
-/// RFC 4514 escaping of an attribute value.
-fn escape_value(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
+/// RFC 4514 escaping of an attribute value, appended to `out`.
+fn push_escaped(out: &mut String, v: &str) {
+    // Every character that is escaped is ASCII, so bytes tell: most values need nothing.
+    let b = v.as_bytes();
+    let plain = !b
+        .iter()
+        .any(|c| matches!(c, b'"' | b'+' | b',' | b';' | b'<' | b'>' | b'\\' | b'\0'))
+        && !matches!(b.first(), Some(b' ' | b'#'))
+        && b.last() != Some(&b' ');
+    if plain {
+        out.push_str(v);
+        return;
+    }
     let last = v.chars().count().saturating_sub(1);
     for (i, c) in v.chars().enumerate() {
         let special = matches!(c, '"' | '+' | ',' | ';' | '<' | '>' | '\\')
@@ -161,23 +191,60 @@ fn escape_value(v: &str) -> String {
         }
         out.push(c);
     }
-    out
 }
 
 /// A distinguished name in RFC 4514 string form: RDNs last-to-first, separated by ",",
-/// multi-valued RDNs joined with "+".
+/// multi-valued RDNs joined with "+". Written into one string (this runs twice per certificate).
 pub fn rfc4514(name: &X509Name<'_>) -> String {
-    let rdns: Vec<String> = name
-        .iter_rdn()
-        .map(|rdn| {
-            rdn.iter()
-                .map(|attr| {
-                    let value = value_text(attr).map_or_else(|hex| hex, |v| escape_value(&v));
-                    format!("{}={}", attr_type(attr), value)
-                })
-                .collect::<Vec<_>>()
-                .join("+")
-        })
-        .collect();
-    rdns.into_iter().rev().collect::<Vec<_>>().join(",")
+    let rdns: Vec<_> = name.iter_rdn().collect();
+    let mut out = String::with_capacity(name.as_raw().len());
+    for (i, rdn) in rdns.iter().rev().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        for (j, attr) in rdn.iter().enumerate() {
+            if j > 0 {
+                out.push('+');
+            }
+            push_attr_type(&mut out, attr);
+            out.push('=');
+            match value_text(attr) {
+                Ok(v) => push_escaped(&mut out, &v),
+                Err(hex) => out.push_str(&hex),
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use x509_parser::oid_registry::Oid;
+
+    /// The DER content and the dotted form of each short-named attribute type agree.
+    #[test]
+    fn short_names_der_matches_dotted() {
+        for (der, dotted, _) in SHORT_NAMES {
+            assert_eq!(Oid::new(Cow::Borrowed(der)).to_id_string(), dotted);
+        }
+    }
+
+    #[test]
+    fn escapes_like_rfc_4514() {
+        for (v, want) in [
+            ("plain", "plain"),
+            ("a,b", "a\\,b"),
+            (" lead", "\\ lead"),
+            ("#x", "\\#x"),
+            ("trail ", "trail\\ "),
+            ("nul\0", "nul\\00"),
+            ("é;x ", "é\\;x\\ "),
+            (" ", "\\ "),
+        ] {
+            let mut out = String::new();
+            push_escaped(&mut out, v);
+            assert_eq!(out, want, "{v:?}");
+        }
+    }
 }

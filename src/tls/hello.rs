@@ -27,6 +27,9 @@ const DOWNGRADE_PREFIX: [u8; 7] = [0x44, 0x4f, 0x57, 0x4e, 0x47, 0x52, 0x44];
 const EXT_SERVER_NAME: u16 = 0;
 const EXT_KEY_SHARE: u16 = 51;
 const EXT_ECH: u16 = 0xfe0d;
+/// The ClientHello extensions decoded with tls-parser: server_name, supported_groups,
+/// signature_algorithms, ALPN, supported_versions.
+const CLIENT_EXTENSIONS_READ: [u16; 5] = [EXT_SERVER_NAME, 10, 13, 16, 43];
 
 fn be16(b: &[u8], at: usize) -> Option<u16> {
     let hi = *b.get(at)?;
@@ -104,6 +107,11 @@ pub fn parse_client_hello(msg: &[u8]) -> Result<ClientHello, String> {
             EXT_KEY_SHARE => out.key_shares = client_key_shares(data),
             EXT_ECH => out.ech = true,
             _ => {}
+        }
+        // Only the extensions read below go through tls-parser (its parser picks the variant by the
+        // type, so the others would be decoded for nothing).
+        if !CLIENT_EXTENSIONS_READ.contains(&typ) {
+            continue;
         }
         let Ok((_, ext)) = parse_tls_client_hello_extension(whole) else {
             continue;

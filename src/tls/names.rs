@@ -7,6 +7,8 @@
 //! Cipher-suite names and properties come from tls-parser's copy of the IANA registry (every
 //! registered suite, SCSVs included), plus the pre-standard ChaCha20 suites old Chrome offered.
 
+use std::borrow::Cow;
+
 use tls_parser::{TlsCipherEnc, TlsCipherKx, TlsCipherMac, TlsCipherSuite};
 
 /// Alert description name (RFC 8446, 5246, 6066, 7507, 8446 and later registrations).
@@ -70,21 +72,27 @@ pub fn alert_level_name(level: u8) -> Option<&'static str> {
 /// Protocol version name: "TLS 1.3", "TLS 1.2", ..., "SSL 2.0", "TLS 1.3 draft N" (0x7fNN),
 /// "TLS 1.3 experiment N" (0x7e0N), "DTLS 1.2", else the hex value (e.g. "0x1234").
 pub fn version_name(version: u16) -> String {
-    match version {
-        0x0002 => "SSL 2.0".to_owned(),
-        0x0300 => "SSL 3.0".to_owned(),
-        0x0301 => "TLS 1.0".to_owned(),
-        0x0302 => "TLS 1.1".to_owned(),
-        0x0303 => "TLS 1.2".to_owned(),
-        0x0304 => "TLS 1.3".to_owned(),
-        0xfeff => "DTLS 1.0".to_owned(),
-        0xfefd => "DTLS 1.2".to_owned(),
-        0xfefc => "DTLS 1.3".to_owned(),
-        v if v >> 8 == 0x7f => format!("TLS 1.3 draft {}", v & 0xff),
-        v @ 0x7e01..=0x7e03 => format!("TLS 1.3 experiment {}", v & 0xff),
-        v if is_grease(v) => format!("GREASE 0x{v:04x}"),
-        v => format!("0x{v:04x}"),
-    }
+    version_str(version).into_owned()
+}
+
+/// [`version_name`] without allocating for the known versions (this runs for every connection's
+/// JSON line and verdict).
+pub fn version_str(version: u16) -> Cow<'static, str> {
+    Cow::Borrowed(match version {
+        0x0002 => "SSL 2.0",
+        0x0300 => "SSL 3.0",
+        0x0301 => "TLS 1.0",
+        0x0302 => "TLS 1.1",
+        0x0303 => "TLS 1.2",
+        0x0304 => "TLS 1.3",
+        0xfeff => "DTLS 1.0",
+        0xfefd => "DTLS 1.2",
+        0xfefc => "DTLS 1.3",
+        v if v >> 8 == 0x7f => return Cow::Owned(format!("TLS 1.3 draft {}", v & 0xff)),
+        v @ 0x7e01..=0x7e03 => return Cow::Owned(format!("TLS 1.3 experiment {}", v & 0xff)),
+        v if is_grease(v) => return Cow::Owned(format!("GREASE 0x{v:04x}")),
+        v => return Cow::Owned(format!("0x{v:04x}")),
+    })
 }
 
 /// True for a TLS 1.3 version code: 0x0304, a draft (0x7fNN), or one of Google's 2017 TLS 1.3
@@ -99,8 +107,9 @@ pub fn is_grease(value: u16) -> bool {
     value & 0x0f0f == 0x0a0a && value >> 8 == value & 0xff
 }
 
-/// tls-parser's suites, sorted by id: a binary search is several times cheaper than its `phf` map
-/// (SipHash per lookup), and every offered suite is looked up when a connection is judged and printed.
+/// tls-parser's suites, sorted by id ([`suite`] finds them through a table of positions: its `phf` map
+/// costs a SipHash per lookup, and every offered suite is looked up when a connection is judged and
+/// printed).
 fn suites() -> &'static [(u16, &'static TlsCipherSuite)] {
     static SUITES: std::sync::OnceLock<Vec<(u16, &'static TlsCipherSuite)>> =
         std::sync::OnceLock::new();
@@ -114,12 +123,26 @@ fn suites() -> &'static [(u16, &'static TlsCipherSuite)] {
     })
 }
 
+/// A suite of tls-parser's registry by id, through a table of positions in [`suites`] (128 KB, built
+/// once): every offered suite is named in each connection's verdict and JSON line.
 fn suite(id: u16) -> Option<&'static TlsCipherSuite> {
+    static POSITION: std::sync::OnceLock<Box<[u16]>> = std::sync::OnceLock::new();
     let all = suites();
-    all.binary_search_by_key(&id, |e| e.0)
-        .ok()
-        .and_then(|i| all.get(i))
-        .map(|e| e.1)
+    let table = POSITION.get_or_init(|| {
+        // Position + 1; 0: not in the registry.
+        let mut t = vec![0u16; 1 << 16].into_boxed_slice();
+        for (i, &(id, _)) in all.iter().enumerate() {
+            if let (Some(slot), Ok(pos)) = (
+                t.get_mut(usize::from(id)),
+                u16::try_from(i.saturating_add(1)),
+            ) {
+                *slot = pos;
+            }
+        }
+        t
+    });
+    let pos = usize::from(table.get(usize::from(id)).copied().unwrap_or(0));
+    all.get(pos.checked_sub(1)?).map(|e| e.1)
 }
 
 /// IANA cipher-suite name (e.g. "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"), including the SCSVs
@@ -185,31 +208,48 @@ fn suite_flags(id: u16) -> u8 {
     table.get(usize::from(id)).copied().unwrap_or(0)
 }
 
+/// What the verdict asks about a suite ([`is_tls13_suite`], [`is_aead_suite`],
+/// [`is_forward_secret_suite`]), from one table lookup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SuiteProps {
+    pub tls13: bool,
+    pub aead: bool,
+    pub forward_secret: bool,
+}
+
+/// [`SuiteProps`] of a suite id; beyond tls-parser's registry: the pre-standard ChaCha20 suites
+/// (0xcc13..=0xcc15) are AEAD and forward-secret, any other 0x13XX is TLS 1.3.
+pub fn suite_props(id: u16) -> SuiteProps {
+    match suite_flags(id) {
+        0 => SuiteProps {
+            tls13: id >> 8 == 0x13,
+            aead: matches!(id, 0xcc13..=0xcc15),
+            forward_secret: matches!(id, 0xcc13..=0xcc15),
+        },
+        f => SuiteProps {
+            tls13: f & TLS13 != 0,
+            aead: f & AEAD != 0,
+            forward_secret: f & FORWARD_SECRET != 0,
+        },
+    }
+}
+
 /// Authenticated-encryption suite: GCM, CCM, CCM_8, ChaCha20-Poly1305, AEGIS, which covers every
 /// TLS 1.3 AEAD suite. The integrity-only TLS 1.3 suites of RFC 9150 (TLS_SHA256_SHA256,
 /// TLS_SHA384_SHA384) are not AEAD.
 pub fn is_aead_suite(id: u16) -> bool {
-    match suite_flags(id) {
-        0 => matches!(id, 0xcc13..=0xcc15),
-        f => f & AEAD != 0,
-    }
+    suite_props(id).aead
 }
 
 /// A suite that is only used with TLS 1.3 (0x13XX, RFC 9150 integrity-only, GOST TLS 1.3 suites).
 pub fn is_tls13_suite(id: u16) -> bool {
-    match suite_flags(id) {
-        0 => id >> 8 == 0x13,
-        f => f & TLS13 != 0,
-    }
+    suite_props(id).tls13
 }
 
 /// Forward-secret key exchange: ECDHE or DHE (TLS <= 1.2), or any TLS 1.3 suite.
 /// Anonymous DH/ECDH suites are not counted (no authentication).
 pub fn is_forward_secret_suite(id: u16) -> bool {
-    match suite_flags(id) {
-        0 => matches!(id, 0xcc13..=0xcc15),
-        f => f & FORWARD_SECRET != 0,
-    }
+    suite_props(id).forward_secret
 }
 
 /// Signaling cipher-suite values: TLS_EMPTY_RENEGOTIATION_INFO_SCSV (0x00ff) and TLS_FALLBACK_SCSV (0x5600).
@@ -443,6 +483,17 @@ mod tests {
         assert_eq!(group_name(0x6399), Some("X25519Kyber768Draft00"));
         assert_eq!(handshake_type_name(14), Some("server_hello_done"));
         assert_eq!(content_type_name(23), Some("application_data"));
+    }
+
+    #[test]
+    fn suite_table_matches_the_registry() {
+        for id in 0..=u16::MAX {
+            assert_eq!(
+                suite(id).map(|s| s.name),
+                tls_parser::CIPHERS.get(&id).map(|s| s.name),
+                "{id:#06x}"
+            );
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! accepts? If it is, a connection that dies right after it was not killed by a parameter mismatch.
 
 use std::borrow::Cow;
+use std::fmt::Write;
 
 use super::Cause;
 use crate::tls::names;
@@ -43,7 +44,8 @@ fn is_tls13_version(v: u16) -> bool {
 
 /// A TLS 1.2 suite with ECDHE/DHE key exchange and an AEAD cipher.
 fn is_modern12(s: u16) -> bool {
-    !names::is_tls13_suite(s) && names::is_aead_suite(s) && names::is_forward_secret_suite(s)
+    let p = names::suite_props(s);
+    !p.tls13 && p.aead && p.forward_secret
 }
 
 /// Groups: an absent extension means the server picks a default; otherwise one of the common ones.
@@ -70,19 +72,25 @@ pub fn assess(ch: &ClientHello) -> Offer {
     // Counted, and the first of each kept: no list is built (this runs for every connection).
     let (mut n13, mut first13, mut n12, mut first12) = (0usize, None, 0usize, None);
     for &s in &ch.cipher_suites {
-        if names::is_tls13_suite(s) {
+        let p = names::suite_props(s);
+        if p.tls13 {
             n13 += 1;
             first13 = first13.or(Some(s));
-        } else if is_modern12(s) {
+        } else if p.aead && p.forward_secret {
             n12 += 1;
             first12 = first12.or(Some(s));
         }
     }
     let has_common_group = has_common_group(ch);
 
-    let mut facts = Vec::new();
-    let versions = offered_versions(ch);
-    facts.push(format!("the ClientHello offered {}", versions.join(", ")));
+    // Built in place, names borrowed from the tables: this runs for every ClientHello.
+    let mut offered = String::with_capacity(48);
+    join_names(&mut offered, offered_version_codes(ch), names::version_str);
+    let mut facts = Vec::with_capacity(4);
+    let mut first = String::with_capacity(24 + offered.len());
+    first.push_str("the ClientHello offered ");
+    first.push_str(&offered);
+    facts.push(first);
     facts.push(format!(
         "{} cipher suites ({} TLS 1.3, {} TLS 1.2 ECDHE/DHE with AEAD)",
         ch.cipher_suites.len(),
@@ -90,8 +98,10 @@ pub fn assess(ch: &ClientHello) -> Offer {
         n12
     ));
     if !ch.groups.is_empty() {
-        let g: Vec<String> = ch.groups.iter().take(6).map(|g| group(*g)).collect();
-        facts.push(format!("groups {}", g.join(", ")));
+        let mut g = String::with_capacity(80);
+        g.push_str("groups ");
+        join_names(&mut g, ch.groups.iter().take(6), group_name);
+        facts.push(g);
     }
 
     let (acceptable, problem) = if acceptable(ch) {
@@ -113,15 +123,16 @@ pub fn assess(ch: &ClientHello) -> Offer {
         (false, Some(Cause::CipherMismatch))
     };
 
-    let mut summary = versions.join(", ");
+    let mut summary = offered;
     let example = first13.or(first12).or(ch.cipher_suites.first().copied());
-    summary.push_str(&format!(", {} suites", ch.cipher_suites.len()));
+    let _ = write!(summary, ", {} suites", ch.cipher_suites.len());
     if let Some(s) = example {
-        summary.push_str(&format!(" incl. {}", suite(s)));
+        summary.push_str(" incl. ");
+        summary.push_str(&suite_name(s));
     }
     if !ch.groups.is_empty() {
-        let g: Vec<String> = ch.groups.iter().take(3).map(|g| group(*g)).collect();
-        summary.push_str(&format!(", groups {}", g.join(", ")));
+        summary.push_str(", groups ");
+        join_names(&mut summary, ch.groups.iter().take(3), group_name);
     }
     Offer {
         acceptable,
@@ -131,15 +142,26 @@ pub fn assess(ch: &ClientHello) -> Offer {
     }
 }
 
-/// The versions a ClientHello offers, by name: supported_versions, else its legacy_version.
-pub fn offered_versions(ch: &ClientHello) -> Vec<String> {
+/// Appends the names of `codes`, separated by ", ".
+fn join_names<'c>(
+    out: &mut String,
+    codes: impl IntoIterator<Item = &'c u16>,
+    name: fn(u16) -> Cow<'static, str>,
+) {
+    for (i, c) in codes.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&name(*c));
+    }
+}
+
+/// The versions a ClientHello offers: supported_versions, else its legacy_version.
+pub fn offered_version_codes(ch: &ClientHello) -> &[u16] {
     if ch.supported_versions.is_empty() {
-        vec![names::version_name(ch.legacy_version)]
+        std::slice::from_ref(&ch.legacy_version)
     } else {
-        ch.supported_versions
-            .iter()
-            .map(|v| names::version_name(*v))
-            .collect()
+        &ch.supported_versions
     }
 }
 

@@ -4,12 +4,15 @@
 //! explicit proxy (`CONNECT`) → plain HTTP → TCP handshake → ClientHello → the server's answer
 //! (alert, non-TLS bytes, nothing) → the rest of the handshake. Every branch records its reasons.
 
+use std::fmt::Write;
+
 use super::offer::{self, Offer};
 use super::provenance;
 use super::{
     AlertInfo, Cause, Confidence, Config, ConnInput, EndedBy, Evidence, Outcome, Party, TlsEventAt,
     Verdict,
 };
+use crate::addr::Endpoint;
 use crate::capture::Timestamp;
 use crate::tcp::{Direction, PacketFacts};
 use crate::tls::{names, HandshakeProgress, HttpResponse, TlsEventKind};
@@ -172,22 +175,19 @@ impl<'a> Judge<'a> {
         }
     }
 
-    fn addr(&self, dir: Direction) -> String {
-        let a = match dir {
+    fn packet_text(&self, p: &PacketFacts) -> String {
+        let from = match p.dir {
             Direction::ToServer => self.i.tcp.client,
             Direction::ToClient => self.i.tcp.server,
         };
-        a.to_string()
-    }
-
-    fn packet_text(&self, p: &PacketFacts) -> String {
-        let mut s = format!("{} from {}", p.flags.names("+"), self.addr(p.dir));
-        s.push_str(&format!(", TTL {}", p.ttl));
+        // One string, written in place (no intermediate `format!`s).
+        let mut s = p.flags.names("+");
+        let _ = write!(s, " from {}, TTL {}", Endpoint(from), p.ttl);
         if let Some(id) = p.ip_id {
-            s.push_str(&format!(", IP ID {id}"));
+            let _ = write!(s, ", IP ID {id}");
         }
         if p.len > 0 {
-            s.push_str(&format!(", {} bytes", p.len));
+            let _ = write!(s, ", {} bytes", p.len);
         }
         s
     }
@@ -338,7 +338,7 @@ impl<'a> Judge<'a> {
                 Some(_) => {
                     self.reason(format!(
                         "the client asked the proxy {} to CONNECT to {} and got a 2xx: TLS runs inside the tunnel",
-                        self.i.tcp.server, req.target
+                        Endpoint(self.i.tcp.server), req.target
                     ));
                 }
                 None => {
@@ -432,7 +432,7 @@ impl<'a> Judge<'a> {
         }
         self.v.explanation = format!(
             "The client asked the proxy {} to CONNECT to {target}; {what} with \"{line}\". No TLS handshake took place: fix the proxy's rule or credentials, not TLS.",
-            self.i.tcp.server
+            Endpoint(self.i.tcp.server)
         );
     }
 
@@ -465,7 +465,7 @@ impl<'a> Judge<'a> {
             self.v.candidates = vec![Cause::ProxyDenied, Cause::Unknown];
             self.v.explanation = format!(
                 "The client asked the proxy {} to CONNECT to {target}, and the proxy {} without an answer: most likely its policy refused the tunnel.",
-                self.i.tcp.server,
+                Endpoint(self.i.tcp.server),
                 if reset { "reset the connection" } else { "closed the connection" }
             );
             return true;
@@ -533,7 +533,7 @@ impl<'a> Judge<'a> {
                     }
                     self.v.explanation = format!(
                         "The plain HTTP request to {host} ({}) was denied by a firewall: it answered \"{}\"{}. If {host} is a CRL/OCSP/AIA host, TLS clients that check revocation (Windows SChannel) fail on port 443 too.",
-                        self.i.tcp.server,
+                        Endpoint(self.i.tcp.server),
                         resp.status_line,
                         if body.contains("Action: Deny") { " with an \"Action: Deny\" page" } else { "" }
                     );
@@ -573,7 +573,7 @@ impl<'a> Judge<'a> {
                 self.reason("a plain HTTP request got no HTTP response");
                 self.v.explanation = format!(
                     "A plain HTTP request to {host} ({}) got no response{}.",
-                    self.i.tcp.server,
+                    Endpoint(self.i.tcp.server),
                     if close.is_some() {
                         " before the server side closed the connection"
                     } else {
@@ -645,13 +645,13 @@ impl<'a> Judge<'a> {
             format!(
                 "The capture holds only the client's side of this connection ({} packets, none from {}): {}. The server's answers were not captured (asymmetric routing, a one-way SPAN port or a capture filter), so the handshake cannot be judged; capture on the client host itself.",
                 client.packets,
-                t.server,
+                Endpoint(t.server),
                 why.join("; ")
             )
         } else {
             format!(
                 "The capture has {} packet(s) from the client of this connection and nothing from {}, and no SYN: it started before the capture, or the capture holds one direction only. Too little to judge.",
-                client.packets, t.server
+                client.packets, Endpoint(t.server)
             )
         };
         true
@@ -676,7 +676,7 @@ impl<'a> Judge<'a> {
         self.evidence(
             syn.at,
             Party::Client,
-            format!("SYN to {} (TTL {})", t.server, syn.ttl),
+            format!("SYN to {} (TTL {})", Endpoint(t.server), syn.ttl),
             "the client opened the connection",
         );
         if let Some((at, icmp)) = self.i.icmp {
@@ -731,13 +731,16 @@ impl<'a> Judge<'a> {
                 what.clone(),
                 why,
             );
-            self.reason(format!("the SYN to {} was answered by {what}", t.server));
+            self.reason(format!(
+                "the SYN to {} was answered by {what}",
+                Endpoint(t.server)
+            ));
             if admin {
                 self.reason("\"administratively prohibited\" is what filtering devices send");
             }
             self.v.explanation = format!(
                 "The SYN to {} was refused with {} sent by {}{}. {}",
-                t.server,
+                Endpoint(t.server),
                 icmp.describe(),
                 icmp.ip.src,
                 if from_server { " (the server's address)" } else { ", a device in the path" },
@@ -769,7 +772,7 @@ impl<'a> Judge<'a> {
             self.v.confidence = Confidence::Medium;
             self.v.explanation = format!(
                 "The connection to {} was refused: the SYN was answered by a TCP reset (TTL {}) {} later. Nothing listens on that port, or a firewall rejects it with resets.",
-                t.server,
+                Endpoint(t.server),
                 rst.ttl,
                 ms(rst.at.ts.since(syn.at.ts))
             );
@@ -790,7 +793,7 @@ impl<'a> Judge<'a> {
             self.v.explanation = format!(
                 "The capture ended {} after the SYN to {}, before any answer could be expected.",
                 ms(waited),
-                t.server
+                Endpoint(t.server)
             );
             return true;
         }
@@ -819,7 +822,7 @@ impl<'a> Judge<'a> {
         ));
         self.v.explanation = format!(
             "The SYN to {} was never answered ({} attempts over {}): a firewall or NSG silently drops it, or the host is down or unrouted. Check network rules first; Azure Firewall network-rule denies look exactly like this.",
-            t.server,
+            Endpoint(t.server),
             syns,
             ms(last.at.ts.since(syn.at.ts))
         );
@@ -880,7 +883,7 @@ impl<'a> Judge<'a> {
             }
             self.v.explanation = format!(
                 "This connection to {} carries another protocol{}, not TLS; nothing failed that tlsautopsy can judge.",
-                t.server,
+                Endpoint(t.server),
                 if not_tls { "" } else { " (unrecognised bytes)" }
             );
             return;
@@ -896,7 +899,7 @@ impl<'a> Judge<'a> {
             self.evidence(
                 sa.at,
                 Party::Server,
-                format!("SYN-ACK from {} (TTL {})", t.server, sa.ttl),
+                format!("SYN-ACK from {} (TTL {})", Endpoint(t.server), sa.ttl),
                 "TCP was accepted",
             );
         }
@@ -943,7 +946,7 @@ impl<'a> Judge<'a> {
                 ));
                 self.v.explanation = format!(
                     "TCP to {} was accepted and then closed by the {} {} later without a ClientHello: a TCP port test (like Test-NetConnection), or a client that gave up before TLS. A successful TCP test says nothing about TLS: {} the TCP handshake.",
-                    t.server,
+                    Endpoint(t.server),
                     if by_client { "client" } else { "server" },
                     ms(c.at.ts.since(start)),
                     "a transparent firewall (Azure Firewall application rules) completes"
@@ -962,7 +965,7 @@ impl<'a> Judge<'a> {
                         "TCP established; the capture ended {} later",
                         ms(waited)
                     ));
-                    self.v.explanation = format!("TCP to {} was established {} before the capture ended, and no ClientHello had been sent yet.", t.server, ms(waited));
+                    self.v.explanation = format!("TCP to {} was established {} before the capture ended, and no ClientHello had been sent yet.", Endpoint(t.server), ms(waited));
                 } else {
                     self.set(
                         Outcome::NoClientHello,
@@ -976,7 +979,7 @@ impl<'a> Judge<'a> {
                     ));
                     self.v.explanation = format!(
                         "TCP to {} was established but the client sent no ClientHello in the {} the capture went on.",
-                        t.server,
+                        Endpoint(t.server),
                         ms(waited)
                     );
                 }
@@ -990,25 +993,27 @@ impl<'a> Judge<'a> {
         let t = self.i.tcp;
         let tls = self.i.tls;
         let ch = tls.client_hello();
-        let (offer, segments, sni) = match (self.client_hello_event(), ch) {
+        let (mut offer, segments, sni) = match (self.client_hello_event(), ch) {
             (Some(ch_ev), Some(ch)) => {
                 let offer = offer::assess(ch);
                 let (segments, frames) =
                     t.segments_of(Direction::ToServer, ch_ev.event.start, ch_ev.event.end);
-                let sni = ch.sni.clone();
-                let sni_text = sni
-                    .clone()
-                    .map_or("no SNI".to_string(), |s| format!("SNI {s}"));
-                let ch_what = format!(
-                    "ClientHello ({sni_text}; {}; {} bytes{})",
-                    offer.summary,
-                    ch.message_len,
-                    if segments > 1 {
-                        format!(" in {segments} TCP segments")
-                    } else {
-                        String::new()
+                let sni = ch.sni.as_deref();
+                // "ClientHello (SNI x; <offer>; N bytes[ in K TCP segments])", in one string.
+                let mut ch_what = String::with_capacity(offer.summary.len() + 96);
+                ch_what.push_str("ClientHello (");
+                match sni {
+                    Some(s) => {
+                        ch_what.push_str("SNI ");
+                        ch_what.push_str(s);
                     }
-                );
+                    None => ch_what.push_str("no SNI"),
+                }
+                let _ = write!(ch_what, "; {}; {} bytes", offer.summary, ch.message_len);
+                if segments > 1 {
+                    let _ = write!(ch_what, " in {segments} TCP segments");
+                }
+                ch_what.push(')');
                 let ch_frame = frames.last().copied().unwrap_or(ch_ev.at);
                 self.evidence(ch_frame, Party::Client, ch_what, "the client started TLS");
                 if segments > 1 {
@@ -1060,12 +1065,12 @@ impl<'a> Judge<'a> {
             self.evidence(
                 sa.at,
                 Party::Server,
-                format!("SYN-ACK from {} (TTL {})", t.server, sa.ttl),
+                format!("SYN-ACK from {} (TTL {})", Endpoint(t.server), sa.ttl),
                 "TCP was accepted",
             );
         }
-        for f in &offer.facts {
-            self.reason(f.clone());
+        for f in std::mem::take(&mut offer.facts) {
+            self.reason(f);
         }
 
         // 1. Alerts (plaintext), whichever side came first.
@@ -1120,7 +1125,7 @@ impl<'a> Judge<'a> {
             return self.after_server_hello();
         }
         // 5. No TLS byte from the server.
-        self.no_server_answer(&offer, segments, sni.as_deref());
+        self.no_server_answer(&offer, segments, sni);
     }
 
     fn alert(&mut self, e: &TlsEventAt, offer: &Offer, segments: u32) {
@@ -1526,7 +1531,12 @@ impl<'a> Judge<'a> {
             .v
             .proxy_target
             .as_ref()
-            .map(|t| format!(" through the proxy {} (CONNECT {t})", self.i.tcp.server))
+            .map(|t| {
+                format!(
+                    " through the proxy {} (CONNECT {t})",
+                    Endpoint(self.i.tcp.server)
+                )
+            })
             .unwrap_or_default();
         self.v.explanation = format!("The TLS handshake completed{via}: {version}, {suite}.");
     }
@@ -1590,7 +1600,7 @@ impl<'a> Judge<'a> {
                     ));
                     self.v.explanation = format!(
                         "The server at {} speaks plain HTTP, not TLS: it answered the ClientHello with \"{}\". Use http:// or the right port.",
-                        self.i.tcp.server, r.status_line
+                        Endpoint(self.i.tcp.server), r.status_line
                     );
                 }
             }
@@ -1610,7 +1620,7 @@ impl<'a> Judge<'a> {
                 self.reason("the server answered with an SSL 2.0 ServerHello; SSL 2.0 handshakes are not followed further");
                 self.v.explanation = format!(
                     "The server at {} negotiated SSL 2.0, a protocol broken since 1996 (RFC 6176 forbids it): the connection went ahead, but no current client should accept it.",
-                    self.i.tcp.server
+                    Endpoint(self.i.tcp.server)
                 );
             }
             TlsEventKind::NotTls(n) => {
@@ -1632,7 +1642,7 @@ impl<'a> Judge<'a> {
                 ));
                 self.v.explanation = format!(
                     "The server at {} does not speak TLS on this port: it answered the ClientHello with {} (\"{}\").",
-                    self.i.tcp.server, n.looks_like, n.excerpt
+                    Endpoint(self.i.tcp.server), n.looks_like, n.excerpt
                 );
             }
             _ => {}
