@@ -385,6 +385,26 @@ impl Analyzer {
         frame: &Frame<'_>,
         done: &mut dyn FnMut(Connection, Verdict),
     ) {
+        // Sharded: a plain TCP segment of another shard's connection is only counted (its key is
+        // read from the headers, so the frame is not decoded for nothing).
+        let other_shard = self.shard.as_ref().is_some_and(|s| {
+            self.decoder
+                .peek_tcp(frame)
+                .is_some_and(|(a, ap, b, bp)| !s.owns(&flow_key(a, ap, b, bp)))
+        });
+        self.frame_routed(file, frame, other_shard, done);
+    }
+
+    /// [`Analyzer::frame`] when the caller already peeked at the frame ([`crate::shard`]'s reading
+    /// thread): `other_shard` says it is a plain TCP segment ([`Decoder::peek_tcp`]) of a connection
+    /// of another shard, which is then only counted.
+    pub fn frame_routed(
+        &mut self,
+        file: u16,
+        frame: &Frame<'_>,
+        other_shard: bool,
+        done: &mut dyn FnMut(Connection, Verdict),
+    ) {
         let t = &mut self.totals;
         t.frames += 1;
         t.bytes += frame.data.len() as u64;
@@ -398,13 +418,6 @@ impl Analyzer {
             frame: frame.number,
             ts: frame.ts,
         };
-        // Sharded: a plain TCP segment of another shard's connection is only counted (its key is
-        // read from the headers, so the frame is not decoded for nothing).
-        let other_shard = self.shard.as_ref().is_some_and(|s| {
-            self.decoder
-                .peek_tcp(frame)
-                .is_some_and(|(a, ap, b, bp)| !s.owns(&flow_key(a, ap, b, bp)))
-        });
         if other_shard {
             self.decoder.count_peeked_tcp();
             self.totals.tcp_packets += 1;
