@@ -2,11 +2,24 @@
 //! order, to one thread's.
 //!
 //! # How
-//! Every worker thread opens its own readers over the same input files and reads and decodes every
-//! frame, so all the global bookkeeping (frame counts, the clock, when sweeps happen, skipped frames,
-//! IP fragment reassembly) is exactly one thread's. Each tracks only the connections whose flow key
-//! hashes to its shard ([`ShardFilter`]: a fixed, symmetric hash of the canonical flow key; ICMP
-//! errors go by the flow they quote).
+//! One reading thread reads the inputs, once, in order, exactly as one thread does
+//! ([`crate::run::read_inputs`] over [`CaptureReader`]: pcap, pcapng with its interfaces, link types
+//! and timestamp units, standard input, several files, the same warnings where a file is cut or
+//! damaged). It copies the frames into batches (up to [`BATCH_FRAMES`] frames or [`BATCH_BYTES`]
+//! bytes, with each frame's metadata) and notes for each frame the shard that owns it: a plain IPv4
+//! or IPv6 TCP segment ([`Decoder::peek_tcp`], headers read without decoding) belongs to the shard
+//! its canonical flow key hashes to ([`flow_hash`]); anything else (IP fragments, ICMP errors,
+//! other protocols, undecoded link types) to [`EVERYONE`]. Every batch, shared (`Arc`), goes to
+//! every worker over a bounded channel ([`FEED_DEPTH`] batches), in worker order; a batch all
+//! workers are done with is filled again by the reading thread (no allocation, no page faults, and
+//! no buffer freed on another thread than its own).
+//!
+//! Each worker walks every frame of every batch: its own and [`EVERYONE`]'s it processes fully
+//! ([`Analyzer::frame_routed`]), another shard's it only counts (frame, bytes, timestamps, TCP
+//! packet: what one thread counts), so all the global bookkeeping (frame counts, the clock, when
+//! sweeps happen, skipped frames, IP fragment reassembly) is exactly one thread's. It tracks only
+//! the connections whose flow key hashes to its shard ([`ShardFilter`]; ICMP errors go by the flow
+//! they quote, a reassembled datagram by its flow).
 //!
 //! Each worker sends its events in its own order, which is one thread's order restricted to its
 //! connections: at each frame (by global frame number), first the connections judged as the packet
@@ -23,37 +36,123 @@
 //! - replays creations and judgments for `max_live_connections`, and the buffered bytes for
 //!   `max_buffered_bytes`, so both are exact.
 //!
-//! Workers send their events in chunks (every [`CHUNK_JUDGED`] judged connections, and every
-//! [`BATCH_FRAMES`] frames with a mark saying "nothing more up to here", so a worker with nothing to
-//! say never holds the others back) over bounded channels, so memory stays bounded: besides the live
-//! connections (split between the workers), a few chunks per worker are in flight. A sweep is run
+//! Workers send their events in chunks (every [`CHUNK_JUDGED`] judged connections, and at the end
+//! of every batch with a mark saying "nothing more up to here", so a worker with nothing to say
+//! never holds the others back) over bounded channels, so memory stays bounded: besides the live
+//! connections (split between the workers), a few batches and a few chunks per worker are in
+//! flight.
+//!
+//! No deadlock although every channel is bounded: the reading thread may wait for a worker W whose
+//! feed is full, W for the merger, the merger for a worker X's next event, X for the next batch.
+//! But the merger only waits for X after taking X's mark at the end of the last batch X got, which
+//! is at least the one before the batch the reading thread is handing out; W's events in the merger's
+//! channel all come from batches before it (its feed is full of batches it has not walked), so they
+//! sort before that mark and the merger would have taken them first. A sweep is run
 //! apart from its frame's packet ([`Analyzer::run_deferred_sweep`]), so its judgments stream out as
 //! they are made, as they do with one thread. The merger hands each printed connection back to its
 //! worker to be freed there: freeing on another thread than the one that allocated costs the system
 //! allocator dearly.
 //!
 //! Frame counts, skipped frames and fragment counts are taken from one worker (they are the same in
-//! all); per-connection counters are summed.
+//! all), what was read of each input from the reading thread (through worker 0); per-connection
+//! counters are summed.
 //!
 //! # Limits
 //! `--max-connections` and `--max-buffer-total` apply per shard, divided by the number of threads:
 //! as long as neither is hit, the output is identical to one thread's; a hit is counted and noted as
 //! usual (and said on standard error), but which connections it touches may differ from one thread.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::{Arc, Mutex};
 
-use crate::analyze::{Analyzer, Connection, FlowKey, JudgedBecause, Options, ShardProbe, Totals};
-use crate::capture::CaptureReader;
+use crate::analyze::{
+    flow_key, Analyzer, Connection, FlowKey, JudgedBecause, Options, ShardProbe, Totals,
+};
+use crate::capture::{CaptureReader, Frame, LinkType, Timestamp};
+use crate::decode::Decoder;
 use crate::progress::Progress;
 use crate::report::{ConnReport, InputInfo, ReportSink, Summary};
 use crate::verdict::Verdict;
 
-/// A worker sends what it has (with a mark) at least every this many frames.
-pub const BATCH_FRAMES: u64 = 4096;
+/// The reading thread hands out a batch when it holds this many frames...
+const BATCH_FRAMES: usize = 4096;
+/// ... or this many bytes of frame data.
+const BATCH_BYTES: usize = 1 << 20;
+/// Batches the reading thread may be ahead of a worker.
+const FEED_DEPTH: usize = 4;
+/// The owner of a frame every worker decodes (not a plain TCP segment: IP fragments, ICMP errors,
+/// other protocols, link types not decoded).
+const EVERYONE: u16 = u16::MAX;
+
+/// What a frame was, and where its bytes are in [`Batch::data`].
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    number: u64,
+    ts: Timestamp,
+    start: usize,
+    len: usize,
+    link: LinkType,
+    interface: u32,
+    origlen: u32,
+    file: u16,
+    /// The shard whose connection it is, or [`EVERYONE`].
+    owner: u16,
+}
+
+/// Frames read by the reading thread, shared (read-only) by every worker.
+#[derive(Default)]
+struct Batch {
+    data: Vec<u8>,
+    slots: Vec<Slot>,
+}
+
+impl Batch {
+    fn push(&mut self, file: u16, f: &Frame<'_>, owner: u16) {
+        let start = self.data.len();
+        self.data.extend_from_slice(f.data);
+        self.slots.push(Slot {
+            number: f.number,
+            ts: f.ts,
+            start,
+            len: f.data.len(),
+            link: f.link,
+            interface: f.interface,
+            origlen: f.origlen,
+            file,
+            owner,
+        });
+    }
+
+    fn full(&self) -> bool {
+        self.slots.len() >= BATCH_FRAMES || self.data.len() >= BATCH_BYTES
+    }
+
+    fn frame(&self, s: &Slot) -> Frame<'_> {
+        Frame {
+            number: s.number,
+            ts: s.ts,
+            link: s.link,
+            interface: s.interface,
+            origlen: s.origlen,
+            data: s
+                .start
+                .checked_add(s.len)
+                .and_then(|end| self.data.get(s.start..end))
+                .unwrap_or(&[]),
+        }
+    }
+}
+
+/// What the reading thread sends each worker.
+enum Feed {
+    Frames(Arc<Batch>),
+    /// The end of the input, with what was read of each input (for worker 0; empty for the others).
+    End(Vec<InputInfo>),
+}
 
 /// Chunks a worker may be ahead of the merger (with [`CHUNK_JUDGED`]: at most 512 judged
 /// connections in flight per worker).
@@ -195,21 +294,46 @@ pub fn run(
     threads: usize,
     progress: Option<&Progress>,
 ) -> io::Result<Summary> {
+    let threads = threads.clamp(1, usize::from(EVERYONE));
     let shard_opts = shard_options(opts, threads);
     let render_json = sink.wants_json();
-    let worker = |shard: usize, link: Link| {
-        let progress = if shard == 0 { progress } else { None };
-        work(
-            paths,
-            shard_opts,
-            shard,
-            threads,
-            progress,
-            render_json,
-            link,
-        );
-    };
-    let summary = run_workers(paths, opts, sink, threads, &worker)?;
+    let mut feeds = Vec::with_capacity(threads);
+    let mut fed: Vec<Mutex<Option<Receiver<Feed>>>> = Vec::with_capacity(threads);
+    for _ in 0..threads {
+        let (tx, rx) = sync_channel::<Feed>(FEED_DEPTH);
+        feeds.push(tx);
+        fed.push(Mutex::new(Some(rx)));
+    }
+    let summary = std::thread::scope(|scope| {
+        let reader = std::thread::Builder::new()
+            .name("tlsautopsy-reader".to_string())
+            .spawn_scoped(scope, move || read_and_route(paths, progress, feeds))
+            .map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot start the reading thread: {e}"))
+            })?;
+        let worker = |shard: usize, link: Link| {
+            let feed = fed
+                .get(shard)
+                .and_then(|m| m.lock().ok().and_then(|mut g| g.take()));
+            if let Some(feed) = feed {
+                work(paths, shard_opts, shard, threads, render_json, feed, link);
+            }
+        };
+        let result = run_workers(paths, opts, sink, threads, &worker);
+        // A worker that never started leaves its feed here: dropped, so the reader cannot wait on it.
+        for m in &fed {
+            if let Ok(mut g) = m.lock() {
+                g.take();
+            }
+        }
+        match reader.join() {
+            Ok(()) => result,
+            Err(payload) => Err(io::Error::other(format!(
+                "the reading thread panicked: {}",
+                panic_message(payload.as_ref())
+            ))),
+        }
+    })?;
     let l = &summary.totals.limits;
     if l.connections > 0 || l.buffer_total > 0 {
         eprintln!(
@@ -218,6 +342,72 @@ pub fn run(
         );
     }
     Ok(summary)
+}
+
+/// A panic's message.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_string())
+}
+
+/// The reading thread: reads every input once ([`crate::run::read_inputs`], as one thread does),
+/// copies the frames into batches with the shard owning each (a plain TCP segment by its flow's hash,
+/// anything else [`EVERYONE`]) and hands every batch to every worker, in worker order (see the
+/// module docs on why that order cannot deadlock). Stops early when a worker is gone.
+fn read_and_route(paths: &[String], progress: Option<&Progress>, feeds: Vec<SyncSender<Feed>>) {
+    let n = feeds.len().max(1) as u64;
+    let peek = Decoder::new();
+    // Batches handed out, oldest first: one all workers are done with is filled again (so the
+    // buffers are neither freed nor faulted in again, and never freed on another thread).
+    let mut sent: VecDeque<Arc<Batch>> = VecDeque::new();
+    let mut cur = Batch::default();
+    let ship = |cur: &mut Batch, sent: &mut VecDeque<Arc<Batch>>| -> bool {
+        let next = match sent.front().map(Arc::strong_count) {
+            Some(1) => sent.pop_front().and_then(|b| Arc::try_unwrap(b).ok()),
+            _ => None,
+        };
+        let mut next = next.unwrap_or_else(|| Batch {
+            data: Vec::with_capacity(BATCH_BYTES + 2048),
+            slots: Vec::with_capacity(BATCH_FRAMES),
+        });
+        next.data.clear();
+        next.slots.clear();
+        let batch = Arc::new(std::mem::replace(cur, next));
+        for tx in &feeds {
+            if tx.send(Feed::Frames(Arc::clone(&batch))).is_err() {
+                return false;
+            }
+        }
+        sent.push_back(batch);
+        true
+    };
+    let mut open = |p: &str| CaptureReader::open(Path::new(p));
+    let mut going = true;
+    let inputs = crate::run::read_inputs(paths, &mut open, progress, |file, frame| {
+        let owner = peek.peek_tcp(frame).map_or(EVERYONE, |(a, ap, b, bp)| {
+            (flow_hash(&flow_key(a, ap, b, bp)) % n) as u16
+        });
+        cur.push(file, frame, owner);
+        if cur.full() {
+            going = ship(&mut cur, &mut sent);
+        }
+        going
+    });
+    if !going || (!cur.slots.is_empty() && !ship(&mut cur, &mut sent)) {
+        return;
+    }
+    let mut inputs = Some(inputs);
+    for tx in &feeds {
+        if tx
+            .send(Feed::End(inputs.take().unwrap_or_default()))
+            .is_err()
+        {
+            return;
+        }
+    }
 }
 
 /// Starts `threads` workers (`worker(shard, sender)`), merges their events into `sink`, and joins
@@ -260,11 +450,7 @@ pub fn run_workers(
         let mut panicked: Option<String> = None;
         for (shard, h) in handles.into_iter().enumerate() {
             if let Err(payload) = h.join() {
-                let msg = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "(no message)".to_string());
+                let msg = panic_message(payload.as_ref());
                 panicked.get_or_insert(format!("analysis thread {shard} panicked: {msg}"));
             }
         }
@@ -321,18 +507,21 @@ impl Out {
     }
 }
 
-/// One worker: reads every input, tracks its shard's connections, sends its events.
+/// One worker: walks the batches the reading thread hands out, tracks its shard's connections
+/// (every frame is counted, those of other shards' connections without decoding them), sends its
+/// events.
 fn work(
     paths: &[String],
     opts: Options,
     shard: usize,
     threads: usize,
-    progress: Option<&Progress>,
     render_json: bool,
+    feed: Receiver<Feed>,
     link: Link,
 ) {
     let mut analyzer = Analyzer::new(opts);
     analyzer.set_shard(shard, threads);
+    let me = u16::try_from(shard).unwrap_or(EVERYONE);
     let mut out = Out {
         link,
         events: Vec::new(),
@@ -343,28 +532,41 @@ fn work(
     let mut seq: u64 = 0;
     let mut prev = analyzer.shard_probe();
     let mut judged: Vec<(Connection, Verdict)> = Vec::new();
-    let mut open = |p: &str| CaptureReader::open(Path::new(p));
-    let inputs = crate::run::read_inputs(paths, &mut open, progress, |file, frame| {
-        seq += 1;
-        // The packet (the sweep that may be due is deferred), then the sweep.
-        analyzer.frame(file, frame, &mut |c, v| judged.push((c, v)));
-        let now = analyzer.shard_probe();
-        record_packet(&mut out, seq, &prev, &now, &mut judged);
-        analyzer.run_deferred_sweep(&mut |c, v| out.judged_by_sweep(seq, c, v));
-        let now = analyzer.shard_probe();
-        if now.buffered != prev.buffered {
-            out.push(seq, Phase::Settled, 0, What::Buffered(now.buffered));
+    let inputs = loop {
+        let batch = match feed.recv() {
+            Ok(Feed::Frames(b)) => b,
+            Ok(Feed::End(inputs)) => break inputs,
+            // The reading thread stopped early (a worker is gone): the merger says so.
+            Err(_) => return,
+        };
+        for slot in &batch.slots {
+            seq += 1;
+            let frame = batch.frame(slot);
+            let other_shard = slot.owner != me && slot.owner != EVERYONE;
+            // The packet (the sweep that may be due is deferred), then the sweep.
+            analyzer.frame_routed(slot.file, &frame, other_shard, &mut |c, v| {
+                judged.push((c, v))
+            });
+            let now = analyzer.shard_probe();
+            record_packet(&mut out, seq, &prev, &now, &mut judged);
+            analyzer.run_deferred_sweep(&mut |c, v| out.judged_by_sweep(seq, c, v));
+            let now = analyzer.shard_probe();
+            if now.buffered != prev.buffered {
+                out.push(seq, Phase::Settled, 0, What::Buffered(now.buffered));
+            }
+            prev = now;
+            if out.judged >= CHUNK_JUDGED && !out.send() {
+                return;
+            }
         }
-        prev = now;
-        if seq % BATCH_FRAMES == 0 {
-            out.push(seq, Phase::Mark, 0, What::Mark);
-            return out.send();
+        drop(batch);
+        // Everything up to the batch's end is said (the merger needs it from every worker to move
+        // past it; see the module docs).
+        out.push(seq, Phase::Mark, 0, What::Mark);
+        if !out.send() {
+            return;
         }
-        out.judged < CHUNK_JUDGED || out.send()
-    });
-    if out.closed {
-        return;
-    }
+    };
     // The end: every remaining connection, by id.
     let totals = analyzer.finish(&mut |c, v| out.judged_by_sweep(u64::MAX, c, v));
     let now = analyzer.shard_probe();
@@ -584,19 +786,6 @@ fn merge(
         return Err(io::Error::other(
             "internal error: an analysis thread ended without its totals",
         ));
-    }
-    // Every worker read the same frames, unless a file changed while they read it (a capture still
-    // being written): then say so, since the verdicts near its end mix what each thread saw.
-    let frames: Vec<u64> = ends.iter().map(|e| e.totals.frames).collect();
-    if frames.iter().any(|f| Some(f) != frames.first()) {
-        eprintln!(
-            "tlsautopsy: warning: the input changed while it was read (the {n} threads read {} frames): the connections near its end may be judged from partial data; analyse a finished capture, or use --threads 1",
-            frames
-                .iter()
-                .map(u64::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
     }
     let (totals, inputs) = merge_totals(ends, opts, &m);
     summary.totals = totals;
