@@ -62,7 +62,7 @@
 //! as long as neither is hit, the output is identical to one thread's; a hit is counted and noted as
 //! usual (and said on standard error), but which connections it touches may differ from one thread.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::io;
 use std::net::IpAddr;
 use std::path::Path;
@@ -111,6 +111,13 @@ struct Batch {
 }
 
 impl Batch {
+    fn new() -> Batch {
+        Batch {
+            data: Vec::with_capacity(BATCH_BYTES + 2048),
+            slots: Vec::with_capacity(BATCH_FRAMES),
+        }
+    }
+
     fn push(&mut self, file: u16, f: &Frame<'_>, owner: u16) {
         let start = self.data.len();
         self.data.extend_from_slice(f.data);
@@ -235,11 +242,22 @@ type Judgment = Box<(Connection, Verdict, Option<Vec<u8>>)>;
 /// allocator than freeing them on the merger's thread).
 pub struct Link {
     tx: SyncSender<Vec<Event>>,
-    back: Receiver<Vec<Judgment>>,
+    back: Receiver<Back>,
+}
+
+/// What the merger hands back to a worker, to be freed or reused by the thread that allocated it.
+pub enum Back {
+    /// Connections printed.
+    Printed(Vec<Judgment>),
+    /// An emptied chunk of events (its room is reused for the next chunk).
+    Spent(Vec<Event>),
 }
 
 /// The merger's ends of a worker's channels.
-type MergerLink = (Receiver<Vec<Event>>, Sender<Vec<Judgment>>);
+type MergerLink = (Receiver<Vec<Event>>, Sender<Back>);
+
+/// Emptied chunks a worker keeps for reuse.
+const SPARE_CHUNKS: usize = 4;
 
 /// Printed connections the merger gathers before sending them back.
 const RETURN_BATCH: usize = 32;
@@ -304,10 +322,11 @@ pub fn run(
         feeds.push(tx);
         fed.push(Mutex::new(Some(rx)));
     }
+    let (recycle, recycled) = channel::<Batch>();
     let summary = std::thread::scope(|scope| {
         let reader = std::thread::Builder::new()
             .name("tlsautopsy-reader".to_string())
-            .spawn_scoped(scope, move || read_and_route(paths, progress, feeds))
+            .spawn_scoped(scope, move || read_and_route(paths, progress, feeds, recycled))
             .map_err(|e| {
                 io::Error::new(e.kind(), format!("cannot start the reading thread: {e}"))
             })?;
@@ -316,7 +335,16 @@ pub fn run(
                 .get(shard)
                 .and_then(|m| m.lock().ok().and_then(|mut g| g.take()));
             if let Some(feed) = feed {
-                work(paths, shard_opts, shard, threads, render_json, feed, link);
+                let recycle = recycle.clone();
+                work(
+                    paths,
+                    shard_opts,
+                    shard,
+                    threads,
+                    render_json,
+                    (feed, recycle),
+                    link,
+                );
             }
         };
         let result = run_workers(paths, opts, sink, threads, &worker);
@@ -357,32 +385,25 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// copies the frames into batches with the shard owning each (a plain TCP segment by its flow's hash,
 /// anything else [`EVERYONE`]) and hands every batch to every worker, in worker order (see the
 /// module docs on why that order cannot deadlock). Stops early when a worker is gone.
-fn read_and_route(paths: &[String], progress: Option<&Progress>, feeds: Vec<SyncSender<Feed>>) {
+fn read_and_route(
+    paths: &[String],
+    progress: Option<&Progress>,
+    feeds: Vec<SyncSender<Feed>>,
+    recycled: Receiver<Batch>,
+) {
     let n = feeds.len().max(1) as u64;
     let peek = Decoder::new();
-    // Batches handed out, oldest first: one all workers are done with is filled again (so the
-    // buffers are neither freed nor faulted in again, and never freed on another thread).
-    let mut sent: VecDeque<Arc<Batch>> = VecDeque::new();
-    let mut cur = Batch::default();
-    let ship = |cur: &mut Batch, sent: &mut VecDeque<Arc<Batch>>| -> bool {
-        let next = match sent.front().map(Arc::strong_count) {
-            Some(1) => sent.pop_front().and_then(|b| Arc::try_unwrap(b).ok()),
-            _ => None,
-        };
-        let mut next = next.unwrap_or_else(|| Batch {
-            data: Vec::with_capacity(BATCH_BYTES + 2048),
-            slots: Vec::with_capacity(BATCH_FRAMES),
-        });
+    let mut cur = Batch::new();
+    let ship = |cur: &mut Batch| -> bool {
+        // A batch all workers are done with (the last one hands it back) is filled again: its
+        // buffers are neither allocated nor faulted in again, and never freed on another thread.
+        let mut next = recycled.try_recv().unwrap_or_else(|_| Batch::new());
         next.data.clear();
         next.slots.clear();
         let batch = Arc::new(std::mem::replace(cur, next));
-        for tx in &feeds {
-            if tx.send(Feed::Frames(Arc::clone(&batch))).is_err() {
-                return false;
-            }
-        }
-        sent.push_back(batch);
-        true
+        feeds
+            .iter()
+            .all(|tx| tx.send(Feed::Frames(Arc::clone(&batch))).is_ok())
     };
     let mut open = |p: &str| CaptureReader::open(Path::new(p));
     let mut going = true;
@@ -392,11 +413,11 @@ fn read_and_route(paths: &[String], progress: Option<&Progress>, feeds: Vec<Sync
         });
         cur.push(file, frame, owner);
         if cur.full() {
-            going = ship(&mut cur, &mut sent);
+            going = ship(&mut cur);
         }
         going
     });
-    if !going || (!cur.slots.is_empty() && !ship(&mut cur, &mut sent)) {
+    if !going || (!cur.slots.is_empty() && !ship(&mut cur)) {
         return;
     }
     let mut inputs = Some(inputs);
@@ -426,7 +447,7 @@ pub fn run_workers(
         let mut handles = Vec::with_capacity(threads);
         for shard in 0..threads {
             let (tx, rx) = sync_channel::<Vec<Event>>(CHANNEL_DEPTH);
-            let (back_tx, back) = channel::<Vec<Judgment>>();
+            let (back_tx, back) = channel::<Back>();
             let h = std::thread::Builder::new()
                 .name(format!("tlsautopsy-shard-{shard}"))
                 .spawn_scoped(scope, move || worker(shard, Link { tx, back }));
@@ -468,6 +489,8 @@ struct Out {
     judged: usize,
     /// The merger is gone.
     closed: bool,
+    /// Emptied chunks the merger handed back, reused for the next ones.
+    spare: Vec<Vec<Event>>,
     /// The input names, when judged connections are to be rendered as JSON here.
     render: Option<Vec<String>>,
 }
@@ -498,10 +521,17 @@ impl Out {
     fn send(&mut self) -> bool {
         if !self.closed && !self.events.is_empty() {
             self.judged = 0;
-            self.closed = self.link.tx.send(std::mem::take(&mut self.events)).is_err();
+            let next = self.spare.pop().unwrap_or_default();
+            let chunk = std::mem::replace(&mut self.events, next);
+            self.closed = self.link.tx.send(chunk).is_err();
         }
-        while let Ok(printed) = self.link.back.try_recv() {
-            drop(printed);
+        while let Ok(back) = self.link.back.try_recv() {
+            if let Back::Spent(mut v) = back {
+                if self.spare.len() < SPARE_CHUNKS {
+                    v.clear();
+                    self.spare.push(v);
+                }
+            }
         }
         !self.closed
     }
@@ -516,7 +546,7 @@ fn work(
     shard: usize,
     threads: usize,
     render_json: bool,
-    feed: Receiver<Feed>,
+    (feed, recycle): (Receiver<Feed>, Sender<Batch>),
     link: Link,
 ) {
     let mut analyzer = Analyzer::new(opts);
@@ -527,6 +557,7 @@ fn work(
         events: Vec::new(),
         judged: 0,
         closed: false,
+        spare: Vec::new(),
         render: render_json.then(|| paths.to_vec()),
     };
     let mut seq: u64 = 0;
@@ -559,7 +590,10 @@ fn work(
                 return;
             }
         }
-        drop(batch);
+        // The last worker done with a batch hands it back to be filled again.
+        if let Ok(b) = Arc::try_unwrap(batch) {
+            let _ = recycle.send(b);
+        }
         // Everything up to the batch's end is said (the merger needs it from every worker to move
         // past it; see the module docs).
         out.push(seq, Phase::Mark, 0, What::Mark);
@@ -581,8 +615,8 @@ fn work(
     );
     out.send();
     // Free what the merger sends back until it is done.
-    for printed in out.link.back.iter() {
-        drop(printed);
+    for back in out.link.back.iter() {
+        drop(back);
     }
 }
 
@@ -642,9 +676,10 @@ fn record_packet(
 struct Stream {
     rx: Receiver<Vec<Event>>,
     /// Printed connections on their way back to the worker.
-    back: Sender<Vec<Judgment>>,
+    back: Sender<Back>,
     printed: Vec<Judgment>,
-    chunk: std::vec::IntoIter<Event>,
+    /// The chunk being read, last event first.
+    chunk: Vec<Event>,
     head: Option<Event>,
     /// The head's place in one thread's order (a sweep judgment by its global id).
     key: (u64, Phase, u64),
@@ -669,11 +704,18 @@ impl Stream {
     /// Reads the next event (waiting for the worker if need be) and works out its key.
     fn next(&mut self, shard: usize, ids: &HashMap<(usize, u64), u64>) -> io::Result<()> {
         let ev = loop {
-            if let Some(e) = self.chunk.next() {
+            if let Some(e) = self.chunk.pop() {
                 break e;
             }
             match self.rx.recv() {
-                Ok(c) => self.chunk = c.into_iter(),
+                Ok(mut c) => {
+                    c.reverse();
+                    let spent = std::mem::replace(&mut self.chunk, c);
+                    if spent.capacity() > 0 {
+                        // A worker that is gone cannot take it: then it is freed here.
+                        let _ = self.back.send(Back::Spent(spent));
+                    }
+                }
                 Err(_) => {
                     return Err(io::Error::other(format!(
                         "analysis thread {shard} stopped before the end of the input"
@@ -719,7 +761,7 @@ fn merge(
             rx,
             back,
             printed: Vec::new(),
-            chunk: Vec::new().into_iter(),
+            chunk: Vec::new(),
             head: None,
             key: (0, Phase::BeforeCreation, 0),
             done: false,
@@ -758,7 +800,7 @@ fn merge(
                 s.printed.push(b);
                 if s.printed.len() >= RETURN_BATCH {
                     // A worker that is gone cannot take them: then they are freed here.
-                    let _ = s.back.send(std::mem::take(&mut s.printed));
+                    let _ = s.back.send(Back::Printed(std::mem::take(&mut s.printed)));
                 }
             }
             What::Buffered(v) => {
@@ -775,7 +817,7 @@ fn merge(
             What::End(e) => {
                 ends[shard] = Some(*e);
                 s.done = true;
-                let _ = s.back.send(std::mem::take(&mut s.printed));
+                let _ = s.back.send(Back::Printed(std::mem::take(&mut s.printed)));
                 continue;
             }
         }
