@@ -79,11 +79,11 @@ use crate::report::{ConnReport, InputInfo, ReportSink, Summary};
 use crate::verdict::Verdict;
 
 /// The reading thread hands out a batch when it holds this many frames...
-const BATCH_FRAMES: usize = 4096;
+const BATCH_FRAMES: usize = 1024;
 /// ... or this many bytes of frame data.
-const BATCH_BYTES: usize = 1 << 20;
+const BATCH_BYTES: usize = 256 << 10;
 /// Batches the reading thread may be ahead of a worker.
-const FEED_DEPTH: usize = 4;
+const FEED_DEPTH: usize = 8;
 /// The owner of a frame every worker decodes (not a plain TCP segment: IP fragments, ICMP errors,
 /// other protocols, link types not decoded).
 const EVERYONE: u16 = u16::MAX;
