@@ -326,7 +326,9 @@ pub fn run(
     let summary = std::thread::scope(|scope| {
         let reader = std::thread::Builder::new()
             .name("tlsautopsy-reader".to_string())
-            .spawn_scoped(scope, move || read_and_route(paths, progress, feeds, recycled))
+            .spawn_scoped(scope, move || {
+                read_and_route(paths, progress, feeds, recycled)
+            })
             .map_err(|e| {
                 io::Error::new(e.kind(), format!("cannot start the reading thread: {e}"))
             })?;
