@@ -37,17 +37,18 @@
 //!   `max_buffered_bytes`, so both are exact.
 //!
 //! Workers send their events in chunks (every [`CHUNK_JUDGED`] judged connections, and at the end
-//! of every batch with a mark saying "nothing more up to here", so a worker with nothing to say
-//! never holds the others back) over bounded channels, so memory stays bounded: besides the live
+//! of every [`MARK_BATCHES`]th batch with a mark saying "nothing more up to here", so a worker with
+//! nothing to say never holds the others back) over bounded channels, so memory stays bounded: besides the live
 //! connections (split between the workers), a few batches and a few chunks per worker are in
 //! flight.
 //!
-//! No deadlock although every channel is bounded: the reading thread may wait for a worker W whose
-//! feed is full, W for the merger, the merger for a worker X's next event, X for the next batch.
-//! But the merger only waits for X after taking X's mark at the end of the last batch X got, which
-//! is at least the one before the batch the reading thread is handing out; W's events in the merger's
-//! channel all come from batches before it (its feed is full of batches it has not walked), so they
-//! sort before that mark and the merger would have taken them first. A sweep is run
+//! No deadlock although every channel is bounded: the reading thread may wait (to hand out batch
+//! `k`) for a worker W whose feed is full, W for the merger, the merger for a worker X's next event,
+//! X for the next batch. But X has walked every batch it got (at least up to `k - 1`), so the last
+//! mark the merger took from X ends batch `k - MARK_BATCHES` or later; W has not walked the
+//! [`FEED_DEPTH`] batches in its feed, so all its events come from batch `k - 1 - FEED_DEPTH` or
+//! earlier. With `MARK_BATCHES <= FEED_DEPTH + 1` they sort before X's mark, and the merger would
+//! have taken them before waiting for X. A sweep is run
 //! apart from its frame's packet ([`Analyzer::run_deferred_sweep`]), so its judgments stream out as
 //! they are made, as they do with one thread. The merger hands each printed connection back to its
 //! worker to be freed there: freeing on another thread than the one that allocated costs the system
@@ -84,6 +85,11 @@ const BATCH_FRAMES: usize = 1024;
 const BATCH_BYTES: usize = 256 << 10;
 /// Batches the reading thread may be ahead of a worker.
 const FEED_DEPTH: usize = 8;
+/// A worker sends what it has, with a mark, at the end of every this many batches (at most
+/// `FEED_DEPTH + 1`, or the merger and the reading thread could wait for each other: see the
+/// module docs).
+const MARK_BATCHES: usize = 4;
+const _: () = assert!(MARK_BATCHES >= 1 && MARK_BATCHES <= FEED_DEPTH + 1);
 /// The owner of a frame every worker decodes (not a plain TCP segment: IP fragments, ICMP errors,
 /// other protocols, link types not decoded).
 const EVERYONE: u16 = u16::MAX;
@@ -563,6 +569,7 @@ fn work(
         render: render_json.then(|| paths.to_vec()),
     };
     let mut seq: u64 = 0;
+    let mut batches: usize = 0;
     let mut prev = analyzer.shard_probe();
     let mut judged: Vec<(Connection, Verdict)> = Vec::new();
     let inputs = loop {
@@ -596,11 +603,14 @@ fn work(
         if let Ok(b) = Arc::try_unwrap(batch) {
             let _ = recycle.send(b);
         }
-        // Everything up to the batch's end is said (the merger needs it from every worker to move
-        // past it; see the module docs).
-        out.push(seq, Phase::Mark, 0, What::Mark);
-        if !out.send() {
-            return;
+        // Every few batches, everything up to the batch's end is said (the merger needs it from
+        // every worker to move past it; see the module docs on why this cannot deadlock).
+        batches += 1;
+        if batches % MARK_BATCHES == 0 {
+            out.push(seq, Phase::Mark, 0, What::Mark);
+            if !out.send() {
+                return;
+            }
         }
     };
     // The end: every remaining connection, by id.
