@@ -5,19 +5,22 @@
 //! One reading thread reads the inputs, once, in order, exactly as one thread does
 //! ([`crate::run::read_inputs`] over [`CaptureReader`]: pcap, pcapng with its interfaces, link types
 //! and timestamp units, standard input, several files, the same warnings where a file is cut or
-//! damaged). It copies the frames into batches (up to [`BATCH_FRAMES`] frames or [`BATCH_BYTES`]
-//! bytes, with each frame's metadata) and notes for each frame the shard that owns it: a plain IPv4
-//! or IPv6 TCP segment ([`Decoder::peek_tcp`], headers read without decoding) belongs to the shard
-//! its canonical flow key hashes to ([`flow_hash`]); anything else (IP fragments, ICMP errors,
-//! other protocols, undecoded link types) to [`EVERYONE`]. Every batch, shared (`Arc`), goes to
-//! every worker over a bounded channel ([`FEED_DEPTH`] batches), in worker order; a batch all
-//! workers are done with is filled again by the reading thread (no allocation, no page faults, and
+//! damaged). For each frame it works out the shard that owns it: a plain IPv4 or IPv6 TCP segment
+//! ([`Decoder::peek_tcp`], headers read without decoding) belongs to the shard its canonical flow
+//! key hashes to ([`flow_hash`]); anything else (IP fragments, ICMP errors, other protocols,
+//! undecoded link types) to [`EVERYONE`]. Each worker has its own batch (up to [`BATCH_FRAMES`]
+//! frames, or [`BATCH_BYTES`] bytes in one of them): every frame's metadata (a [`Slot`]) goes into
+//! every batch, its bytes only into its owner's (into all for [`EVERYONE`]), so each frame is
+//! copied once and a worker reads only the bytes it decodes, one after the other. The batches go to
+//! the workers over bounded channels ([`FEED_DEPTH`] batches each), in worker order; a worker hands
+//! each batch back when done and the reading thread fills it again (no allocation, no page faults,
 //! no buffer freed on another thread than its own).
 //!
-//! Each worker walks every frame of every batch: its own and [`EVERYONE`]'s it processes fully
-//! ([`Analyzer::frame_routed`]), another shard's it only counts (frame, bytes, timestamps, TCP
-//! packet: what one thread counts), so all the global bookkeeping (frame counts, the clock, when
-//! sweeps happen, skipped frames, IP fragment reassembly) is exactly one thread's. It tracks only
+//! Each worker walks every frame of its batches: its own and [`EVERYONE`]'s it processes fully
+//! ([`Analyzer::frame_here`]), another shard's it only counts ([`Analyzer::frame_elsewhere`]: frame,
+//! bytes, timestamps, TCP packet, what one thread counts), so all the global bookkeeping (frame
+//! counts, the clock, when sweeps happen, skipped frames, IP fragment reassembly) is exactly one
+//! thread's. It tracks only
 //! the connections whose flow key hashes to its shard ([`ShardFilter`]; ICMP errors go by the flow
 //! they quote, a reassembled datagram by its flow).
 //!
@@ -68,7 +71,7 @@ use std::io;
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use crate::analyze::{
     flow_key, Analyzer, Connection, FlowKey, JudgedBecause, Options, ShardProbe, Totals,
@@ -140,6 +143,21 @@ impl Batch {
         });
     }
 
+    /// A frame of another shard's connection: only what counting it needs, not its bytes.
+    fn push_elsewhere(&mut self, f: &Frame<'_>, owner: u16) {
+        self.slots.push(Slot {
+            number: f.number,
+            ts: f.ts,
+            start: 0,
+            len: f.data.len(),
+            link: f.link,
+            interface: f.interface,
+            origlen: f.origlen,
+            file: 0,
+            owner,
+        });
+    }
+
     fn full(&self) -> bool {
         self.slots.len() >= BATCH_FRAMES || self.data.len() >= BATCH_BYTES
     }
@@ -162,7 +180,7 @@ impl Batch {
 
 /// What the reading thread sends each worker.
 enum Feed {
-    Frames(Arc<Batch>),
+    Frames(Batch),
     /// The end of the input, with what was read of each input (for worker 0; empty for the others).
     End(Vec<InputInfo>),
 }
@@ -401,17 +419,17 @@ fn read_and_route(
 ) {
     let n = feeds.len().max(1) as u64;
     let peek = Decoder::new();
-    let mut cur = Batch::new();
-    let ship = |cur: &mut Batch| -> bool {
-        // A batch all workers are done with (the last one hands it back) is filled again: its
-        // buffers are neither allocated nor faulted in again, and never freed on another thread.
-        let mut next = recycled.try_recv().unwrap_or_else(|_| Batch::new());
-        next.data.clear();
-        next.slots.clear();
-        let batch = Arc::new(std::mem::replace(cur, next));
-        feeds
-            .iter()
-            .all(|tx| tx.send(Feed::Frames(Arc::clone(&batch))).is_ok())
+    // One batch per worker: every frame's slot, the bytes of its own frames and everyone's.
+    let mut cur: Vec<Batch> = feeds.iter().map(|_| Batch::new()).collect();
+    let ship = |cur: &mut Vec<Batch>| -> bool {
+        cur.iter_mut().zip(&feeds).all(|(b, tx)| {
+            // A batch a worker is done with comes back to be filled again: its buffers are
+            // neither allocated nor faulted in again, and never freed on another thread.
+            let mut next = recycled.try_recv().unwrap_or_else(|_| Batch::new());
+            next.data.clear();
+            next.slots.clear();
+            tx.send(Feed::Frames(std::mem::replace(b, next))).is_ok()
+        })
     };
     let mut open = |p: &str| CaptureReader::open(Path::new(p));
     let mut going = true;
@@ -419,13 +437,19 @@ fn read_and_route(
         let owner = peek.peek_tcp(frame).map_or(EVERYONE, |(a, ap, b, bp)| {
             (flow_hash(&flow_key(a, ap, b, bp)) % n) as u16
         });
-        cur.push(file, frame, owner);
-        if cur.full() {
+        for (w, b) in cur.iter_mut().enumerate() {
+            if owner == EVERYONE || usize::from(owner) == w {
+                b.push(file, frame, owner);
+            } else {
+                b.push_elsewhere(frame, owner);
+            }
+        }
+        if cur.iter().any(Batch::full) {
             going = ship(&mut cur);
         }
         going
     });
-    if !going || (!cur.slots.is_empty() && !ship(&mut cur)) {
+    if !going || (cur.iter().any(|b| !b.slots.is_empty()) && !ship(&mut cur)) {
         return;
     }
     let mut inputs = Some(inputs);
@@ -581,12 +605,13 @@ fn work(
         };
         for slot in &batch.slots {
             seq += 1;
-            let frame = batch.frame(slot);
-            let other_shard = slot.owner != me && slot.owner != EVERYONE;
             // The packet (the sweep that may be due is deferred), then the sweep.
-            analyzer.frame_routed(slot.file, &frame, other_shard, &mut |c, v| {
-                judged.push((c, v))
-            });
+            let mut done = |c, v| judged.push((c, v));
+            if slot.owner == me || slot.owner == EVERYONE {
+                analyzer.frame_here(slot.file, &batch.frame(slot), &mut done);
+            } else {
+                analyzer.frame_elsewhere(slot.ts, slot.len, &mut done);
+            }
             let now = analyzer.shard_probe();
             record_packet(&mut out, seq, &prev, &now, &mut judged);
             analyzer.run_deferred_sweep(&mut |c, v| out.judged_by_sweep(seq, c, v));
@@ -599,10 +624,8 @@ fn work(
                 return;
             }
         }
-        // The last worker done with a batch hands it back to be filled again.
-        if let Ok(b) = Arc::try_unwrap(batch) {
-            let _ = recycle.send(b);
-        }
+        // Handed back to be filled again.
+        let _ = recycle.send(batch);
         // Every few batches, everything up to the batch's end is said (the merger needs it from
         // every worker to move past it; see the module docs on why this cannot deadlock).
         batches += 1;
