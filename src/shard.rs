@@ -284,7 +284,7 @@ type MergerLink = (Receiver<Vec<Event>>, Sender<Back>);
 const SPARE_CHUNKS: usize = 4;
 
 /// Printed connections the merger gathers before sending them back.
-const RETURN_BATCH: usize = 32;
+const RETURN_BATCH: usize = 4;
 
 /// What happened.
 enum What {
