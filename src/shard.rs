@@ -557,6 +557,13 @@ impl Out {
             let chunk = std::mem::replace(&mut self.events, next);
             self.closed = self.link.tx.send(chunk).is_err();
         }
+        self.take_back();
+        !self.closed
+    }
+
+    /// Frees the connections the merger has printed (soon after, while the allocator can still
+    /// reuse their memory warm), keeps emptied chunks for reuse.
+    fn take_back(&mut self) {
         while let Ok(back) = self.link.back.try_recv() {
             if let Back::Spent(mut v) = back {
                 if self.spare.len() < SPARE_CHUNKS {
@@ -565,7 +572,6 @@ impl Out {
                 }
             }
         }
-        !self.closed
     }
 }
 
@@ -634,6 +640,8 @@ fn work(
             if !out.send() {
                 return;
             }
+        } else {
+            out.take_back();
         }
     };
     // The end: every remaining connection, by id.
