@@ -450,19 +450,6 @@ impl Analyzer {
         frame: &Frame<'_>,
         done: &mut dyn FnMut(Connection, Verdict),
     ) {
-        let t = &mut self.totals;
-        t.frames += 1;
-        t.bytes += frame.data.len() as u64;
-        t.first_ts = Some(t.first_ts.map_or(frame.ts, |f| f.min(frame.ts)));
-        t.last_ts = Some(t.last_ts.map_or(frame.ts, |l| l.max(frame.ts)));
-        if frame.ts > self.now {
-            self.now = frame.ts;
-        }
-        let at = FrameRef {
-            file,
-            frame: frame.number,
-            ts: frame.ts,
-        };
         // Sharded: a plain TCP segment of another shard's connection is only counted (its key is
         // read from the headers, so the frame is not decoded for nothing).
         let other_shard = self.shard.as_ref().is_some_and(|s| {
@@ -471,11 +458,60 @@ impl Analyzer {
                 .is_some_and(|(a, ap, b, bp)| !s.owns(&flow_key(a, ap, b, bp)))
         });
         if other_shard {
-            self.decoder.count_peeked_tcp();
-            self.totals.tcp_packets += 1;
+            self.frame_elsewhere(frame.ts, frame.data.len(), done);
         } else {
-            self.decode_and_track(frame, at, done);
+            self.frame_here(file, frame, done);
         }
+    }
+
+    /// [`Analyzer::frame`] when the caller knows the frame is not a plain TCP segment of another
+    /// shard's connection ([`crate::shard`]'s reading thread peeked at it): decoded and tracked.
+    pub fn frame_here(
+        &mut self,
+        file: u16,
+        frame: &Frame<'_>,
+        done: &mut dyn FnMut(Connection, Verdict),
+    ) {
+        self.account(frame.ts, frame.data.len());
+        let at = FrameRef {
+            file,
+            frame: frame.number,
+            ts: frame.ts,
+        };
+        self.decode_and_track(frame, at, done);
+        self.sweep_if_due(done);
+    }
+
+    /// A frame ([`Decoder::peek_tcp`]: a plain TCP segment) of another shard's connection,
+    /// captured at `ts` with `caplen` bytes: only counted, as decoding it would have.
+    pub fn frame_elsewhere(
+        &mut self,
+        ts: Timestamp,
+        caplen: usize,
+        done: &mut dyn FnMut(Connection, Verdict),
+    ) {
+        self.account(ts, caplen);
+        self.decoder.count_peeked_tcp();
+        self.totals.tcp_packets += 1;
+        self.sweep_if_due(done);
+    }
+
+    /// Every frame's bookkeeping: counts, first and last timestamps, the clock.
+    #[inline]
+    fn account(&mut self, ts: Timestamp, caplen: usize) {
+        let t = &mut self.totals;
+        t.frames += 1;
+        t.bytes += caplen as u64;
+        t.first_ts = Some(t.first_ts.map_or(ts, |f| f.min(ts)));
+        t.last_ts = Some(t.last_ts.map_or(ts, |l| l.max(ts)));
+        if ts > self.now {
+            self.now = ts;
+        }
+    }
+
+    /// After every frame: a sweep once a second of capture time (and at least 1024 frames).
+    #[inline]
+    fn sweep_if_due(&mut self, done: &mut dyn FnMut(Connection, Verdict)) {
         self.since_sweep += 1;
         if self.since_sweep >= 1024 && self.now.since(self.last_sweep) >= 1_000_000_000 {
             self.sweep(false, done);

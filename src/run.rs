@@ -91,11 +91,10 @@ pub fn exit_status(summary: &Summary) -> u8 {
 /// How to run an analysis: threads and progress bar (`--threads`, `--progress`, `--no-progress`).
 #[derive(clap::Args, Clone, Debug)]
 pub struct RunArgs {
-    /// Analyse with N threads, each tracking the connections of its share of the flows (every thread
-    /// reads the whole input); 0 = one per core. The output is identical to one thread's unless
-    /// --max-connections or --max-buffer-total is hit: with N threads each of these applies per
-    /// thread, divided by N (a hit is counted and noted as usual). Standard input is analysed with
-    /// one thread.
+    /// Analyse with N threads, each tracking the connections of its share of the flows (one more
+    /// thread reads the input, once, and hands the frames to them); 0 = one per core. The output is
+    /// identical to one thread's unless --max-connections or --max-buffer-total is hit: with N
+    /// threads each of these applies per thread, divided by N (a hit is counted and noted as usual).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = parse_threads)]
     pub threads: usize,
     /// Show a progress bar on standard error whatever the input size, also when standard error is not
@@ -107,7 +106,7 @@ pub struct RunArgs {
     pub no_progress: bool,
 }
 
-/// Most threads `--threads` accepts (each reads the whole input).
+/// Most threads `--threads` accepts.
 pub const MAX_THREADS: usize = 256;
 
 fn parse_threads(s: &str) -> Result<usize, String> {
@@ -178,19 +177,6 @@ impl RunConfig {
     }
 }
 
-/// True when `path` can be opened and read again from the start by another thread (a regular file;
-/// also a missing file or a directory, which give every thread the same error). Not standard input,
-/// a pipe or a device.
-pub fn reopenable(path: &str) -> bool {
-    if path == "-" {
-        return false;
-    }
-    match std::fs::metadata(path) {
-        Ok(m) => m.is_file() || m.is_dir(),
-        Err(_) => true,
-    }
-}
-
 /// Analyse `paths` in order ("-" is stdin) and print through `sink`. Files that cannot be opened are
 /// reported in the summary and skipped; the caller decides the exit status from the summary
 /// ([`exit_status`]).
@@ -201,8 +187,7 @@ pub fn run(paths: &[String], opts: Options, sink: &mut dyn ReportSink) -> std::i
 }
 
 /// [`run`] with `config`'s threads and progress bar. With more than one thread the output is the
-/// same as with one (see [`crate::shard`]); inputs that cannot be read twice (standard input, a pipe)
-/// are analysed with one thread, with a warning on standard error.
+/// same as with one (see [`crate::shard`]).
 pub fn run_config(
     paths: &[String],
     opts: Options,
@@ -211,18 +196,8 @@ pub fn run_config(
 ) -> std::io::Result<Summary> {
     let threads = config.thread_count();
     let progress = config.progress.as_ref();
-    let mut open = |p: &str| CaptureReader::open(Path::new(p));
     let result = if threads <= 1 {
-        run_single(paths, opts, sink, &mut open, progress)
-    } else if let Some(p) = paths.iter().find(|p| !reopenable(p)) {
-        let shown = if p == "-" {
-            "standard input"
-        } else {
-            p.as_str()
-        };
-        eprintln!(
-            "tlsautopsy: warning: --threads {threads}: {shown} cannot be read more than once (every thread reads the whole input): analysing with one thread"
-        );
+        let mut open = |p: &str| CaptureReader::open(Path::new(p));
         run_single(paths, opts, sink, &mut open, progress)
     } else {
         crate::shard::run(paths, opts, sink, threads, progress)

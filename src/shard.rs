@@ -2,11 +2,27 @@
 //! order, to one thread's.
 //!
 //! # How
-//! Every worker thread opens its own readers over the same input files and reads and decodes every
-//! frame, so all the global bookkeeping (frame counts, the clock, when sweeps happen, skipped frames,
-//! IP fragment reassembly) is exactly one thread's. Each tracks only the connections whose flow key
-//! hashes to its shard ([`ShardFilter`]: a fixed, symmetric hash of the canonical flow key; ICMP
-//! errors go by the flow they quote).
+//! One reading thread reads the inputs, once, in order, exactly as one thread does
+//! ([`crate::run::read_inputs`] over [`CaptureReader`]: pcap, pcapng with its interfaces, link types
+//! and timestamp units, standard input, several files, the same warnings where a file is cut or
+//! damaged). For each frame it works out the shard that owns it: a plain IPv4 or IPv6 TCP segment
+//! ([`Decoder::peek_tcp`], headers read without decoding) belongs to the shard its canonical flow
+//! key hashes to ([`flow_hash`]); anything else (IP fragments, ICMP errors, other protocols,
+//! undecoded link types) to [`EVERYONE`]. Each worker has its own batch (up to [`BATCH_FRAMES`]
+//! frames, or [`BATCH_BYTES`] bytes in one of them): every frame's metadata (a [`Slot`]) goes into
+//! every batch, its bytes only into its owner's (into all for [`EVERYONE`]), so each frame is
+//! copied once and a worker reads only the bytes it decodes, one after the other. The batches go to
+//! the workers over bounded channels ([`FEED_DEPTH`] batches each), in worker order; a worker hands
+//! each batch back when done and the reading thread fills it again (no allocation, no page faults,
+//! no buffer freed on another thread than its own).
+//!
+//! Each worker walks every frame of its batches: its own and [`EVERYONE`]'s it processes fully
+//! ([`Analyzer::frame_here`]), another shard's it only counts ([`Analyzer::frame_elsewhere`]: frame,
+//! bytes, timestamps, TCP packet, what one thread counts), so all the global bookkeeping (frame
+//! counts, the clock, when sweeps happen, skipped frames, IP fragment reassembly) is exactly one
+//! thread's. It tracks only
+//! the connections whose flow key hashes to its shard ([`ShardFilter`]; ICMP errors go by the flow
+//! they quote, a reassembled datagram by its flow).
 //!
 //! Each worker sends its events in its own order, which is one thread's order restricted to its
 //! connections: at each frame (by global frame number), first the connections judged as the packet
@@ -23,17 +39,27 @@
 //! - replays creations and judgments for `max_live_connections`, and the buffered bytes for
 //!   `max_buffered_bytes`, so both are exact.
 //!
-//! Workers send their events in chunks (every [`CHUNK_JUDGED`] judged connections, and every
-//! [`BATCH_FRAMES`] frames with a mark saying "nothing more up to here", so a worker with nothing to
-//! say never holds the others back) over bounded channels, so memory stays bounded: besides the live
-//! connections (split between the workers), a few chunks per worker are in flight. A sweep is run
+//! Workers send their events in chunks (every [`CHUNK_JUDGED`] judged connections, and at the end
+//! of every [`MARK_BATCHES`]th batch with a mark saying "nothing more up to here", so a worker with
+//! nothing to say never holds the others back) over bounded channels, so memory stays bounded: besides the live
+//! connections (split between the workers), a few batches and a few chunks per worker are in
+//! flight.
+//!
+//! No deadlock although every channel is bounded: the reading thread may wait (to hand out batch
+//! `k`) for a worker W whose feed is full, W for the merger, the merger for a worker X's next event,
+//! X for the next batch. But X has walked every batch it got (at least up to `k - 1`), so the last
+//! mark the merger took from X ends batch `k - MARK_BATCHES` or later; W has not walked the
+//! [`FEED_DEPTH`] batches in its feed, so all its events come from batch `k - 1 - FEED_DEPTH` or
+//! earlier. With `MARK_BATCHES <= FEED_DEPTH + 1` they sort before X's mark, and the merger would
+//! have taken them before waiting for X. A sweep is run
 //! apart from its frame's packet ([`Analyzer::run_deferred_sweep`]), so its judgments stream out as
 //! they are made, as they do with one thread. The merger hands each printed connection back to its
 //! worker to be freed there: freeing on another thread than the one that allocated costs the system
 //! allocator dearly.
 //!
 //! Frame counts, skipped frames and fragment counts are taken from one worker (they are the same in
-//! all); per-connection counters are summed.
+//! all), what was read of each input from the reading thread (through worker 0); per-connection
+//! counters are summed.
 //!
 //! # Limits
 //! `--max-connections` and `--max-buffer-total` apply per shard, divided by the number of threads:
@@ -45,15 +71,119 @@ use std::io;
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::Mutex;
 
-use crate::analyze::{Analyzer, Connection, FlowKey, JudgedBecause, Options, ShardProbe, Totals};
-use crate::capture::CaptureReader;
+use crate::analyze::{
+    flow_key, Analyzer, Connection, FlowKey, JudgedBecause, Options, ShardProbe, Totals,
+};
+use crate::capture::{CaptureReader, Frame, LinkType, Timestamp};
+use crate::decode::Decoder;
 use crate::progress::Progress;
 use crate::report::{ConnReport, InputInfo, ReportSink, Summary};
 use crate::verdict::Verdict;
 
-/// A worker sends what it has (with a mark) at least every this many frames.
-pub const BATCH_FRAMES: u64 = 4096;
+/// The reading thread hands out a batch when it holds this many frames...
+const BATCH_FRAMES: usize = 1024;
+/// ... or this many bytes of frame data.
+const BATCH_BYTES: usize = 256 << 10;
+/// Batches the reading thread may be ahead of a worker.
+const FEED_DEPTH: usize = 8;
+/// A worker sends what it has, with a mark, at the end of every this many batches (at most
+/// `FEED_DEPTH + 1`, or the merger and the reading thread could wait for each other: see the
+/// module docs).
+const MARK_BATCHES: usize = 4;
+const _: () = assert!(MARK_BATCHES >= 1 && MARK_BATCHES <= FEED_DEPTH + 1);
+/// The owner of a frame every worker decodes (not a plain TCP segment: IP fragments, ICMP errors,
+/// other protocols, link types not decoded).
+const EVERYONE: u16 = u16::MAX;
+
+/// What a frame was, and where its bytes are in [`Batch::data`].
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    number: u64,
+    ts: Timestamp,
+    start: usize,
+    len: usize,
+    link: LinkType,
+    interface: u32,
+    origlen: u32,
+    file: u16,
+    /// The shard whose connection it is, or [`EVERYONE`].
+    owner: u16,
+}
+
+/// Frames read by the reading thread, shared (read-only) by every worker.
+#[derive(Default)]
+struct Batch {
+    data: Vec<u8>,
+    slots: Vec<Slot>,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            data: Vec::with_capacity(BATCH_BYTES + 2048),
+            slots: Vec::with_capacity(BATCH_FRAMES),
+        }
+    }
+
+    fn push(&mut self, file: u16, f: &Frame<'_>, owner: u16) {
+        let start = self.data.len();
+        self.data.extend_from_slice(f.data);
+        self.slots.push(Slot {
+            number: f.number,
+            ts: f.ts,
+            start,
+            len: f.data.len(),
+            link: f.link,
+            interface: f.interface,
+            origlen: f.origlen,
+            file,
+            owner,
+        });
+    }
+
+    /// A frame of another shard's connection: only what counting it needs, not its bytes.
+    fn push_elsewhere(&mut self, f: &Frame<'_>, owner: u16) {
+        self.slots.push(Slot {
+            number: f.number,
+            ts: f.ts,
+            start: 0,
+            len: f.data.len(),
+            link: f.link,
+            interface: f.interface,
+            origlen: f.origlen,
+            file: 0,
+            owner,
+        });
+    }
+
+    fn full(&self) -> bool {
+        self.slots.len() >= BATCH_FRAMES || self.data.len() >= BATCH_BYTES
+    }
+
+    fn frame(&self, s: &Slot) -> Frame<'_> {
+        Frame {
+            number: s.number,
+            ts: s.ts,
+            link: s.link,
+            interface: s.interface,
+            origlen: s.origlen,
+            data: s
+                .start
+                .checked_add(s.len)
+                .and_then(|end| self.data.get(s.start..end))
+                .unwrap_or(&[]),
+        }
+    }
+}
+
+/// What the reading thread sends each worker.
+enum Feed {
+    Frames(Batch),
+    /// The end of the input, with what was read of each input (for worker 0; empty for the others).
+    End(Vec<InputInfo>),
+}
 
 /// Chunks a worker may be ahead of the merger (with [`CHUNK_JUDGED`]: at most 512 judged
 /// connections in flight per worker).
@@ -136,14 +266,25 @@ type Judgment = Box<(Connection, Verdict, Option<Vec<u8>>)>;
 /// allocator than freeing them on the merger's thread).
 pub struct Link {
     tx: SyncSender<Vec<Event>>,
-    back: Receiver<Vec<Judgment>>,
+    back: Receiver<Back>,
+}
+
+/// What the merger hands back to a worker, to be freed or reused by the thread that allocated it.
+pub enum Back {
+    /// Connections printed.
+    Printed(Vec<Judgment>),
+    /// An emptied chunk of events (its room is reused for the next chunk).
+    Spent(Vec<Event>),
 }
 
 /// The merger's ends of a worker's channels.
-type MergerLink = (Receiver<Vec<Event>>, Sender<Vec<Judgment>>);
+type MergerLink = (Receiver<Vec<Event>>, Sender<Back>);
+
+/// Emptied chunks a worker keeps for reuse.
+const SPARE_CHUNKS: usize = 4;
 
 /// Printed connections the merger gathers before sending them back.
-const RETURN_BATCH: usize = 32;
+const RETURN_BATCH: usize = 4;
 
 /// What happened.
 enum What {
@@ -195,21 +336,58 @@ pub fn run(
     threads: usize,
     progress: Option<&Progress>,
 ) -> io::Result<Summary> {
+    let threads = threads.clamp(1, usize::from(EVERYONE));
     let shard_opts = shard_options(opts, threads);
     let render_json = sink.wants_json();
-    let worker = |shard: usize, link: Link| {
-        let progress = if shard == 0 { progress } else { None };
-        work(
-            paths,
-            shard_opts,
-            shard,
-            threads,
-            progress,
-            render_json,
-            link,
-        );
-    };
-    let summary = run_workers(paths, opts, sink, threads, &worker)?;
+    let mut feeds = Vec::with_capacity(threads);
+    let mut fed: Vec<Mutex<Option<Receiver<Feed>>>> = Vec::with_capacity(threads);
+    for _ in 0..threads {
+        let (tx, rx) = sync_channel::<Feed>(FEED_DEPTH);
+        feeds.push(tx);
+        fed.push(Mutex::new(Some(rx)));
+    }
+    let (recycle, recycled) = channel::<Batch>();
+    let summary = std::thread::scope(|scope| {
+        let reader = std::thread::Builder::new()
+            .name("tlsautopsy-reader".to_string())
+            .spawn_scoped(scope, move || {
+                read_and_route(paths, progress, feeds, recycled)
+            })
+            .map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot start the reading thread: {e}"))
+            })?;
+        let worker = |shard: usize, link: Link| {
+            let feed = fed
+                .get(shard)
+                .and_then(|m| m.lock().ok().and_then(|mut g| g.take()));
+            if let Some(feed) = feed {
+                let recycle = recycle.clone();
+                work(
+                    paths,
+                    shard_opts,
+                    shard,
+                    threads,
+                    render_json,
+                    (feed, recycle),
+                    link,
+                );
+            }
+        };
+        let result = run_workers(paths, opts, sink, threads, &worker);
+        // A worker that never started leaves its feed here: dropped, so the reader cannot wait on it.
+        for m in &fed {
+            if let Ok(mut g) = m.lock() {
+                g.take();
+            }
+        }
+        match reader.join() {
+            Ok(()) => result,
+            Err(payload) => Err(io::Error::other(format!(
+                "the reading thread panicked: {}",
+                panic_message(payload.as_ref())
+            ))),
+        }
+    })?;
     let l = &summary.totals.limits;
     if l.connections > 0 || l.buffer_total > 0 {
         eprintln!(
@@ -218,6 +396,71 @@ pub fn run(
         );
     }
     Ok(summary)
+}
+
+/// A panic's message.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_string())
+}
+
+/// The reading thread: reads every input once ([`crate::run::read_inputs`], as one thread does),
+/// copies the frames into batches with the shard owning each (a plain TCP segment by its flow's hash,
+/// anything else [`EVERYONE`]) and hands every batch to every worker, in worker order (see the
+/// module docs on why that order cannot deadlock). Stops early when a worker is gone.
+fn read_and_route(
+    paths: &[String],
+    progress: Option<&Progress>,
+    feeds: Vec<SyncSender<Feed>>,
+    recycled: Receiver<Batch>,
+) {
+    let n = feeds.len().max(1) as u64;
+    let peek = Decoder::new();
+    // One batch per worker: every frame's slot, the bytes of its own frames and everyone's.
+    let mut cur: Vec<Batch> = feeds.iter().map(|_| Batch::new()).collect();
+    let ship = |cur: &mut Vec<Batch>| -> bool {
+        cur.iter_mut().zip(&feeds).all(|(b, tx)| {
+            // A batch a worker is done with comes back to be filled again: its buffers are
+            // neither allocated nor faulted in again, and never freed on another thread.
+            let mut next = recycled.try_recv().unwrap_or_else(|_| Batch::new());
+            next.data.clear();
+            next.slots.clear();
+            tx.send(Feed::Frames(std::mem::replace(b, next))).is_ok()
+        })
+    };
+    let mut open = |p: &str| CaptureReader::open(Path::new(p));
+    let mut going = true;
+    let inputs = crate::run::read_inputs(paths, &mut open, progress, |file, frame| {
+        let owner = peek.peek_tcp(frame).map_or(EVERYONE, |(a, ap, b, bp)| {
+            (flow_hash(&flow_key(a, ap, b, bp)) % n) as u16
+        });
+        for (w, b) in cur.iter_mut().enumerate() {
+            if owner == EVERYONE || usize::from(owner) == w {
+                b.push(file, frame, owner);
+            } else {
+                b.push_elsewhere(frame, owner);
+            }
+        }
+        if cur.iter().any(Batch::full) {
+            going = ship(&mut cur);
+        }
+        going
+    });
+    if !going || (cur.iter().any(|b| !b.slots.is_empty()) && !ship(&mut cur)) {
+        return;
+    }
+    let mut inputs = Some(inputs);
+    for tx in &feeds {
+        if tx
+            .send(Feed::End(inputs.take().unwrap_or_default()))
+            .is_err()
+        {
+            return;
+        }
+    }
 }
 
 /// Starts `threads` workers (`worker(shard, sender)`), merges their events into `sink`, and joins
@@ -236,7 +479,7 @@ pub fn run_workers(
         let mut handles = Vec::with_capacity(threads);
         for shard in 0..threads {
             let (tx, rx) = sync_channel::<Vec<Event>>(CHANNEL_DEPTH);
-            let (back_tx, back) = channel::<Vec<Judgment>>();
+            let (back_tx, back) = channel::<Back>();
             let h = std::thread::Builder::new()
                 .name(format!("tlsautopsy-shard-{shard}"))
                 .spawn_scoped(scope, move || worker(shard, Link { tx, back }));
@@ -260,11 +503,7 @@ pub fn run_workers(
         let mut panicked: Option<String> = None;
         for (shard, h) in handles.into_iter().enumerate() {
             if let Err(payload) = h.join() {
-                let msg = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "(no message)".to_string());
+                let msg = panic_message(payload.as_ref());
                 panicked.get_or_insert(format!("analysis thread {shard} panicked: {msg}"));
             }
         }
@@ -282,6 +521,8 @@ struct Out {
     judged: usize,
     /// The merger is gone.
     closed: bool,
+    /// Emptied chunks the merger handed back, reused for the next ones.
+    spare: Vec<Vec<Event>>,
     /// The input names, when judged connections are to be rendered as JSON here.
     render: Option<Vec<String>>,
 }
@@ -312,59 +553,97 @@ impl Out {
     fn send(&mut self) -> bool {
         if !self.closed && !self.events.is_empty() {
             self.judged = 0;
-            self.closed = self.link.tx.send(std::mem::take(&mut self.events)).is_err();
+            let next = self.spare.pop().unwrap_or_default();
+            let chunk = std::mem::replace(&mut self.events, next);
+            self.closed = self.link.tx.send(chunk).is_err();
         }
-        while let Ok(printed) = self.link.back.try_recv() {
-            drop(printed);
-        }
+        self.take_back();
         !self.closed
+    }
+
+    /// Frees the connections the merger has printed (soon after, while the allocator can still
+    /// reuse their memory warm), keeps emptied chunks for reuse.
+    fn take_back(&mut self) {
+        while let Ok(back) = self.link.back.try_recv() {
+            if let Back::Spent(mut v) = back {
+                if self.spare.len() < SPARE_CHUNKS {
+                    v.clear();
+                    self.spare.push(v);
+                }
+            }
+        }
     }
 }
 
-/// One worker: reads every input, tracks its shard's connections, sends its events.
+/// One worker: walks the batches the reading thread hands out, tracks its shard's connections
+/// (every frame is counted, those of other shards' connections without decoding them), sends its
+/// events.
 fn work(
     paths: &[String],
     opts: Options,
     shard: usize,
     threads: usize,
-    progress: Option<&Progress>,
     render_json: bool,
+    (feed, recycle): (Receiver<Feed>, Sender<Batch>),
     link: Link,
 ) {
     let mut analyzer = Analyzer::new(opts);
     analyzer.set_shard(shard, threads);
+    let me = u16::try_from(shard).unwrap_or(EVERYONE);
     let mut out = Out {
         link,
         events: Vec::new(),
         judged: 0,
         closed: false,
+        spare: Vec::new(),
         render: render_json.then(|| paths.to_vec()),
     };
     let mut seq: u64 = 0;
+    let mut batches: usize = 0;
     let mut prev = analyzer.shard_probe();
     let mut judged: Vec<(Connection, Verdict)> = Vec::new();
-    let mut open = |p: &str| CaptureReader::open(Path::new(p));
-    let inputs = crate::run::read_inputs(paths, &mut open, progress, |file, frame| {
-        seq += 1;
-        // The packet (the sweep that may be due is deferred), then the sweep.
-        analyzer.frame(file, frame, &mut |c, v| judged.push((c, v)));
-        let now = analyzer.shard_probe();
-        record_packet(&mut out, seq, &prev, &now, &mut judged);
-        analyzer.run_deferred_sweep(&mut |c, v| out.judged_by_sweep(seq, c, v));
-        let now = analyzer.shard_probe();
-        if now.buffered != prev.buffered {
-            out.push(seq, Phase::Settled, 0, What::Buffered(now.buffered));
+    let inputs = loop {
+        let batch = match feed.recv() {
+            Ok(Feed::Frames(b)) => b,
+            Ok(Feed::End(inputs)) => break inputs,
+            // The reading thread stopped early (a worker is gone): the merger says so.
+            Err(_) => return,
+        };
+        for slot in &batch.slots {
+            seq += 1;
+            // The packet (the sweep that may be due is deferred), then the sweep.
+            let mut done = |c, v| judged.push((c, v));
+            if slot.owner == me || slot.owner == EVERYONE {
+                analyzer.frame_here(slot.file, &batch.frame(slot), &mut done);
+            } else {
+                analyzer.frame_elsewhere(slot.ts, slot.len, &mut done);
+            }
+            let now = analyzer.shard_probe();
+            record_packet(&mut out, seq, &prev, &now, &mut judged);
+            analyzer.run_deferred_sweep(&mut |c, v| out.judged_by_sweep(seq, c, v));
+            let now = analyzer.shard_probe();
+            if now.buffered != prev.buffered {
+                out.push(seq, Phase::Settled, 0, What::Buffered(now.buffered));
+            }
+            prev = now;
+            if out.judged >= CHUNK_JUDGED && !out.send() {
+                return;
+            }
         }
-        prev = now;
-        if seq % BATCH_FRAMES == 0 {
+        // Handed back to be filled again.
+        let _ = recycle.send(batch);
+        // Every few batches, everything up to the batch's end is said (the merger needs it from
+        // every worker to move past it; see the module docs on why this cannot deadlock).
+        batches += 1;
+        if batches % MARK_BATCHES == 0 {
             out.push(seq, Phase::Mark, 0, What::Mark);
-            return out.send();
+            if !out.send() {
+                return;
+            }
+        } else {
+            out.take_back();
         }
-        out.judged < CHUNK_JUDGED || out.send()
-    });
-    if out.closed {
-        return;
-    }
+    };
     // The end: every remaining connection, by id.
     let totals = analyzer.finish(&mut |c, v| out.judged_by_sweep(u64::MAX, c, v));
     let now = analyzer.shard_probe();
@@ -379,8 +658,8 @@ fn work(
     );
     out.send();
     // Free what the merger sends back until it is done.
-    for printed in out.link.back.iter() {
-        drop(printed);
+    for back in out.link.back.iter() {
+        drop(back);
     }
 }
 
@@ -440,9 +719,10 @@ fn record_packet(
 struct Stream {
     rx: Receiver<Vec<Event>>,
     /// Printed connections on their way back to the worker.
-    back: Sender<Vec<Judgment>>,
+    back: Sender<Back>,
     printed: Vec<Judgment>,
-    chunk: std::vec::IntoIter<Event>,
+    /// The chunk being read, last event first.
+    chunk: Vec<Event>,
     head: Option<Event>,
     /// The head's place in one thread's order (a sweep judgment by its global id).
     key: (u64, Phase, u64),
@@ -467,11 +747,18 @@ impl Stream {
     /// Reads the next event (waiting for the worker if need be) and works out its key.
     fn next(&mut self, shard: usize, ids: &HashMap<(usize, u64), u64>) -> io::Result<()> {
         let ev = loop {
-            if let Some(e) = self.chunk.next() {
+            if let Some(e) = self.chunk.pop() {
                 break e;
             }
             match self.rx.recv() {
-                Ok(c) => self.chunk = c.into_iter(),
+                Ok(mut c) => {
+                    c.reverse();
+                    let spent = std::mem::replace(&mut self.chunk, c);
+                    if spent.capacity() > 0 {
+                        // A worker that is gone cannot take it: then it is freed here.
+                        let _ = self.back.send(Back::Spent(spent));
+                    }
+                }
                 Err(_) => {
                     return Err(io::Error::other(format!(
                         "analysis thread {shard} stopped before the end of the input"
@@ -517,7 +804,7 @@ fn merge(
             rx,
             back,
             printed: Vec::new(),
-            chunk: Vec::new().into_iter(),
+            chunk: Vec::new(),
             head: None,
             key: (0, Phase::BeforeCreation, 0),
             done: false,
@@ -556,7 +843,7 @@ fn merge(
                 s.printed.push(b);
                 if s.printed.len() >= RETURN_BATCH {
                     // A worker that is gone cannot take them: then they are freed here.
-                    let _ = s.back.send(std::mem::take(&mut s.printed));
+                    let _ = s.back.send(Back::Printed(std::mem::take(&mut s.printed)));
                 }
             }
             What::Buffered(v) => {
@@ -573,7 +860,7 @@ fn merge(
             What::End(e) => {
                 ends[shard] = Some(*e);
                 s.done = true;
-                let _ = s.back.send(std::mem::take(&mut s.printed));
+                let _ = s.back.send(Back::Printed(std::mem::take(&mut s.printed)));
                 continue;
             }
         }
@@ -584,19 +871,6 @@ fn merge(
         return Err(io::Error::other(
             "internal error: an analysis thread ended without its totals",
         ));
-    }
-    // Every worker read the same frames, unless a file changed while they read it (a capture still
-    // being written): then say so, since the verdicts near its end mix what each thread saw.
-    let frames: Vec<u64> = ends.iter().map(|e| e.totals.frames).collect();
-    if frames.iter().any(|f| Some(f) != frames.first()) {
-        eprintln!(
-            "tlsautopsy: warning: the input changed while it was read (the {n} threads read {} frames): the connections near its end may be judged from partial data; analyse a finished capture, or use --threads 1",
-            frames
-                .iter()
-                .map(u64::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
     }
     let (totals, inputs) = merge_totals(ends, opts, &m);
     summary.totals = totals;

@@ -217,7 +217,7 @@ fn generated_capture_gives_the_same_output_with_threads_and_limits_hit_are_count
 }
 
 #[test]
-fn threads_zero_means_one_per_core_and_stdin_falls_back_to_one_thread() {
+fn threads_zero_means_one_per_core_and_stdin_is_read_once() {
     let f = common::root().join("captures/azfw_close_after_ch.pcap");
     let one = run(&["analyze", "--json"], std::slice::from_ref(&f));
     let zero = run(
@@ -226,24 +226,63 @@ fn threads_zero_means_one_per_core_and_stdin_falls_back_to_one_thread() {
     );
     assert_eq!((zero.0, &zero.1), (one.0, &one.1));
 
-    let out = Command::new(env!("CARGO_BIN_EXE_tlsautopsy"))
-        .args(["analyze", "--json", "--threads", "2", "-"])
-        .stdin(std::fs::File::open(&f).expect("open"))
-        .output()
-        .expect("run");
-    let stdin_one = Command::new(env!("CARGO_BIN_EXE_tlsautopsy"))
-        .args(["analyze", "--json", "-"])
-        .stdin(std::fs::File::open(&f).expect("open"))
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), stdin_one.status.code());
-    assert_eq!(out.stdout, stdin_one.stdout);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("warning: --threads 2: standard input cannot be read more than once")
-            && err.contains("analysing with one thread"),
-        "{err}"
-    );
+    // Standard input (read once, by the reading thread), alone and between two files: the same
+    // stdout, stderr and exit status as one thread.
+    let stdin = |threads: &str, files: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tlsautopsy"))
+            .args(["analyze", "--json", "--threads", threads])
+            .args(files)
+            .stdin(std::fs::File::open(&f).expect("open"))
+            .output()
+            .expect("run");
+        (out.status.code(), out.stdout, out.stderr)
+    };
+    let a = common::root().join("captures/tls13_ok.pcap");
+    let b = common::root().join("captures/cert_rejected_tls13.pcapng");
+    let (a, b) = (a.to_str().expect("utf-8"), b.to_str().expect("utf-8"));
+    for files in [&["-"][..], &[a, "-", b][..]] {
+        let one = stdin("1", files);
+        assert!(one.1.len() > 100, "{files:?}");
+        for t in ["2", "3"] {
+            assert!(stdin(t, files) == one, "{files:?} --threads {t}");
+        }
+    }
+}
+
+/// Inputs that end or fail part way: a pcap cut in the middle of a record (a warning; the frames
+/// before it analysed), one with a damaged record length (reading stops there), a missing file, a
+/// file that is not a capture, and a pcapng with two interfaces of different link types, one after
+/// the other in one run: the same output, warnings and exit status with threads.
+#[test]
+fn truncated_damaged_and_missing_inputs_give_the_same_output_with_threads() {
+    let good =
+        std::fs::read(common::root().join("captures/azfw_close_after_ch.pcap")).expect("capture");
+    let cut = common::temp_file("threads", "cut.pcap", &good[..good.len() - good.len() / 3]);
+    // The length field of the third record made impossible.
+    let mut damaged = good.clone();
+    let mut off = 24;
+    for _ in 0..2 {
+        let caplen = u32::from_le_bytes(damaged[off + 8..off + 12].try_into().expect("4"));
+        off += 16 + caplen as usize;
+    }
+    damaged[off + 8..off + 12].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+    let damaged = common::temp_file("threads", "damaged.pcap", &damaged);
+    let text = common::temp_file("threads", "notes.txt", b"not a capture at all\n");
+    let missing = std::env::temp_dir().join("tlsautopsy-threads-no-such-file.pcap");
+    let two_links = common::root().join("captures/tls13_ok.two_links.pcapng");
+    let files = [
+        cut.clone(),
+        damaged.clone(),
+        missing.clone(),
+        text,
+        two_links.clone(),
+        cut,
+    ];
+    let mut diffs = compare(&files);
+    for f in [&damaged, &two_links, &missing] {
+        diffs.extend(compare(std::slice::from_ref(f)));
+    }
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
 }
 
 #[test]
