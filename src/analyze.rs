@@ -418,7 +418,7 @@ impl Analyzer {
 
     /// Sharded runs: run the sweep that [`Analyzer::frame`] found due at the frame just processed
     /// (judged connections go to `done` in order of their first packet). False when none was due.
-    pub fn run_deferred_sweep(&mut self, done: &mut dyn FnMut(Connection, Verdict)) -> bool {
+    pub fn run_deferred_sweep(&mut self, done: &mut dyn FnMut(Box<Connection>, Verdict)) -> bool {
         if !std::mem::take(&mut self.sweep_deferred) {
             return false;
         }
@@ -448,7 +448,7 @@ impl Analyzer {
         &mut self,
         file: u16,
         frame: &Frame<'_>,
-        done: &mut dyn FnMut(Connection, Verdict),
+        done: &mut dyn FnMut(Box<Connection>, Verdict),
     ) {
         // Sharded: a plain TCP segment of another shard's connection is only counted (its key is
         // read from the headers, so the frame is not decoded for nothing).
@@ -470,7 +470,7 @@ impl Analyzer {
         &mut self,
         file: u16,
         frame: &Frame<'_>,
-        done: &mut dyn FnMut(Connection, Verdict),
+        done: &mut dyn FnMut(Box<Connection>, Verdict),
     ) {
         self.account(frame.ts, frame.data.len());
         let at = FrameRef {
@@ -488,7 +488,7 @@ impl Analyzer {
         &mut self,
         ts: Timestamp,
         caplen: usize,
-        done: &mut dyn FnMut(Connection, Verdict),
+        done: &mut dyn FnMut(Box<Connection>, Verdict),
     ) {
         self.account(ts, caplen);
         self.decoder.count_peeked_tcp();
@@ -511,7 +511,7 @@ impl Analyzer {
 
     /// After every frame: a sweep once a second of capture time (and at least 1024 frames).
     #[inline]
-    fn sweep_if_due(&mut self, done: &mut dyn FnMut(Connection, Verdict)) {
+    fn sweep_if_due(&mut self, done: &mut dyn FnMut(Box<Connection>, Verdict)) {
         self.since_sweep += 1;
         if self.since_sweep >= 1024 && self.now.since(self.last_sweep) >= 1_000_000_000 {
             self.sweep(false, done);
@@ -522,7 +522,7 @@ impl Analyzer {
         &mut self,
         frame: &Frame<'_>,
         at: FrameRef,
-        done: &mut dyn FnMut(Connection, Verdict),
+        done: &mut dyn FnMut(Box<Connection>, Verdict),
     ) {
         match self.decoder.decode(frame) {
             Decoded::Tcp(pkt) => self.tcp(&pkt, at, done),
@@ -532,7 +532,7 @@ impl Analyzer {
     }
 
     /// End of input: judge every remaining connection.
-    pub fn finish(&mut self, done: &mut dyn FnMut(Connection, Verdict)) -> Totals {
+    pub fn finish(&mut self, done: &mut dyn FnMut(Box<Connection>, Verdict)) -> Totals {
         self.sweep(true, done);
         let mut skipped: Vec<(SkipReason, u64)> =
             self.skipped.iter().map(|(k, v)| (*k, *v)).collect();
@@ -546,7 +546,7 @@ impl Analyzer {
         &mut self,
         pkt: &TcpPacket<'_>,
         at: FrameRef,
-        done: &mut dyn FnMut(Connection, Verdict),
+        done: &mut dyn FnMut(Box<Connection>, Verdict),
     ) {
         self.totals.tcp_packets += 1;
         if self.shard.as_ref().is_some_and(|s| {
@@ -613,7 +613,7 @@ impl Analyzer {
 
     /// After a packet was accounted in [`Analyzer::buffered`]: the peak, what a sharded run reads,
     /// and the total buffer limit.
-    fn after_packet(&mut self, at: FrameRef, done: &mut dyn FnMut(Connection, Verdict)) {
+    fn after_packet(&mut self, at: FrameRef, done: &mut dyn FnMut(Box<Connection>, Verdict)) {
         self.totals.max_buffered = self.totals.max_buffered.max(self.buffered);
         self.packets_accounted += 1;
         self.buffered_at_packet = self.buffered;
@@ -625,7 +625,11 @@ impl Analyzer {
     /// All connections together hold more than `max_buffered_total`: the largest holders give up their
     /// out-of-order data (their holes become gaps); if that is not enough, the largest are judged early.
     /// Stops at three quarters of the limit, so the work is amortised over many packets.
-    fn enforce_buffer_total(&mut self, at: FrameRef, done: &mut dyn FnMut(Connection, Verdict)) {
+    fn enforce_buffer_total(
+        &mut self,
+        at: FrameRef,
+        done: &mut dyn FnMut(Box<Connection>, Verdict),
+    ) {
         self.totals.limits.buffer_total = self.totals.limits.buffer_total.saturating_add(1);
         let target = self.opts.max_buffered_total / 4 * 3;
         let mut by_size: Vec<(usize, FlowKey, TableKey)> = self
@@ -712,7 +716,7 @@ impl Analyzer {
         &mut self,
         mut conn: Box<Connection>,
         why: JudgedBecause,
-        done: &mut dyn FnMut(Connection, Verdict),
+        done: &mut dyn FnMut(Box<Connection>, Verdict),
     ) {
         let end = FrameRef {
             file: conn.tcp.last.file,
@@ -761,7 +765,7 @@ impl Analyzer {
             _ => {}
         }
         self.count_limits(&conn, &mut v);
-        done(*conn, v);
+        done(conn, v);
     }
 
     /// Adds a judged connection's limit hits to the totals, and notes those the verdict does not.
@@ -809,7 +813,7 @@ impl Analyzer {
     fn judge_ready(
         &mut self,
         mut ready: Vec<(u64, TableKey, JudgedBecause)>,
-        done: &mut dyn FnMut(Connection, Verdict),
+        done: &mut dyn FnMut(Box<Connection>, Verdict),
     ) {
         ready.sort_by_key(|r| r.0);
         for (_, k, why) in ready {
@@ -822,7 +826,7 @@ impl Analyzer {
         }
     }
 
-    fn sweep(&mut self, all: bool, done: &mut dyn FnMut(Connection, Verdict)) {
+    fn sweep(&mut self, all: bool, done: &mut dyn FnMut(Box<Connection>, Verdict)) {
         if self.defer_sweeps && !all {
             self.sweep_deferred = true;
             return;
@@ -851,7 +855,7 @@ impl Analyzer {
         self.judge_ready(ready, done);
     }
 
-    fn evict_oldest(&mut self, done: &mut dyn FnMut(Connection, Verdict)) {
+    fn evict_oldest(&mut self, done: &mut dyn FnMut(Box<Connection>, Verdict)) {
         // Judge the least recently active tenth, so eviction work is amortised.
         let mut by_age: Vec<(Timestamp, FlowKey, TableKey)> = self
             .table
@@ -880,7 +884,7 @@ impl Analyzer {
     /// - a connection idle for `idle_timeout_ns`.
     ///
     /// Judged connections go to `done` in order of their first packet.
-    pub fn tick(&mut self, now: Timestamp, done: &mut dyn FnMut(Connection, Verdict)) {
+    pub fn tick(&mut self, now: Timestamp, done: &mut dyn FnMut(Box<Connection>, Verdict)) {
         self.now = self.now.max(now);
         let now = self.now;
         let (grace, quiet, idle) = (

@@ -231,20 +231,21 @@ fn run_single(
     let names: Vec<String> = paths.to_vec();
     sink.begin(&names)?;
     let mut io_err: Option<std::io::Error> = None;
-    let mut emit =
-        |summary: &mut Summary, conn: crate::analyze::Connection, v: crate::verdict::Verdict| {
-            summary.count(&v);
-            if io_err.is_none() {
-                if let Err(e) = sink.connection(&ConnReport {
-                    conn: &conn,
-                    verdict: &v,
-                    files: &names,
-                    json_tail: None,
-                }) {
-                    io_err = Some(e);
-                }
+    let mut emit = |summary: &mut Summary,
+                    conn: Box<crate::analyze::Connection>,
+                    v: crate::verdict::Verdict| {
+        summary.count(&v);
+        if io_err.is_none() {
+            if let Err(e) = sink.connection(&ConnReport {
+                conn: &conn,
+                verdict: &v,
+                files: &names,
+                json_tail: None,
+            }) {
+                io_err = Some(e);
             }
-        };
+        }
+    };
     summary.inputs = read_inputs(paths, open, progress, |file_idx, frame| {
         analyzer.frame(file_idx, frame, &mut |c, v| emit(&mut summary, c, v));
         true

@@ -259,7 +259,7 @@ enum Phase {
 /// A judged connection with its verdict.
 /// A judged connection, with its JSON line rendered ahead by the worker when the output is JSON
 /// ([`ConnReport::json_tail`]: the merger then only writes it, so the JSON is made in parallel).
-type Judgment = Box<(Connection, Verdict, Option<Vec<u8>>)>;
+type Judgment = Box<(Box<Connection>, Verdict, Option<Vec<u8>>)>;
 
 /// A worker's ends of its channels: its events go to the merger; the connections the merger has
 /// printed come back, to be freed by the thread that allocated them (much cheaper with the system
@@ -601,7 +601,7 @@ fn work(
     let mut seq: u64 = 0;
     let mut batches: usize = 0;
     let mut prev = analyzer.shard_probe();
-    let mut judged: Vec<(Connection, Verdict)> = Vec::new();
+    let mut judged: Vec<(Box<Connection>, Verdict)> = Vec::new();
     let inputs = loop {
         let batch = match feed.recv() {
             Ok(Feed::Frames(b)) => b,
@@ -666,7 +666,7 @@ fn work(
 impl Out {
     /// A connection judged by the sweep at frame `seq` (or at the end): sent in chunks as they come,
     /// so a sweep that judges thousands does not hold them all.
-    fn judged_by_sweep(&mut self, seq: u64, c: Connection, v: Verdict) {
+    fn judged_by_sweep(&mut self, seq: u64, c: Box<Connection>, v: Verdict) {
         let id = c.id;
         self.push(seq, Phase::Sweep, id, What::Judged(Box::new((c, v, None))));
         if self.judged >= CHUNK_JUDGED {
@@ -682,7 +682,7 @@ fn record_packet(
     seq: u64,
     prev: &ShardProbe,
     now: &ShardProbe,
-    judged: &mut Vec<(Connection, Verdict)>,
+    judged: &mut Vec<(Box<Connection>, Verdict)>,
 ) {
     let mut created = now.created != prev.created;
     let mut peak = (now.packets != prev.packets && now.buffered_at_packet > prev.buffered)

@@ -488,7 +488,7 @@ impl Out<'_> {
 
     fn done(
         &mut self,
-        conn: Connection,
+        conn: Box<Connection>,
         mut v: Verdict,
         current: Option<&mut Option<Current<'_>>>,
     ) {
