@@ -84,6 +84,18 @@ pub struct Connection {
     pub buffers_released: u32,
 }
 
+impl Connection {
+    /// Frees everything a judged connection keeps for its report (TLS state and events, ladder,
+    /// segment maps...) but its id and counters: for a printer that reads only the JSON line
+    /// rendered ahead ([`crate::report::ReportSink::json_only`]), so the memory is freed where and
+    /// while it is still in the cache.
+    pub fn release_details(&mut self) {
+        self.tcp.release_details();
+        self.tls = TlsSession::new();
+        self.events = Vec::new();
+    }
+}
+
 /// Why a connection was judged when it was.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JudgedBecause {

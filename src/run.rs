@@ -50,6 +50,10 @@ pub fn link_name(l: LinkType) -> String {
 pub struct SummaryOnly<S: ReportSink>(pub S);
 
 impl<S: ReportSink> ReportSink for SummaryOnly<S> {
+    fn json_only(&self) -> bool {
+        // Reads nothing of a connection at all.
+        true
+    }
     fn begin(&mut self, inputs: &[String]) -> std::io::Result<()> {
         self.0.begin(inputs)
     }
@@ -64,6 +68,9 @@ impl<S: ReportSink> ReportSink for SummaryOnly<S> {
 impl ReportSink for Box<dyn ReportSink> {
     fn wants_json(&self) -> bool {
         self.as_ref().wants_json()
+    }
+    fn json_only(&self) -> bool {
+        self.as_ref().json_only()
     }
     fn begin(&mut self, inputs: &[String]) -> std::io::Result<()> {
         self.as_mut().begin(inputs)

@@ -338,7 +338,10 @@ pub fn run(
 ) -> io::Result<Summary> {
     let threads = threads.clamp(1, usize::from(EVERYONE));
     let shard_opts = shard_options(opts, threads);
-    let render_json = sink.wants_json();
+    let prepare = Prepare {
+        json: sink.wants_json(),
+        release: sink.json_only(),
+    };
     let mut feeds = Vec::with_capacity(threads);
     let mut fed: Vec<Mutex<Option<Receiver<Feed>>>> = Vec::with_capacity(threads);
     for _ in 0..threads {
@@ -367,7 +370,7 @@ pub fn run(
                     shard_opts,
                     shard,
                     threads,
-                    render_json,
+                    prepare,
                     (feed, recycle),
                     link,
                 );
@@ -525,20 +528,36 @@ struct Out {
     spare: Vec<Vec<Event>>,
     /// The input names, when judged connections are to be rendered as JSON here.
     render: Option<Vec<String>>,
+    /// The printers read nothing but the rendered line: free the rest of a judged connection here.
+    release: bool,
+}
+
+/// What a worker does with a judged connection before it sends it to the merger.
+#[derive(Clone, Copy, Debug)]
+struct Prepare {
+    /// Render its JSON line ([`ReportSink::wants_json`]).
+    json: bool,
+    /// Then free everything the printers do not read ([`ReportSink::json_only`]): freed by the
+    /// thread that allocated it, right after its last use, while it is still in that core's cache.
+    release: bool,
 }
 
 impl Out {
     fn push(&mut self, seq: u64, phase: Phase, sub: u64, mut what: What) {
         if let What::Judged(b) = &mut what {
             self.judged += 1;
+            let (conn, verdict, tail) = &mut **b;
             if let Some(files) = &self.render {
-                let (conn, verdict, tail) = &mut **b;
                 *tail = Some(crate::report::json::render_tail(&ConnReport {
                     conn,
                     verdict,
                     files,
                     json_tail: None,
                 }));
+            }
+            if self.release {
+                conn.release_details();
+                verdict.release_text();
             }
         }
         self.events.push(Event {
@@ -583,7 +602,7 @@ fn work(
     opts: Options,
     shard: usize,
     threads: usize,
-    render_json: bool,
+    prepare: Prepare,
     (feed, recycle): (Receiver<Feed>, Sender<Batch>),
     link: Link,
 ) {
@@ -596,7 +615,8 @@ fn work(
         judged: 0,
         closed: false,
         spare: Vec::new(),
-        render: render_json.then(|| paths.to_vec()),
+        render: prepare.json.then(|| paths.to_vec()),
+        release: prepare.release,
     };
     let mut seq: u64 = 0;
     let mut batches: usize = 0;

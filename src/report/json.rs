@@ -638,6 +638,10 @@ impl<W: Write> ReportSink for JsonLinesReport<W> {
         true
     }
 
+    fn json_only(&self) -> bool {
+        true
+    }
+
     fn begin(&mut self, _inputs: &[String]) -> io::Result<()> {
         Ok(())
     }

@@ -113,6 +113,13 @@ pub trait ReportSink {
         false
     }
 
+    /// True when this printer reads nothing of a connection but its JSON line rendered ahead
+    /// ([`ConnReport::json_tail`]) and its id: analysis threads may then free the rest of the
+    /// connection as soon as the line is rendered, while its memory is still in their cache.
+    fn json_only(&self) -> bool {
+        false
+    }
+
     /// Before the first connection.
     fn begin(&mut self, inputs: &[String]) -> io::Result<()>;
     /// One judged connection.

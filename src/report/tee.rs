@@ -39,6 +39,10 @@ impl ReportSink for Tee<'_> {
         self.sinks.iter().any(|(s, ok)| *ok && s.wants_json())
     }
 
+    fn json_only(&self) -> bool {
+        self.sinks.iter().all(|(s, ok)| !*ok || s.json_only())
+    }
+
     fn begin(&mut self, inputs: &[String]) -> io::Result<()> {
         self.each(&mut |s| s.begin(inputs));
         Ok(())

@@ -111,6 +111,14 @@ impl Assembler {
         self.recent = VecDeque::new();
     }
 
+    /// Frees the out-of-order buffer and the retransmission-check window without delivering
+    /// anything (the connection was judged; only its counters are still read).
+    pub fn release_memory(&mut self) {
+        self.pending = BTreeMap::new();
+        self.pending_bytes = 0;
+        self.recent = VecDeque::new();
+    }
+
     /// Forgets the retransmission-check window (the connection is over: a closed connection is
     /// judged after a short grace and need not hold kilobytes per direction meanwhile).
     pub fn forget_recent(&mut self) {

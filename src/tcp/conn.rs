@@ -611,6 +611,19 @@ impl TcpConn {
         }
     }
 
+    /// Frees what a judged connection keeps for its report (ladder, segment map, ACK history,
+    /// reassembly buffers), for a caller that no longer reports it in full. The counters stay.
+    pub fn release_details(&mut self) {
+        self.ladder = Ladder::default();
+        self.segments = [Vec::new(), Vec::new()];
+        for side in &mut self.side {
+            side.acks = Vec::new();
+        }
+        for asm in &mut self.asm {
+            asm.release_memory();
+        }
+    }
+
     /// End of input (or eviction): give up on every hole.
     pub fn flush(&mut self, at: FrameRef, out: &mut dyn FnMut(Direction, Chunk<'_>, FrameRef)) {
         for dir in [Direction::ToServer, Direction::ToClient] {

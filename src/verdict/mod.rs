@@ -115,3 +115,16 @@ pub struct Verdict {
     /// The explicit proxy (`CONNECT` target) the connection went through, if any.
     pub proxy_target: Option<String>,
 }
+
+impl Verdict {
+    /// Frees the verdict's text (explanation, reasons, evidence, notes), keeping the outcome and
+    /// the other small facts: for a printer that reads only the JSON line rendered ahead.
+    pub fn release_text(&mut self) {
+        self.explanation = String::new();
+        self.reasons = Vec::new();
+        self.candidates = Vec::new();
+        self.evidence = Vec::new();
+        self.notes = Vec::new();
+        self.proxy_target = None;
+    }
+}
