@@ -10,6 +10,8 @@ use clap::{Args, Parser, Subcommand};
 
 /// mimalloc: a judged connection frees dozens of small allocations at once, and glibc's malloc spent
 /// a third of the run in malloc/free/consolidation on connection-heavy captures (see BENCHMARKS.md).
+/// Built without transparent huge pages (Cargo feature `no_thp`): the kernel spent up to a sixth of
+/// a run zeroing 2 MB pages of which the allocator used little.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
