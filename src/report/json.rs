@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 
 use serde::Serialize;
 
-use super::jsonw::{write_object, write_plain, WriteJson};
+use super::jsonw::{write_object, write_plain, write_seq, WriteJson};
 use super::{
     endpoint, time, wireshark_filter, write_endpoint, write_wireshark_filter, ConnReport,
     ReportSink, Summary,
@@ -299,14 +299,9 @@ impl Serialize for Names<'_> {
 
 impl WriteJson for Names<'_> {
     fn write_json(&self, w: &mut Vec<u8>) {
-        w.push(b'[');
-        for (i, c) in self.codes.iter().enumerate() {
-            if i > 0 {
-                w.push(b',');
-            }
-            write_plain(w, (self.name)(*c).as_bytes());
-        }
-        w.push(b']');
+        write_seq(w, self.codes, |w, c| {
+            write_plain(w, (self.name)(*c).as_bytes())
+        });
     }
 }
 
@@ -330,14 +325,7 @@ impl Serialize for KeyShares<'_> {
 
 impl WriteJson for KeyShares<'_> {
     fn write_json(&self, w: &mut Vec<u8>) {
-        w.push(b'[');
-        for (i, k) in self.each().enumerate() {
-            if i > 0 {
-                w.push(b',');
-            }
-            k.write_json(w);
-        }
-        w.push(b']');
+        write_seq(w, self.each(), |w, k| k.write_json(w));
     }
 }
 

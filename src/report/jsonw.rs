@@ -158,16 +158,25 @@ impl<T: WriteJson> WriteJson for Option<T> {
     }
 }
 
+/// A JSON array of the items, each written by `item`.
+pub fn write_seq<T>(
+    w: &mut Vec<u8>,
+    items: impl IntoIterator<Item = T>,
+    item: impl Fn(&mut Vec<u8>, T),
+) {
+    w.push(b'[');
+    for (i, v) in items.into_iter().enumerate() {
+        if i > 0 {
+            w.push(b',');
+        }
+        item(w, v);
+    }
+    w.push(b']');
+}
+
 impl<T: WriteJson> WriteJson for [T] {
     fn write_json(&self, w: &mut Vec<u8>) {
-        w.push(b'[');
-        for (i, v) in self.iter().enumerate() {
-            if i > 0 {
-                w.push(b',');
-            }
-            v.write_json(w);
-        }
-        w.push(b']');
+        write_seq(w, self, |w, v| v.write_json(w));
     }
 }
 
