@@ -393,3 +393,32 @@ fn limit_flags_are_checked_and_shown_in_help() {
         1u64 << 30
     );
 }
+
+/// The README's first command is `cargo run --release -- analyze ...`: with more than one binary
+/// (the analyzer and `src/bin/`'s benchmark generator) cargo runs it only if `default-run` names
+/// the analyzer.
+#[test]
+fn readme_cargo_run_picks_the_analyzer() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let first = readme
+        .lines()
+        .find(|l| l.contains("cargo run"))
+        .expect("the README shows a cargo run command");
+    assert!(
+        first.contains("cargo run --release -- analyze captures/"),
+        "{first}"
+    );
+    let bins = std::fs::read_dir(root.join("src/bin"))
+        .map(|d| d.filter_map(Result::ok).count())
+        .unwrap_or(0);
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("Cargo.toml");
+    if bins > 0 {
+        assert!(
+            manifest
+                .lines()
+                .any(|l| l.trim() == "default-run = \"tlsautopsy\""),
+            "{bins} more binaries in src/bin: Cargo.toml needs default-run = \"tlsautopsy\""
+        );
+    }
+}
