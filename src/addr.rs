@@ -9,6 +9,7 @@ use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// An IPv4 address, with or without its port, as text (at most `255.255.255.255:65535`).
+#[derive(Default)]
 struct V4Text {
     buf: [u8; 21],
     len: usize,
@@ -16,10 +17,7 @@ struct V4Text {
 
 impl V4Text {
     fn new(ip: Ipv4Addr, port: Option<u16>) -> Self {
-        let mut t = V4Text {
-            buf: [0; 21],
-            len: 0,
-        };
+        let mut t = V4Text::default();
         for (i, o) in ip.octets().into_iter().enumerate() {
             if i > 0 {
                 t.push(b'.');
@@ -69,10 +67,7 @@ pub fn write_endpoint(w: &mut Vec<u8>, a: &SocketAddr) {
 
 /// A port number in decimal, into a byte buffer.
 pub fn write_port(w: &mut Vec<u8>, port: u16) {
-    let mut t = V4Text {
-        buf: [0; 21],
-        len: 0,
-    };
+    let mut t = V4Text::default();
     t.decimal(port);
     w.extend_from_slice(t.bytes());
 }

@@ -456,29 +456,10 @@ impl Analyzer {
     }
 
     /// Process one frame of file `file` (index in input order). Connections that are over are passed to `done`.
+    /// Sharded ([`Analyzer::set_shard`]): a frame of another shard's connection is decoded and
+    /// dropped; [`crate::shard`]'s reading thread routes frames, so its workers pass such frames to
+    /// [`Analyzer::frame_elsewhere`] instead.
     pub fn frame(
-        &mut self,
-        file: u16,
-        frame: &Frame<'_>,
-        done: &mut dyn FnMut(Box<Connection>, Verdict),
-    ) {
-        // Sharded: a plain TCP segment of another shard's connection is only counted (its key is
-        // read from the headers, so the frame is not decoded for nothing).
-        let other_shard = self.shard.as_ref().is_some_and(|s| {
-            self.decoder
-                .peek_tcp(frame)
-                .is_some_and(|(a, ap, b, bp)| !s.owns(&flow_key(a, ap, b, bp)))
-        });
-        if other_shard {
-            self.frame_elsewhere(frame.ts, frame.data.len(), done);
-        } else {
-            self.frame_here(file, frame, done);
-        }
-    }
-
-    /// [`Analyzer::frame`] when the caller knows the frame is not a plain TCP segment of another
-    /// shard's connection ([`crate::shard`]'s reading thread peeked at it): decoded and tracked.
-    pub fn frame_here(
         &mut self,
         file: u16,
         frame: &Frame<'_>,

@@ -17,7 +17,7 @@
 //! no buffer freed on another thread than its own).
 //!
 //! Each worker walks every frame of its batches: its own and [`EVERYONE`]'s it processes fully
-//! ([`Analyzer::frame_here`]), another shard's it only counts ([`Analyzer::frame_elsewhere`]: frame,
+//! ([`Analyzer::frame`]), another shard's it only counts ([`Analyzer::frame_elsewhere`]: frame,
 //! bytes, timestamps, TCP packet, what one thread counts), so all the global bookkeeping (frame
 //! counts, the clock, when sweeps happen, skipped frames, IP fragment reassembly) is exactly one
 //! thread's. It tracks only
@@ -634,7 +634,7 @@ fn work(
             // The packet (the sweep that may be due is deferred), then the sweep.
             let mut done = |c, v| judged.push((c, v));
             if slot.owner == me || slot.owner == EVERYONE {
-                analyzer.frame_here(slot.file, &batch.frame(slot), &mut done);
+                analyzer.frame(slot.file, &batch.frame(slot), &mut done);
             } else {
                 analyzer.frame_elsewhere(slot.ts, slot.len, &mut done);
             }

@@ -20,24 +20,9 @@ fn skipped<'a>(reason: SkipReason) -> Decoded<'a> {
     Decoded::Skipped(reason)
 }
 
-/// Decodes an IP packet (`strict`: the link layer said it is IP). `frame_cut`: bytes the capture says it
-/// did not keep (original length minus captured length); the IP length fields are believed only that far.
-pub(crate) fn decode_ip<'a>(
-    packet: &'a [u8],
-    strict: bool,
-    frame_cut: usize,
-    frags: &mut Reassembler,
-    now: u64,
-) -> Decoded<'a> {
-    if let Some(d) = plain_tcp(packet) {
-        return d;
-    }
-    decode_ip_general(packet, strict, frame_cut, frags, now)
-}
-
 /// The common packet, decoded without etherparse's general machinery: IPv4 without options that is
 /// not a fragment, or IPv6 without extension headers, carrying TCP, whole in the capture. Anything
-/// else is `None` and takes the general path. `fast_path_tests::plain_tcp_same_as_general` checks
+/// else is `None` and takes the general path ([`decode_ip`]). `fast_path_tests::plain_tcp_same_as_general` checks
 /// that both paths decode every frame of the shipped and peer captures the same way.
 pub(crate) fn plain_tcp(packet: &[u8]) -> Option<Decoded<'_>> {
     let (ip, s) = plain_ip_tcp(packet)?;
@@ -113,9 +98,12 @@ pub(crate) fn peek_plain_tcp(packet: &[u8]) -> Option<(IpAddr, u16, IpAddr, u16)
     Some((info.src, be16(seg, 0)?, info.dst, be16(seg, 2)?))
 }
 
-/// [`decode_ip`] for any packet. Not inlined: it would make the common path pay for its stack frame.
+/// Decodes an IP packet (`strict`: the link layer said it is IP). `frame_cut`: bytes the capture says it
+/// did not keep (original length minus captured length); the IP length fields are believed only that far.
+/// [`Decoder::decode`](super::Decoder::decode) tries [`plain_tcp`] first and calls this for the
+/// rest. Not inlined: it would make the common path pay for its stack frame.
 #[inline(never)]
-fn decode_ip_general<'a>(
+pub(crate) fn decode_ip<'a>(
     packet: &'a [u8],
     strict: bool,
     frame_cut: usize,
@@ -559,7 +547,7 @@ mod fast_path_tests {
                 }
                 if let Some(fast) = plain_tcp(net.packet) {
                     taken += 1;
-                    let general = decode_ip_general(net.packet, net.strict, 0, &mut frags, 0);
+                    let general = decode_ip(net.packet, net.strict, 0, &mut frags, 0);
                     assert_eq!(
                         format!("{fast:?}"),
                         format!("{general:?}"),

@@ -116,7 +116,7 @@ impl Assembler {
     pub fn release_memory(&mut self) {
         self.pending = BTreeMap::new();
         self.pending_bytes = 0;
-        self.recent = VecDeque::new();
+        self.forget_recent();
     }
 
     /// Forgets the retransmission-check window (the connection is over: a closed connection is

@@ -420,12 +420,12 @@ impl TcpConn {
         self.role_basis = basis;
     }
 
-    /// Before any payload was handed out: the roles guessed from ports can be corrected by the first
-    /// payload, and a SYN decides even after a guess. Returns the packet's direction after that.
+    /// Called only before any payload was handed out (`!self.fed`): the roles guessed from ports can
+    /// be corrected by the first payload, and a SYN decides even after a guess. Returns the packet's
+    /// direction after that.
     #[inline(never)]
     fn settle_roles(&mut self, pkt: &TcpPacket<'_>, mut dir: Direction) -> Direction {
-        // Roles guessed from ports can be corrected by the first payload, before anything was fed.
-        if !self.fed && matches!(self.role_basis, RoleBasis::PortGuess) && !pkt.payload.is_empty() {
+        if matches!(self.role_basis, RoleBasis::PortGuess) && !pkt.payload.is_empty() {
             let flip = match dir {
                 Direction::ToServer => looks_like_server_first(&pkt.payload),
                 Direction::ToClient => looks_like_client_first(&pkt.payload),
@@ -438,8 +438,7 @@ impl TcpConn {
                 self.role_basis = RoleBasis::Payload;
             }
         }
-        if !self.fed
-            && matches!(self.role_basis, RoleBasis::PortGuess | RoleBasis::Payload)
+        if matches!(self.role_basis, RoleBasis::PortGuess | RoleBasis::Payload)
             && pkt.flags.syn()
             && self.syn.is_none()
         {
