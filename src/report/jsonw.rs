@@ -18,16 +18,23 @@ pub trait WriteJson {
 }
 
 /// Does any byte of `b` need escaping in a JSON string (`"`, `\\` or a control character)?
-/// Eight bytes at a time (SWAR: the classic "has a zero byte" / "has a byte below n" tests, exact).
 pub(crate) fn needs_escape(b: &[u8]) -> bool {
+    first_escape(b).is_some()
+}
+
+/// Where the first byte of `b` that needs escaping is. Eight bytes at a time (SWAR: the classic "has
+/// a zero byte" / "has a byte below n" tests). They can flag a byte above a true match (a borrow
+/// moves up), never one below, so the lowest flag of a word is exact.
+fn first_escape(b: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let flag = |x: u8| x < 0x20 || x == b'"' || x == b'\\';
+    let flag = |x: &u8| *x < 0x20 || *x == b'"' || *x == b'\\';
     let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
     let mut chunks = b.chunks_exact(8);
+    let mut at = 0;
     for c in chunks.by_ref() {
         let Ok(a) = <[u8; 8]>::try_from(c) else {
-            return true;
+            return c.iter().position(flag).map(|i| at + i);
         };
         let x = u64::from_le_bytes(a);
         // Control characters and `"` in one test: with bit 1 flipped they are exactly the bytes below
@@ -35,26 +42,30 @@ pub(crate) fn needs_escape(b: &[u8]) -> bool {
         let y = x ^ (ONES * 0x02);
         let control_or_quote = y.wrapping_sub(ONES * 0x21) & !y & HIGH;
         let backslash = zero_byte(x ^ (ONES * u64::from(b'\\')));
-        if control_or_quote | backslash != 0 {
-            return true;
+        let found = control_or_quote | backslash;
+        if found != 0 {
+            // Little-endian: the lowest flagged byte is the first in the text.
+            return Some(at + (found.trailing_zeros() / 8) as usize);
         }
+        at += 8;
     }
-    chunks.remainder().iter().any(|&x| flag(x))
+    chunks.remainder().iter().position(flag).map(|i| at + i)
 }
 
 /// A JSON string, escaped as serde_json does: `\"`, `\\`, `\b \t \n \f \r`, other control
-/// characters as `\u00xx`; everything else (including non-ASCII UTF-8) as is.
+/// characters as `\u00xx`; everything else (including non-ASCII UTF-8) as is. The runs between
+/// escapes are found eight bytes at a time and copied whole.
 pub fn write_str(w: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    w.push(b'"');
-    if !needs_escape(bytes) {
-        w.extend_from_slice(bytes);
-        w.push(b'"');
-        return;
-    }
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    let mut rest = s.as_bytes();
+    w.reserve(rest.len() + 2);
+    w.push(b'"');
+    while let Some(i) = first_escape(rest) {
+        let (run, tail) = rest.split_at(i);
+        w.extend_from_slice(run);
+        let Some((&b, tail)) = tail.split_first() else {
+            break;
+        };
         let esc: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -63,10 +74,8 @@ pub fn write_str(w: &mut Vec<u8>, s: &str) {
             b'\n' => b"\\n",
             0x0c => b"\\f",
             b'\r' => b"\\r",
-            0..=0x1f => &[],
-            _ => continue,
+            _ => &[],
         };
-        w.extend_from_slice(bytes.get(start..i).unwrap_or_default());
         if esc.is_empty() {
             w.extend_from_slice(b"\\u00");
             w.push(HEX[usize::from(b >> 4)]);
@@ -74,9 +83,9 @@ pub fn write_str(w: &mut Vec<u8>, s: &str) {
         } else {
             w.extend_from_slice(esc);
         }
-        start = i + 1;
+        rest = tail;
     }
-    w.extend_from_slice(bytes.get(start..).unwrap_or_default());
+    w.extend_from_slice(rest);
     w.push(b'"');
 }
 
@@ -269,6 +278,30 @@ mod tests {
                         serde_json::to_string(&s).unwrap_or_default(),
                         "{s:?}"
                     );
+                }
+            }
+        }
+    }
+
+    /// Two bytes that need escaping, and bytes a borrow from them could wrongly flag (`!` is 0x21,
+    /// the first byte above what the control-or-quote test looks for): every pair of positions.
+    #[test]
+    fn every_pair_of_escapes() {
+        let specials = ['\u{0}', '\u{1f}', '"', '\\', '\n'];
+        for a in specials {
+            for b in specials {
+                for i in 0..20 {
+                    for j in i + 1..20 {
+                        let mut s: Vec<char> = "!#]! #!]!!#!] !#]!!#!]!".chars().collect();
+                        s[i] = a;
+                        s[j] = b;
+                        let s: String = s.into_iter().collect();
+                        assert_eq!(
+                            ours(s.as_str()),
+                            serde_json::to_string(&s).unwrap_or_default(),
+                            "{s:?}"
+                        );
+                    }
                 }
             }
         }

@@ -25,11 +25,50 @@ pub fn parse_certificate_message(msg: &[u8]) -> Result<Vec<CertInfo>, String> {
             .cert_chain
             .iter()
             .take(MAX_CERTS)
-            .map(|raw| cert_info(raw.data))
+            .map(|raw| cached_cert_info(raw.data))
             .collect()),
         Ok(_) => Err("Certificate: unexpected message".to_owned()),
         Err(e) => Err(format!("Certificate message does not parse: {e:?}")),
     }
+}
+
+/// Certificates decoded lately on this thread, by their DER bytes: [`cached_cert_info`].
+const CACHE_ENTRIES: usize = 16;
+/// Larger certificates are decoded every time (and the cache's memory stays under 256 KB a thread).
+const CACHE_MAX_DER: usize = 16 << 10;
+
+thread_local! {
+    /// (DER, what it decodes to), the most recently used last.
+    static RECENT: std::cell::RefCell<Vec<(Box<[u8]>, CertInfo)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// [`cert_info`], remembered for the last [`CACHE_ENTRIES`] distinct certificates. A capture sees
+/// the same server chain again on every connection to that server, and decoding a certificate
+/// (about 15 k instructions) is most of what a TLS 1.2 handshake costs us; comparing the DER bytes
+/// costs a hundredth of that. `cert_info` depends on the bytes alone, so the answer is the same.
+pub fn cached_cert_info(der: &[u8]) -> CertInfo {
+    if der.len() > CACHE_MAX_DER {
+        return cert_info(der);
+    }
+    let hit = RECENT.with_borrow_mut(|recent| {
+        let i = recent.iter().rposition(|(d, _)| **d == *der)?;
+        let entry = recent.remove(i);
+        let info = entry.1.clone();
+        recent.push(entry);
+        Some(info)
+    });
+    if let Some(info) = hit {
+        return info;
+    }
+    let info = cert_info(der);
+    RECENT.with_borrow_mut(|recent| {
+        if recent.len() >= CACHE_ENTRIES {
+            recent.remove(0);
+        }
+        recent.push((der.into(), info.clone()));
+    });
+    info
 }
 
 /// Decodes one DER certificate.

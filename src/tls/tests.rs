@@ -1512,3 +1512,21 @@ proptest! {
         prop_assert!(ev.iter().filter(|e| e.kind == TlsEventKind::LostSync).count() <= 2);
     }
 }
+
+/// Decoded certificates are remembered by their DER bytes (`cert::cached_cert_info`): a chain seen
+/// again decodes to the same, whether it is still remembered or was pushed out by others.
+#[test]
+fn remembered_certificates_are_the_same() {
+    use crate::tls::cert::{cached_cert_info, cert_info};
+    let chain = || run(&segments(TLS12_CHAIN)).0.certificates().to_vec();
+    let first = chain();
+    assert_eq!(first.len(), 2);
+    assert_eq!(chain(), first, "remembered");
+    // Forty other "certificates" (not DER: each decodes to its own parse error) push it out.
+    for k in 0..40u8 {
+        let junk = [0x30, 0x03, 0x02, 0x01, k];
+        assert_eq!(cached_cert_info(&junk), cert_info(&junk));
+        assert_eq!(cached_cert_info(&junk), cert_info(&junk), "remembered");
+    }
+    assert_eq!(chain(), first, "decoded again");
+}

@@ -36,16 +36,58 @@ struct Judge<'a> {
     v: Verdict,
 }
 
-fn ms(ns: u64) -> String {
-    let ms = ns as f64 / 1e6;
-    if ms >= 1000.0 {
-        format!("{:.2} s", ms / 1000.0)
-    } else if ms >= 10.0 {
-        format!("{ms:.0} ms")
-    } else if ms >= 1.0 {
-        format!("{ms:.1} ms")
-    } else {
-        format!("{:.0} µs", ms * 1000.0)
+/// A duration for people: "1.25 s", "340 ms", "2.5 ms", "730 µs".
+fn ms(ns: u64) -> Ms {
+    Ms(ns)
+}
+
+/// [`ms`]'s duration, written when formatted.
+#[derive(Clone, Copy, Debug)]
+struct Ms(u64);
+
+impl Ms {
+    /// The duration as a float rounded by `{:.N}` (what every duration was written with first).
+    fn float_text(self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = self.0 as f64 / 1e6;
+        if ms >= 1000.0 {
+            write!(f, "{:.2} s", ms / 1000.0)
+        } else if ms >= 10.0 {
+            write!(f, "{ms:.0} ms")
+        } else if ms >= 1.0 {
+            write!(f, "{ms:.1} ms")
+        } else {
+            write!(f, "{:.0} µs", ms * 1000.0)
+        }
+    }
+}
+
+impl std::fmt::Display for Ms {
+    /// The same text as [`Ms::float_text`], in integers: float formatting (its exact decimal
+    /// expansion) costs about 1.5 k instructions. Rounding half up on the nanoseconds gives the same
+    /// digits except on an exact tie, where the float's binary value decides: those, and durations
+    /// too long for the argument below (over 2^50 ns, 13 days), take the float path. Elsewhere the
+    /// nearest rounding boundary is at least 1 ns away, 1/ns relative, far more than the float's
+    /// 2^-52 relative error.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ns = self.0;
+        // (nanoseconds per last digit, digits after the point, unit); the thresholds are the float
+        // version's (ns / 1e6 >= 1000.0 exactly when ns >= 10^9, and so on).
+        let (unit, decimals, name) = match ns {
+            1_000_000_000.. => (10_000_000, 2, "s"),
+            10_000_000.. => (1_000_000, 0, "ms"),
+            1_000_000.. => (100_000, 1, "ms"),
+            _ => (1_000, 0, "µs"),
+        };
+        let (q, r) = (ns / unit, ns % unit);
+        if ns >= 1 << 50 || r * 2 == unit {
+            return self.float_text(f);
+        }
+        let q = q + u64::from(r * 2 > unit);
+        match decimals {
+            2 => write!(f, "{}.{:02} {name}", q / 100, q % 100),
+            1 => write!(f, "{}.{} {name}", q / 10, q % 10),
+            _ => write!(f, "{q} {name}"),
+        }
     }
 }
 
@@ -1775,7 +1817,7 @@ impl<'a> Judge<'a> {
             self.v.explanation = format!(
                 "The server's hello arrived, then the {} {kind} the connection {} after the ClientHello, without any alert. A device that blocks on the certificate, or an endpoint that failed, does this; the wire does not say which.",
                 party.as_str(),
-                self.v.client_hello_to_decisive_ns.map(ms).unwrap_or_default()
+                self.v.client_hello_to_decisive_ns.map(|n| ms(n).to_string()).unwrap_or_default()
             );
         }
         self.reason(format!(
@@ -1996,7 +2038,7 @@ impl<'a> Judge<'a> {
         let delay = self
             .v
             .client_hello_to_decisive_ns
-            .map(ms)
+            .map(|n| ms(n).to_string())
             .unwrap_or_default();
         let first = match outcome {
             Outcome::ResetAfterClientHello => format!("TCP was accepted, the ClientHello ({sni_text}) was sent, and the connection was reset {delay} later with no TLS bytes."),
@@ -2026,5 +2068,59 @@ impl<'a> Judge<'a> {
             _ => String::new(),
         };
         self.v.explanation = format!("{first}{who}{why}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Ms;
+    use std::fmt;
+
+    /// `Ms` through the float path only.
+    struct Float(Ms);
+    impl fmt::Display for Float {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            self.0.float_text(f)
+        }
+    }
+
+    #[test]
+    fn duration_text_equals_float_formatting() {
+        let mut values: Vec<u64> = Vec::new();
+        // Around every unit boundary and rounding point, in every range.
+        for base in [
+            0u64,
+            1_000,
+            999_500,
+            1_000_000,
+            9_950_000,
+            10_000_000,
+            999_500_000,
+        ] {
+            for d in 0..2_000 {
+                values.push(base + d);
+                values.push(base.saturating_sub(d));
+            }
+        }
+        for unit in [1_000u64, 100_000, 1_000_000, 10_000_000] {
+            for k in 1..3_000u64 {
+                let tie = k * unit + unit / 2;
+                values.extend([tie - 1, tie, tie + 1, k * unit]);
+            }
+        }
+        // And a spread over 13 days (splitmix64).
+        let mut z = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..200_000 {
+            z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut x = z;
+            x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            x ^= x >> 31;
+            values.push(x >> (14 + (x % 50)));
+        }
+        values.extend([u64::MAX, 1 << 50, (1 << 50) - 1, 1 << 53]);
+        for ns in values {
+            assert_eq!(Ms(ns).to_string(), Float(Ms(ns)).to_string(), "{ns} ns");
+        }
     }
 }
