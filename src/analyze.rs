@@ -296,7 +296,7 @@ pub struct Analyzer {
     totals: Totals,
     /// Bytes buffered by all live connections (sum of [`Connection::buffered`]).
     buffered: usize,
-    scratch: Vec<(TlsEvent, FrameRef)>,
+    scratch: Scratch,
     /// Flow sharding ([`crate::shard`]): when set, only the connections of this shard are tracked.
     shard: Option<crate::shard::ShardFilter>,
     /// TCP packets accounted, and `buffered` right after the last one ([`Analyzer::shard_probe`]).
@@ -326,6 +326,15 @@ fn held(c: &Connection) -> usize {
     c.tcp.retained().saturating_add(c.tls.buffered_bytes())
 }
 
+/// Room reused from packet to packet for the TLS events a packet brings.
+#[derive(Default)]
+struct Scratch {
+    /// As the TLS observer hands them out for one chunk.
+    events: Vec<TlsEvent>,
+    /// With the packet each came with.
+    timed: Vec<(TlsEvent, FrameRef)>,
+}
+
 /// Runs `f` on the connection's TCP state, feeding the stream chunks it hands out to the TLS observer
 /// and keeping the events (at most `max_events`). `live`: a packet is being processed (label the
 /// ladder, note when the handshake completed); otherwise the connection is being flushed.
@@ -333,16 +342,20 @@ fn absorb(
     conn: &mut Connection,
     max_events: usize,
     live: bool,
-    scratch: &mut Vec<(TlsEvent, FrameRef)>,
+    scratch: &mut Scratch,
     f: impl FnOnce(&mut TcpConn, &mut dyn FnMut(Direction, Chunk<'_>, FrameRef)),
 ) {
+    let Scratch {
+        events: buf,
+        timed: scratch,
+    } = scratch;
     scratch.clear();
+    buf.clear();
     let tls = &mut conn.tls;
-    let mut buf: Vec<TlsEvent> = Vec::new();
     f(&mut conn.tcp, &mut |dir, chunk, at| {
         match chunk {
-            Chunk::Data(d) => tls.feed(dir, d, &mut buf),
-            Chunk::Gap(n) => tls.gap(dir, n, &mut buf),
+            Chunk::Data(d) => tls.feed(dir, d, buf),
+            Chunk::Gap(n) => tls.gap(dir, n, buf),
         }
         if !buf.is_empty() {
             scratch.extend(buf.drain(..).map(|e| (e, at)));
@@ -357,6 +370,10 @@ fn absorb(
             conn.tcp.ladder.label(at, event_label(&event.kind));
         }
         if conn.events.len() < max_events {
+            if conn.events.capacity() == 0 {
+                // A handshake's events at once instead of growing from 4.
+                conn.events.reserve_exact(8.min(max_events));
+            }
             conn.events.push(TlsEventAt { event, first, at });
         } else {
             conn.events_dropped = conn.events_dropped.saturating_add(1);
@@ -374,7 +391,7 @@ fn packet(
     pkt: &TcpPacket<'_>,
     at: FrameRef,
     max_events: usize,
-    scratch: &mut Vec<(TlsEvent, FrameRef)>,
+    scratch: &mut Scratch,
     buffered: usize,
 ) -> usize {
     absorb(conn, max_events, true, scratch, |tcp, out| {
@@ -408,7 +425,7 @@ impl Analyzer {
                 ..Totals::default()
             },
             buffered: 0,
-            scratch: Vec::new(),
+            scratch: Scratch::default(),
             shard: None,
             packets_accounted: 0,
             buffered_at_packet: 0,

@@ -431,7 +431,7 @@ pub fn connection<'a>(c: &'a ConnReport<'a>) -> JsonConnection<'a> {
         .find(|e| matches!(e.event.kind, crate::tls::TlsEventKind::ClientHello(_)));
     let segments = ch_ev.map_or(0, |e| {
         t.segments_of(Direction::ToServer, e.event.start, e.event.end)
-            .0
+            .count
     });
     let dir = |d: Direction| {
         let s = &t.side[d.index()];

@@ -84,6 +84,16 @@ pub const SEGMENT_MAP: usize = 96;
 pub const LADDER_HEAD: usize = 64;
 pub const LADDER_TAIL: usize = 12;
 
+/// What [`TcpConn::segments_of`] found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SegmentsOf {
+    /// Distinct data segments (retransmissions not counted).
+    pub count: u32,
+    /// The packet of the first and of the last of them.
+    pub first: Option<FrameRef>,
+    pub last: Option<FrameRef>,
+}
+
 /// One row of a ladder diagram.
 #[derive(Clone, Debug)]
 pub struct LadderRow {
@@ -122,6 +132,11 @@ pub struct Ladder {
 impl Ladder {
     fn push(&mut self, row: LadderRow) {
         if self.head.len() < LADDER_HEAD {
+            if self.head.capacity() == 0 {
+                // A handshake is about a dozen packets: room for them at once, instead of growing
+                // from 4 rows (each growth a copy and a new allocation).
+                self.head.reserve_exact(16);
+            }
             self.head.push(row);
             return;
         }
@@ -378,18 +393,27 @@ impl TcpConn {
     }
 
     /// How many distinct data segments carried stream bytes `[start, end)` of `dir` (retransmissions not
-    /// counted), and the packet of each.
-    pub fn segments_of(&self, dir: Direction, start: u64, end: u64) -> (u32, Vec<FrameRef>) {
-        // Retransmissions of the same bytes are not extra segments: keep the first copy of each range.
-        let mut ranges: Vec<(u64, u64)> = Vec::new();
-        let mut frames: Vec<FrameRef> = Vec::new();
-        for (s, e, f) in &self.segments[dir.index()] {
-            if *s < end && start < *e && !ranges.iter().any(|(rs, re)| rs <= s && e <= re) {
-                ranges.push((*s, *e));
-                frames.push(*f);
+    /// counted), with the packets of the first and the last of them.
+    pub fn segments_of(&self, dir: Direction, start: u64, end: u64) -> SegmentsOf {
+        // Retransmissions of the same bytes are not extra segments: the first copy of each range
+        // counts. A range inside an earlier one is a copy (when that earlier one is itself a copy,
+        // the range it copies holds this one too), so nothing needs collecting.
+        let segs = &self.segments[dir.index()];
+        let mut out = SegmentsOf::default();
+        for (k, (s, e, f)) in segs.iter().enumerate() {
+            let copy = || {
+                segs.get(..k)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|(rs, re, _)| rs <= s && e <= re)
+            };
+            if *s < end && start < *e && !copy() {
+                out.count += 1;
+                out.first.get_or_insert(*f);
+                out.last = Some(*f);
             }
         }
-        (frames.len() as u32, frames)
+        out
     }
 
     /// The first packet of the receiving side that acknowledged stream byte `end - 1` of `dir`.
@@ -537,7 +561,11 @@ impl TcpConn {
             }
             if self.segments[i].len() < SEGMENT_MAP {
                 if let Some(start) = self.asm[i].offset_of(seq) {
-                    self.segments[i].push((start, start + u64::from(wire_len), at));
+                    let segments = &mut self.segments[i];
+                    if segments.capacity() == 0 {
+                        segments.reserve_exact(8);
+                    }
+                    segments.push((start, start + u64::from(wire_len), at));
                 }
             }
             self.fed = true;
@@ -560,6 +588,9 @@ impl TcpConn {
                     let acks = &mut self.side[i].acks;
                     let advanced = acks.last().is_none_or(|(last, _)| off > *last);
                     if advanced {
+                        if acks.capacity() == 0 {
+                            acks.reserve_exact(8);
+                        }
                         acks.push((off, at));
                     }
                 }
@@ -698,6 +729,91 @@ impl TcpConn {
             ttl: pkt.ip.ttl,
             labels: None,
             duplicate,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use crate::decode::IpInfo;
+    use std::borrow::Cow;
+
+    fn frame(k: u64) -> FrameRef {
+        FrameRef {
+            file: 0,
+            frame: k,
+            ts: Timestamp(k),
+        }
+    }
+
+    fn syn() -> TcpConn {
+        let ip = |o: u8| IpAddr::from([10, 0, 0, o]);
+        let pkt = TcpPacket {
+            ip: IpInfo {
+                src: ip(1),
+                dst: ip(2),
+                ttl: 64,
+                ip_id: None,
+                dont_fragment: true,
+            },
+            src_port: 40000,
+            dst_port: 443,
+            seq: 1,
+            ack: 0,
+            flags: TcpFlags::from_bits(0x02),
+            window: 512,
+            options_raw: Cow::Borrowed(&[]),
+            payload: Cow::Borrowed(&[]),
+            payload_missing: 0,
+        };
+        TcpConn::new(&pkt, frame(0), 16)
+    }
+
+    /// What `segments_of` answered when it collected the ranges kept so far.
+    fn collecting(segs: &[(u64, u64, FrameRef)], start: u64, end: u64) -> SegmentsOf {
+        let mut ranges: Vec<(u64, u64)> = Vec::new();
+        let mut frames: Vec<FrameRef> = Vec::new();
+        for (s, e, f) in segs {
+            if *s < end && start < *e && !ranges.iter().any(|(rs, re)| rs <= s && e <= re) {
+                ranges.push((*s, *e));
+                frames.push(*f);
+            }
+        }
+        SegmentsOf {
+            count: frames.len() as u32,
+            first: frames.first().copied(),
+            last: frames.last().copied(),
+        }
+    }
+
+    /// Retransmissions (whole, partial, repackaged) and windows over random segment maps.
+    #[test]
+    fn segments_of_skips_retransmitted_ranges() {
+        let mut c = syn();
+        let mut z = 7u64;
+        let mut next = || {
+            z = z
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            z >> 33
+        };
+        for round in 0..3000 {
+            let n = next() % 12;
+            let segs: Vec<(u64, u64, FrameRef)> = (0..n)
+                .map(|k| {
+                    let s = next() % 40;
+                    (s, s + next() % 20, frame(k))
+                })
+                .collect();
+            let (start, end) = (next() % 50, next() % 60);
+            c.segments[0] = segs.clone();
+            assert_eq!(
+                c.segments_of(Direction::ToServer, start, end),
+                collecting(&segs, start, end),
+                "round {round}: {segs:?} [{start}, {end})"
+            );
         }
     }
 }

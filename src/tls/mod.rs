@@ -37,6 +37,8 @@ pub use session::{
     MAX_RECORD_LEN,
 };
 
+use std::sync::Arc;
+
 use crate::tcp::Direction;
 
 /// Largest handshake message we reassemble (as rustls does: a 16 MB claim must not allocate 16 MB).
@@ -188,11 +190,12 @@ pub struct NotTls {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TlsEventKind {
     /// A ClientHello (also SSLv2-compatible, see [`ClientHello::sslv2_format`]).
-    ClientHello(Box<ClientHello>),
-    /// A ServerHello or HelloRetryRequest.
-    ServerHello(Box<ServerHello>),
-    /// A plaintext Certificate message (TLS <= 1.2).
-    Certificate(Vec<CertInfo>),
+    /// Shared with [`session::TlsSession::client_hello`] (no copy of its lists).
+    ClientHello(Arc<ClientHello>),
+    /// A ServerHello or HelloRetryRequest (shared with the session, as the ClientHello).
+    ServerHello(Arc<ServerHello>),
+    /// A plaintext Certificate message (TLS <= 1.2; shared with the session, as the ClientHello).
+    Certificate(Arc<[CertInfo]>),
     /// Another plaintext handshake message, by type (12 ServerKeyExchange, 13 CertificateRequest,
     /// 14 ServerHelloDone, 15 CertificateVerify, 16 ClientKeyExchange, 4 NewSessionTicket, ...).
     Handshake(u8),

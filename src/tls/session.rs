@@ -25,6 +25,8 @@
 //! handshake messages, `plain` handles sniffing, SSLv2 ClientHellos and HTTP, `late` handles other
 //! non-TLS bytes and finds TLS that starts later in them (STARTTLS, SSLRequest, SOCKS).
 
+use std::sync::Arc;
+
 use crate::tcp::Direction;
 
 use super::handshake::Reassembler;
@@ -169,12 +171,12 @@ impl Dir {
 pub struct TlsSession {
     client: Dir,
     server: Dir,
-    client_hellos: Vec<ClientHello>,
+    client_hellos: Vec<Arc<ClientHello>>,
     client_hello_lost: bool,
-    server_hello: Option<ServerHello>,
+    server_hello: Option<Arc<ServerHello>>,
     server_hello_lost: bool,
-    hello_retry: Option<ServerHello>,
-    certificates: Vec<CertInfo>,
+    hello_retry: Option<Arc<ServerHello>>,
+    certificates: Arc<[CertInfo]>,
     have_certificates: bool,
     complete: bool,
     /// TLS 1.3: the server sent an encrypted record after its ServerHello.
@@ -212,7 +214,7 @@ impl TlsSession {
             server_hello: None,
             server_hello_lost: false,
             hello_retry: None,
-            certificates: Vec::new(),
+            certificates: Arc::new([]),
             have_certificates: false,
             complete: false,
             server_encrypted: false,
@@ -333,22 +335,22 @@ impl TlsSession {
 
     /// The first ClientHello.
     pub fn client_hello(&self) -> Option<&ClientHello> {
-        self.client_hellos.first()
+        self.client_hellos.first().map(|c| &**c)
     }
 
     /// All ClientHellos (the second follows a HelloRetryRequest), at most [`MAX_CLIENT_HELLOS`].
-    pub fn client_hellos(&self) -> &[ClientHello] {
+    pub fn client_hellos(&self) -> &[Arc<ClientHello>] {
         &self.client_hellos
     }
 
     /// The real ServerHello (not a HelloRetryRequest), the first one seen.
     pub fn server_hello(&self) -> Option<&ServerHello> {
-        self.server_hello.as_ref()
+        self.server_hello.as_deref()
     }
 
     /// The HelloRetryRequest, if any.
     pub fn hello_retry(&self) -> Option<&ServerHello> {
-        self.hello_retry.as_ref()
+        self.hello_retry.as_deref()
     }
 
     /// The server's certificate chain (TLS <= 1.2, plaintext), from its first Certificate message.
@@ -358,9 +360,8 @@ impl TlsSession {
 
     /// The negotiated version: from the ServerHello, else from a HelloRetryRequest.
     pub fn version(&self) -> Option<u16> {
-        self.server_hello
-            .as_ref()
-            .or(self.hello_retry.as_ref())
+        self.server_hello()
+            .or(self.hello_retry())
             .map(ServerHello::version)
     }
 

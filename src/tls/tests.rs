@@ -1292,6 +1292,7 @@ fn record_independent(ev: &[TlsEvent]) -> Vec<(Direction, TlsEventKind)> {
         .map(|e| {
             let mut k = e.kind.clone();
             if let TlsEventKind::ClientHello(ch) = &mut k {
+                let ch = std::sync::Arc::make_mut(ch);
                 ch.records = 0;
                 ch.record_version = 0;
             }

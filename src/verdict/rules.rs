@@ -1038,8 +1038,8 @@ impl<'a> Judge<'a> {
         let (mut offer, segments, sni) = match (self.client_hello_event(), ch) {
             (Some(ch_ev), Some(ch)) => {
                 let offer = offer::assess(ch);
-                let (segments, frames) =
-                    t.segments_of(Direction::ToServer, ch_ev.event.start, ch_ev.event.end);
+                let found = t.segments_of(Direction::ToServer, ch_ev.event.start, ch_ev.event.end);
+                let segments = found.count;
                 let sni = ch.sni.as_deref();
                 // "ClientHello (SNI x; <offer>; N bytes[ in K TCP segments])", in one string.
                 let mut ch_what = String::with_capacity(offer.summary.len() + 96);
@@ -1056,12 +1056,12 @@ impl<'a> Judge<'a> {
                     let _ = write!(ch_what, " in {segments} TCP segments");
                 }
                 ch_what.push(')');
-                let ch_frame = frames.last().copied().unwrap_or(ch_ev.at);
+                let ch_frame = found.last.unwrap_or(ch_ev.at);
                 self.evidence(ch_frame, Party::Client, ch_what, "the client started TLS");
                 if segments > 1 {
-                    if let Some(f) = frames.first() {
+                    if let Some(f) = found.first {
                         self.evidence(
-                            *f,
+                            f,
                             Party::Client,
                             "first segment of the ClientHello",
                             "the ClientHello did not fit one TCP segment",

@@ -1,6 +1,8 @@
 //! The parts of [`TlsSession`] that handle TLS records: framing, encryption state, completion,
 //! alerts, handshake messages, and gaps inside records.
 
+use std::sync::Arc;
+
 use crate::tcp::Direction;
 
 use super::{
@@ -10,7 +12,7 @@ use crate::tls::cert::parse_certificate_message;
 use crate::tls::handshake::{HsMessage, Step};
 use crate::tls::hello::{parse_client_hello, parse_server_hello};
 use crate::tls::names::is_tls13_version;
-use crate::tls::{Alert, ClientHello, TlsEvent, TlsEventKind};
+use crate::tls::{Alert, CertInfo, ClientHello, TlsEvent, TlsEventKind};
 
 impl TlsSession {
     // ----------------------------------------------------------------------------------------------
@@ -344,16 +346,11 @@ impl TlsSession {
         ch: ClientHello,
         out: &mut Vec<TlsEvent>,
     ) {
+        let ch = Arc::new(ch);
         if self.client_hellos.len() < MAX_CLIENT_HELLOS {
-            self.client_hellos.push(ch.clone());
+            self.client_hellos.push(Arc::clone(&ch));
         }
-        self.emit(
-            dir,
-            start,
-            end,
-            TlsEventKind::ClientHello(Box::new(ch)),
-            out,
-        );
+        self.emit(dir, start, end, TlsEventKind::ClientHello(ch), out);
     }
 
     pub(super) fn on_message(&mut self, dir: Direction, msg: HsMessage, out: &mut Vec<TlsEvent>) {
@@ -378,29 +375,25 @@ impl TlsSession {
             },
             (2 | 6, Some(b)) if !to_server => match parse_server_hello(&b) {
                 Ok(sh) => {
+                    let sh = Arc::new(sh);
                     let slot = if sh.hello_retry_request {
                         &mut self.hello_retry
                     } else {
                         &mut self.server_hello
                     };
                     if slot.is_none() {
-                        *slot = Some(sh.clone());
+                        *slot = Some(Arc::clone(&sh));
                     }
-                    self.emit(
-                        dir,
-                        start,
-                        end,
-                        TlsEventKind::ServerHello(Box::new(sh)),
-                        out,
-                    );
+                    self.emit(dir, start, end, TlsEventKind::ServerHello(sh), out);
                 }
                 Err(e) => self.malformed(dir, start, end, e, out),
             },
             (11, Some(b)) => match parse_certificate_message(&b) {
                 Ok(certs) => {
+                    let certs: Arc<[CertInfo]> = certs.into();
                     if !to_server && !self.have_certificates {
                         self.have_certificates = true;
-                        self.certificates.clone_from(&certs);
+                        self.certificates = Arc::clone(&certs);
                     }
                     self.emit(dir, start, end, TlsEventKind::Certificate(certs), out);
                 }
