@@ -47,6 +47,27 @@ pub struct Options {
     pub close_grace_ns: u64,
     /// A connection with no packets for this long is judged as it stands.
     pub idle_timeout_ns: u64,
+    /// Label ladder rows with the TLS messages they carried. Only the ladder diagrams (text and
+    /// HTML) show the labels; [`crate::run`] turns this off when the output is JSON lines only.
+    pub ladder_labels: bool,
+}
+
+impl Options {
+    /// What [`absorb`] keeps of a connection's TLS events.
+    fn keep(&self) -> Keep {
+        Keep {
+            max_events: self.max_events,
+            labels: self.ladder_labels,
+        }
+    }
+}
+
+/// What [`absorb`] keeps of a connection's TLS events: at most `max_events` of them, and, when
+/// `labels`, their names on the ladder rows of their packets.
+#[derive(Clone, Copy, Debug)]
+struct Keep {
+    max_events: usize,
+    labels: bool,
 }
 
 impl Default for Options {
@@ -61,6 +82,7 @@ impl Default for Options {
             fragments: FragmentLimits::default(),
             close_grace_ns: 2_000_000_000,
             idle_timeout_ns: 600_000_000_000,
+            ladder_labels: true,
         }
     }
 }
@@ -336,11 +358,11 @@ struct Scratch {
 }
 
 /// Runs `f` on the connection's TCP state, feeding the stream chunks it hands out to the TLS observer
-/// and keeping the events (at most `max_events`). `live`: a packet is being processed (label the
-/// ladder, note when the handshake completed); otherwise the connection is being flushed.
+/// and keeping the events (as `keep` says). `live`: a packet is being processed (label the ladder,
+/// note when the handshake completed); otherwise the connection is being flushed.
 fn absorb(
     conn: &mut Connection,
-    max_events: usize,
+    keep: Keep,
     live: bool,
     scratch: &mut Scratch,
     f: impl FnOnce(&mut TcpConn, &mut dyn FnMut(Direction, Chunk<'_>, FrameRef)),
@@ -366,13 +388,13 @@ fn absorb(
     }
     for (event, at) in scratch.drain(..) {
         let first = conn.tcp.frame_of_offset(event.dir, event.start);
-        if live {
+        if live && keep.labels {
             conn.tcp.ladder.label(at, event_label(&event.kind));
         }
-        if conn.events.len() < max_events {
+        if conn.events.len() < keep.max_events {
             if conn.events.capacity() == 0 {
                 // A handshake's events at once instead of growing from 4.
-                conn.events.reserve_exact(8.min(max_events));
+                conn.events.reserve_exact(8.min(keep.max_events));
             }
             conn.events.push(TlsEventAt { event, first, at });
         } else {
@@ -390,11 +412,11 @@ fn packet(
     conn: &mut Connection,
     pkt: &TcpPacket<'_>,
     at: FrameRef,
-    max_events: usize,
+    keep: Keep,
     scratch: &mut Scratch,
     buffered: usize,
 ) -> usize {
-    absorb(conn, max_events, true, scratch, |tcp, out| {
+    absorb(conn, keep, true, scratch, |tcp, out| {
         tcp.on_packet(pkt, at, out);
     });
     if conn.completed.is_none() && conn.tls.progress() == HandshakeProgress::Complete {
@@ -577,7 +599,7 @@ impl Analyzer {
                     conn,
                     pkt,
                     at,
-                    self.opts.max_events,
+                    self.opts.keep(),
                     &mut self.scratch,
                     self.buffered,
                 );
@@ -612,7 +634,7 @@ impl Analyzer {
             &mut conn,
             pkt,
             at,
-            self.opts.max_events,
+            self.opts.keep(),
             &mut self.scratch,
             self.buffered,
         );
@@ -658,7 +680,7 @@ impl Analyzer {
             };
             absorb(
                 conn,
-                self.opts.max_events,
+                self.opts.keep(),
                 false,
                 &mut self.scratch,
                 |tcp, out| tcp.release_buffers(at, out),
@@ -736,7 +758,7 @@ impl Analyzer {
         self.buffered = self.buffered.saturating_sub(conn.buffered);
         absorb(
             &mut conn,
-            self.opts.max_events,
+            self.opts.keep(),
             false,
             &mut self.scratch,
             |tcp, out| tcp.flush(end, out),

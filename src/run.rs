@@ -201,6 +201,7 @@ pub fn run_config(
     sink: &mut dyn ReportSink,
     config: &RunConfig,
 ) -> std::io::Result<Summary> {
+    let opts = options_for(opts, sink);
     let threads = config.thread_count();
     let progress = config.progress.as_ref();
     let result = if threads <= 1 {
@@ -222,7 +223,15 @@ pub fn run_with(
     sink: &mut dyn ReportSink,
     open: &mut dyn FnMut(&str) -> Result<CaptureReader, CaptureError>,
 ) -> std::io::Result<Summary> {
-    run_single(paths, opts, sink, open, None)
+    run_single(paths, options_for(opts, sink), sink, open, None)
+}
+
+/// `opts` for what `sink` prints: ladder rows are labelled only when something may show them.
+fn options_for(opts: Options, sink: &dyn ReportSink) -> Options {
+    Options {
+        ladder_labels: opts.ladder_labels && !sink.json_only(),
+        ..opts
+    }
 }
 
 /// One thread reads, analyses and prints.

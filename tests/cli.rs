@@ -87,6 +87,8 @@ fn text_report_has_summary_evidence_filter_and_ladder() {
         "Wireshark: ip.addr ==",
         "Ladder:",
         "ClientHello",
+        // The ladder row's label (rows are labelled only when a ladder may be shown).
+        "| ClientHello SNI=global.handler",
         "== Summary ==",
     ] {
         assert!(out.contains(needle), "text output lacks {needle:?}:\n{out}");
@@ -97,6 +99,31 @@ fn text_report_has_summary_evidence_filter_and_ladder() {
     assert!(!out.contains("HANDSHAKE_COMPLETE"));
     let (_c, out, _e) = common::tlsautopsy(&["analyze", "--all", ok.to_str().expect("utf8")]);
     assert!(out.contains("HANDSHAKE_COMPLETE"), "{out}");
+}
+
+/// JSON lines alone label no ladder rows, but JSON with an HTML report still draws labelled ladders.
+#[test]
+fn ladder_labels_follow_the_outputs() {
+    let f = common::root().join("captures/azfw_close_after_ch.pcap");
+    let html = std::env::temp_dir().join(format!("tlsautopsy-labels-{}.html", std::process::id()));
+    let (code, out, err) = common::tlsautopsy(&[
+        "analyze",
+        "--json",
+        "--report",
+        html.to_str().expect("utf8"),
+        f.to_str().expect("utf8"),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        out.contains("\"outcome\":\"closed_after_client_hello\""),
+        "{out}"
+    );
+    let page = std::fs::read_to_string(&html).expect("report written");
+    let _ = std::fs::remove_file(&html);
+    assert!(
+        page.contains("ClientHello SNI=global.handler"),
+        "no ladder label in the report"
+    );
 }
 
 #[test]

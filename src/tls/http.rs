@@ -132,21 +132,28 @@ pub fn classify(b: &[u8], from_client: bool) -> Option<Detected> {
 /// other bytes as `\xNN`; at most `max_chars` characters (an escape is never cut). Also returns how
 /// many bytes of `b` it shows.
 pub fn printable_excerpt(b: &[u8], max_chars: usize) -> (String, usize) {
-    let mut out = String::new();
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(b.len().min(max_chars));
     let mut shown = 0usize;
+    let digit = |n: u8| HEX.get(usize::from(n)).copied().unwrap_or(b'?');
     for &c in b {
-        let piece = match c {
-            b'\r' => "\\r".to_owned(),
-            b'\n' => "\\n".to_owned(),
-            b'\t' => "\\t".to_owned(),
-            b'\\' => "\\\\".to_owned(),
-            0x20..=0x7e => char::from(c).to_string(),
-            _ => format!("\\x{c:02x}"),
+        let hex;
+        let piece: &[u8] = match c {
+            b'\r' => b"\\r",
+            b'\n' => b"\\n",
+            b'\t' => b"\\t",
+            b'\\' => b"\\\\",
+            0x20..=0x7e => std::slice::from_ref(&c),
+            _ => {
+                hex = [b'\\', b'x', digit(c >> 4), digit(c & 0x0f)];
+                &hex
+            }
         };
         if out.len().saturating_add(piece.len()) > max_chars {
             break;
         }
-        out.push_str(&piece);
+        // Every piece is ASCII.
+        out.extend(piece.iter().map(|&p| char::from(p)));
         shown = shown.saturating_add(1);
     }
     (out, shown)
@@ -180,7 +187,10 @@ pub struct Head {
 
 fn field(b: &[u8]) -> String {
     let b = b.get(..MAX_FIELD).unwrap_or(b);
-    String::from_utf8_lossy(b).trim().to_owned()
+    match std::str::from_utf8(b) {
+        Ok(s) => s.trim().to_owned(),
+        Err(_) => String::from_utf8_lossy(b).trim().to_owned(),
+    }
 }
 
 /// Splits a header block (or the start of one) into lines.
@@ -288,6 +298,39 @@ mod tests {
         assert_eq!(find_head_end(b"HTTP/1.1 200 OK\r\n\r\nbody", 0), Some(19));
         assert_eq!(find_head_end(b"HTTP/1.1 200 OK\n\nbody", 0), Some(17));
         assert_eq!(find_head_end(b"HTTP/1.1 200 OK\r\nA: b\r\n", 0), None);
+    }
+
+    /// Every byte, and cuts at every length, against the one-string-per-byte way it was written first.
+    #[test]
+    fn excerpt_of_every_byte() {
+        fn reference(b: &[u8], max_chars: usize) -> (String, usize) {
+            let mut out = String::new();
+            let mut shown = 0usize;
+            for &c in b {
+                let piece = match c {
+                    b'\r' => "\\r".to_owned(),
+                    b'\n' => "\\n".to_owned(),
+                    b'\t' => "\\t".to_owned(),
+                    b'\\' => "\\\\".to_owned(),
+                    0x20..=0x7e => char::from(c).to_string(),
+                    _ => format!("\\x{c:02x}"),
+                };
+                if out.len() + piece.len() > max_chars {
+                    break;
+                }
+                out.push_str(&piece);
+                shown += 1;
+            }
+            (out, shown)
+        }
+        let all: Vec<u8> = (0..=255u8).collect();
+        for max in [0, 1, 2, 3, 4, 5, 7, 100, 255, 256, 1000] {
+            assert_eq!(printable_excerpt(&all, max), reference(&all, max), "{max}");
+        }
+        for max in 0..12 {
+            let b = b"a\x01\\\r\n\tz\xff";
+            assert_eq!(printable_excerpt(b, max), reference(b, max), "{max}");
+        }
     }
 
     #[test]

@@ -13,6 +13,8 @@ pub mod vocabulary;
 pub use rules::judge;
 pub use vocabulary::{Cause, Confidence, EndedBy, Outcome, OutcomeClass, Party};
 
+use std::borrow::Cow;
+
 use crate::capture::Timestamp;
 use crate::decode::IcmpError;
 use crate::tcp::{FrameRef, TcpConn};
@@ -65,10 +67,11 @@ pub struct Evidence {
     pub at: FrameRef,
     /// Who sent it.
     pub from: Party,
-    /// What the packet is ("RST from 198.51.100.20:443, TTL 64").
-    pub what: String,
+    /// What the packet is ("RST from 198.51.100.20:443, TTL 64"). Most texts are fixed: borrowed,
+    /// not copied.
+    pub what: Cow<'static, str>,
     /// Why it matters for the verdict.
-    pub why: String,
+    pub why: Cow<'static, str>,
 }
 
 /// The alert that decided the verdict.

@@ -4,6 +4,7 @@
 //! explicit proxy (`CONNECT`) → plain HTTP → TCP handshake → ClientHello → the server's answer
 //! (alert, non-TLS bytes, nothing) → the rest of the handshake. Every branch records its reasons.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 
 use super::offer::{self, Offer};
@@ -198,8 +199,8 @@ impl<'a> Judge<'a> {
         &mut self,
         at: crate::tcp::FrameRef,
         from: Party,
-        what: impl Into<String>,
-        why: impl Into<String>,
+        what: impl Into<Cow<'static, str>>,
+        why: impl Into<Cow<'static, str>>,
     ) {
         let e = Evidence {
             at,
