@@ -28,28 +28,37 @@ pub(crate) fn needs_escape(b: &[u8]) -> bool {
 fn first_escape(b: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let flag = |x: &u8| *x < 0x20 || *x == b'"' || *x == b'\\';
-    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-    let mut chunks = b.chunks_exact(8);
-    let mut at = 0;
-    for c in chunks.by_ref() {
-        let Ok(a) = <[u8; 8]>::try_from(c) else {
-            return c.iter().position(flag).map(|i| at + i);
-        };
+    // The flagged bytes of eight, as the high bit of each.
+    let flags = |a: [u8; 8]| {
         let x = u64::from_le_bytes(a);
         // Control characters and `"` in one test: with bit 1 flipped they are exactly the bytes below
         // 0x21 (0x00..=0x1f stay below 0x20, 0x22 becomes 0x20, nothing else lands there).
         let y = x ^ (ONES * 0x02);
         let control_or_quote = y.wrapping_sub(ONES * 0x21) & !y & HIGH;
-        let backslash = zero_byte(x ^ (ONES * u64::from(b'\\')));
-        let found = control_or_quote | backslash;
-        if found != 0 {
-            // Little-endian: the lowest flagged byte is the first in the text.
-            return Some(at + (found.trailing_zeros() / 8) as usize);
+        let z = x ^ (ONES * u64::from(b'\\'));
+        let backslash = z.wrapping_sub(ONES) & !z & HIGH;
+        control_or_quote | backslash
+    };
+    // Little-endian: the lowest flagged byte is the first in the text.
+    let first = |found: u64| (found.trailing_zeros() / 8) as usize;
+    let mut chunks = b.chunks_exact(8);
+    let mut at = 0;
+    for c in chunks.by_ref() {
+        if let Ok(a) = <[u8; 8]>::try_from(c) {
+            let found = flags(a);
+            if found != 0 {
+                return Some(at + first(found));
+            }
         }
         at += 8;
     }
-    chunks.remainder().iter().position(flag).map(|i| at + i)
+    // The last 0 to 7 bytes, padded with spaces (never flagged) to one more word: short strings
+    // (most keys' values) take no byte-by-byte loop.
+    let rest = chunks.remainder();
+    let mut a = [b' '; 8];
+    a.iter_mut().zip(rest).for_each(|(d, s)| *d = *s);
+    let found = flags(a);
+    (found != 0).then(|| at + first(found))
 }
 
 /// A JSON string, escaped as serde_json does: `\"`, `\\`, `\b \t \n \f \r`, other control

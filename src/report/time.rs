@@ -25,16 +25,26 @@ pub fn rfc3339(ts: Timestamp) -> String {
         .unwrap_or_default()
 }
 
-/// [`rfc3339`] into `buf` (ASCII), returning its length: written digit by digit, as this runs for
-/// every timestamp of every connection's JSON and `format!` cost ten times more.
+/// "00" to "99", for writing two digits at a time.
+const PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// [`rfc3339`] into `buf` (ASCII), returning its length: written two digits at a time, as this runs
+/// for every timestamp of every connection's JSON and `format!` cost ten times more.
 pub fn rfc3339_bytes(ts: Timestamp, buf: &mut [u8; 30]) -> usize {
-    /// Writes `v` as `N` decimal digits (zero-padded) at `at`.
-    fn digits<const N: usize>(buf: &mut [u8; 30], at: usize, mut v: u64) {
-        for k in (0..N).rev() {
-            if let Some(slot) = buf.get_mut(at + k) {
-                *slot = b'0' + (v % 10) as u8;
-            }
-            v /= 10;
+    /// Writes `v % 100` as two digits at `at`.
+    fn two(buf: &mut [u8; 30], at: usize, v: u64) {
+        let i = (v % 100) as usize * 2;
+        if let (Some(d), Some(s)) = (buf.get_mut(at..at + 2), PAIRS.get(i..i + 2)) {
+            d.copy_from_slice(s);
         }
     }
     let secs = (ts.0 / 1_000_000_000) as i64;
@@ -43,13 +53,21 @@ pub fn rfc3339_bytes(ts: Timestamp, buf: &mut [u8; 30]) -> usize {
     let rem = secs.rem_euclid(86_400) as u64;
     *buf = *b"0000-00-00T00:00:00.000000000Z";
     // A u64 of nanoseconds ends in the year 2554: four digits always suffice.
-    digits::<4>(buf, 0, y.clamp(0, 9999) as u64);
-    digits::<2>(buf, 5, u64::from(m));
-    digits::<2>(buf, 8, u64::from(d));
-    digits::<2>(buf, 11, rem / 3600);
-    digits::<2>(buf, 14, rem % 3600 / 60);
-    digits::<2>(buf, 17, rem % 60);
-    digits::<9>(buf, 20, nanos);
+    let y = y.clamp(0, 9999) as u64;
+    two(buf, 0, y / 100);
+    two(buf, 2, y);
+    two(buf, 5, u64::from(m));
+    two(buf, 8, u64::from(d));
+    two(buf, 11, rem / 3600);
+    two(buf, 14, rem % 3600 / 60);
+    two(buf, 17, rem % 60);
+    if let Some(slot) = buf.get_mut(20) {
+        *slot = b'0' + (nanos / 100_000_000) as u8;
+    }
+    two(buf, 21, nanos / 1_000_000);
+    two(buf, 23, nanos / 10_000);
+    two(buf, 25, nanos / 100);
+    two(buf, 27, nanos);
     buf.len()
 }
 
@@ -69,6 +87,29 @@ pub fn clock(ts: Timestamp) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Digit by digit against `format!` with the same civil date, over 200,000 instants to 2554.
+    #[test]
+    fn same_text_as_format() {
+        let mut z = 0x2545_f491_4f6c_dd1du64;
+        for k in 0..200_000u64 {
+            z ^= z << 13;
+            z ^= z >> 7;
+            z ^= z << 17;
+            let ns = if k % 2 == 0 { z } else { z >> (k % 40) };
+            let secs = (ns / 1_000_000_000) as i64;
+            let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+            let rem = secs.rem_euclid(86_400);
+            let want = format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z",
+                rem / 3600,
+                rem % 3600 / 60,
+                rem % 60,
+                ns % 1_000_000_000
+            );
+            assert_eq!(rfc3339(Timestamp(ns)), want, "{ns}");
+        }
+    }
 
     #[test]
     fn formats_known_instants() {

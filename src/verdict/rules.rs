@@ -23,6 +23,20 @@ use crate::tls::{names, HandshakeProgress, HttpResponse, TlsEventKind};
 /// padding. A TLS 1.3 Finished is at least 32 + 1 + 16 = 49 bytes.
 pub const ALERT_SIZED: u16 = 24;
 
+/// Text pieces (`&str`, `String`, `Cow<str>`) joined into one `String`, sized once. For the sentences
+/// every connection gets: `format!` reads its template and dispatches every piece through
+/// `fmt::Display` and `Formatter::pad`, several times the cost of copying plain text.
+macro_rules! cat {
+    ($($piece:expr),+ $(,)?) => {{
+        let pieces: &[&str] = &[$(&$piece),+];
+        let mut s = String::with_capacity(pieces.iter().map(|p| p.len()).sum());
+        for p in pieces {
+            s.push_str(p);
+        }
+        s
+    }};
+}
+
 /// Judge one connection.
 pub fn judge(input: &ConnInput<'_>, cfg: &Config) -> Verdict {
     let mut j = Judge::new(input, cfg);
@@ -1206,11 +1220,11 @@ impl<'a> Judge<'a> {
             Some(1) => "warning ",
             _ => "",
         };
-        let alert_text = format!(
-            "{level_text}alert {name}{}",
-            code.map_or(String::new(), |c| format!(" ({c})"))
-        );
-        let what = format!("{alert_text} from the {}", party.as_str());
+        let mut alert_text = cat!(level_text, "alert ", name);
+        if let Some(c) = code {
+            let _ = write!(alert_text, " ({c})");
+        }
+        let what = cat!(alert_text, " from the ", party.as_str());
         let mut conf = Confidence::High;
         let (cause, advice): (Cause, String) = if from_server {
             match code {
@@ -1315,7 +1329,7 @@ impl<'a> Judge<'a> {
             e.at,
             party,
             what.clone(),
-            format!("a {} alert {when}", party.as_str()),
+            cat!("a ", party.as_str(), " alert ", when),
         );
         if let Some(cr) = cert_req {
             self.evidence(
@@ -1325,13 +1339,19 @@ impl<'a> Judge<'a> {
                 "the server asked the client for a certificate",
             );
         }
-        self.reason(format!("{what} {when}"));
+        self.reason(cat!(what, " ", when));
         if let (Some(d), Some(ch)) = (self.v.decisive, self.client_hello_done_at()) {
             self.reason(format!("{} after the ClientHello", ms(d.ts.since(ch))));
         }
-        self.v.explanation = format!(
-            "The {} ended the handshake with {alert_text} {when}. {advice}",
-            party.as_str()
+        self.v.explanation = cat!(
+            "The ",
+            party.as_str(),
+            " ended the handshake with ",
+            alert_text,
+            " ",
+            when,
+            ". ",
+            advice
         );
     }
 
@@ -1560,15 +1580,18 @@ impl<'a> Judge<'a> {
             self.evidence(
                 e.at,
                 Party::Server,
-                format!("ServerHello: {version}, {suite}"),
+                cat!("ServerHello: ", version, ", ", suite),
                 "the server accepted the offer",
             );
         }
         if tls.hello_retry().is_some() {
             self.reason("the server first asked for another key share (HelloRetryRequest)");
         }
-        self.reason(format!(
-            "{version} with {suite} was negotiated and both sides finished"
+        self.reason(cat!(
+            version,
+            " with ",
+            suite,
+            " was negotiated and both sides finished"
         ));
         let via = self
             .v
@@ -1581,7 +1604,15 @@ impl<'a> Judge<'a> {
                 )
             })
             .unwrap_or_default();
-        self.v.explanation = format!("The TLS handshake completed{via}: {version}, {suite}.");
+        self.v.explanation = cat!(
+            "The TLS handshake completed",
+            via,
+            ": ",
+            version,
+            ", ",
+            suite,
+            "."
+        );
     }
 
     fn not_tls_answer(&mut self, e: &TlsEventAt) {
@@ -2029,46 +2060,77 @@ impl<'a> Judge<'a> {
         offer: &Offer,
     ) {
         let t = self.i.tcp;
+        // One string, written in place: every connection without an answer gets this sentence.
+        let mut x = String::with_capacity(512);
         let sni_text = match sni {
-            Some(s) => format!("SNI {s}"),
+            Some(s) => cat!("SNI ", s),
             None if !offer.acceptable && offer.problem.is_none() => {
                 "cut by the capture".to_string()
             }
             None => "no SNI".to_string(),
         };
-        let delay = self
-            .v
-            .client_hello_to_decisive_ns
-            .map(|n| ms(n).to_string())
-            .unwrap_or_default();
-        let first = match outcome {
-            Outcome::ResetAfterClientHello => format!("TCP was accepted, the ClientHello ({sni_text}) was sent, and the connection was reset {delay} later with no TLS bytes."),
-            Outcome::ClosedAfterClientHello => format!("TCP was accepted, the ClientHello ({sni_text}) was sent, and the connection was closed {delay} later with no TLS bytes."),
-            _ => format!("TCP was accepted and the ClientHello ({sni_text}) was sent, but no byte came back{}.", if delay.is_empty() { String::new() } else { format!(" before the client gave up {delay} later") }),
+        let delay = self.v.client_hello_to_decisive_ns.map(ms);
+        let ended = match outcome {
+            Outcome::ResetAfterClientHello => Some("reset"),
+            Outcome::ClosedAfterClientHello => Some("closed"),
+            _ => None,
         };
-        let who = if forged {
+        match ended {
+            Some(how) => {
+                x.push_str("TCP was accepted, the ClientHello (");
+                x.push_str(&sni_text);
+                x.push_str(") was sent, and the connection was ");
+                x.push_str(how);
+                match delay {
+                    Some(d) => {
+                        let _ = write!(x, " {d} later with no TLS bytes.");
+                    }
+                    None => x.push_str("  later with no TLS bytes."),
+                }
+            }
+            None => {
+                x.push_str("TCP was accepted and the ClientHello (");
+                x.push_str(&sni_text);
+                x.push_str(") was sent, but no byte came back");
+                if let Some(d) = delay {
+                    let _ = write!(x, " before the client gave up {d} later");
+                }
+                x.push('.');
+            }
+        }
+        if forged {
             let (ttl, ref_ttl) = (self.v.ttl_decisive, t.syn_ack.map(|s| s.ttl));
             match (ttl, ref_ttl) {
-                (Some(a), Some(b)) if a != b => format!(" The packet carries TTL {a} while the SYN-ACK carried {b}: it was sent by a device in the path, not the server."),
-                _ => " The packet cannot have come from the server: a device in the path sent it.".to_string(),
+                (Some(a), Some(b)) if a != b => {
+                    let _ = write!(x, " The packet carries TTL {a} while the SYN-ACK carried {b}: it was sent by a device in the path, not the server.");
+                }
+                _ => x.push_str(
+                    " The packet cannot have come from the server: a device in the path sent it.",
+                ),
             }
         } else if matches!(
             outcome,
             Outcome::ResetAfterClientHello | Outcome::ClosedAfterClientHello
         ) && cause == Cause::FirewallBlock
         {
-            " It came from the host that answered the SYN; a transparent proxy such as Azure Firewall (application rules) answers the SYN itself, so it is that proxy or the server.".to_string()
-        } else {
-            String::new()
-        };
-        let why = match cause {
-            Cause::FirewallBlock => format!(" The ClientHello offered {}, so this is a block (on the SNI or destination), not a cipher mismatch: check the firewall's application rules and logs for {}.", offer.summary, sni.unwrap_or("this destination")),
-            Cause::LargeClientHello => format!(" The ClientHello took {segments} TCP segments; a device or server that reads only the first one fails like this (tldr.fail). Retry with post-quantum key shares disabled, or update the device."),
-            Cause::VersionMismatch => " The client offered only versions older than TLS 1.2, and servers like Windows SChannel reset instead of alerting: enable TLS 1.2 on the client.".to_string(),
-            Cause::CipherMismatch => " The client offered no modern cipher suite, and servers like Windows SChannel reset instead of alerting: enable ECDHE with AES-GCM on the client.".to_string(),
-            _ => String::new(),
-        };
-        self.v.explanation = format!("{first}{who}{why}");
+            x.push_str(" It came from the host that answered the SYN; a transparent proxy such as Azure Firewall (application rules) answers the SYN itself, so it is that proxy or the server.");
+        }
+        match cause {
+            Cause::FirewallBlock => {
+                x.push_str(" The ClientHello offered ");
+                x.push_str(&offer.summary);
+                x.push_str(", so this is a block (on the SNI or destination), not a cipher mismatch: check the firewall's application rules and logs for ");
+                x.push_str(sni.unwrap_or("this destination"));
+                x.push('.');
+            }
+            Cause::LargeClientHello => {
+                let _ = write!(x, " The ClientHello took {segments} TCP segments; a device or server that reads only the first one fails like this (tldr.fail). Retry with post-quantum key shares disabled, or update the device.");
+            }
+            Cause::VersionMismatch => x.push_str(" The client offered only versions older than TLS 1.2, and servers like Windows SChannel reset instead of alerting: enable TLS 1.2 on the client."),
+            Cause::CipherMismatch => x.push_str(" The client offered no modern cipher suite, and servers like Windows SChannel reset instead of alerting: enable ECDHE with AES-GCM on the client."),
+            _ => {}
+        }
+        self.v.explanation = x;
     }
 }
 
