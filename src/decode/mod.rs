@@ -100,6 +100,13 @@ impl TcpFlags {
 
     /// The set flags by name (SYN, FIN, RST, PSH, ACK, URG, ECE, CWR), joined by `sep`.
     pub fn names(&self, sep: &str) -> String {
+        let mut s = String::with_capacity(24);
+        self.write_names(&mut s, sep);
+        s
+    }
+
+    /// [`TcpFlags::names`], appended to `out` (no list, no allocation of its own).
+    pub fn write_names(&self, out: &mut String, sep: &str) {
         let all = [
             (self.syn(), "SYN"),
             (self.fin(), "FIN"),
@@ -110,11 +117,16 @@ impl TcpFlags {
             (self.ece(), "ECE"),
             (self.cwr(), "CWR"),
         ];
-        let set: Vec<&str> = all.iter().filter(|(on, _)| *on).map(|(_, n)| *n).collect();
-        if set.is_empty() {
-            "no flags".to_string()
-        } else {
-            set.join(sep)
+        let mut first = true;
+        for (_, name) in all.iter().filter(|(on, _)| *on) {
+            if !first {
+                out.push_str(sep);
+            }
+            out.push_str(name);
+            first = false;
+        }
+        if first {
+            out.push_str("no flags");
         }
     }
 }

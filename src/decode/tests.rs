@@ -1629,3 +1629,28 @@ proptest::proptest! {
         }
     }
 }
+
+/// Flag names for every flags byte, against building the list and joining it.
+#[test]
+fn flag_names_for_every_byte() {
+    for b in 0..=u8::MAX {
+        let f = TcpFlags::from_bits(b);
+        let all = [
+            (f.syn(), "SYN"),
+            (f.fin(), "FIN"),
+            (f.rst(), "RST"),
+            (f.psh(), "PSH"),
+            (f.ack(), "ACK"),
+            (f.urg(), "URG"),
+            (f.ece(), "ECE"),
+            (f.cwr(), "CWR"),
+        ];
+        let set: Vec<&str> = all.iter().filter(|(on, _)| *on).map(|(_, n)| *n).collect();
+        let want = if set.is_empty() {
+            "no flags".to_string()
+        } else {
+            set.join("+")
+        };
+        assert_eq!(f.names("+"), want, "{b:#04x}");
+    }
+}

@@ -238,7 +238,8 @@ impl<'a> Judge<'a> {
             Direction::ToClient => self.i.tcp.server,
         };
         // One string, written in place (no intermediate `format!`s).
-        let mut s = p.flags.names("+");
+        let mut s = String::with_capacity(64);
+        p.flags.write_names(&mut s, "+");
         let _ = write!(s, " from {}, TTL {}", Endpoint(from), p.ttl);
         if let Some(id) = p.ip_id {
             let _ = write!(s, ", IP ID {id}");
