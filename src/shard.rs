@@ -9,20 +9,26 @@
 //! ([`Decoder::peek_tcp`], headers read without decoding) belongs to the shard its canonical flow
 //! key hashes to ([`flow_hash`]); anything else (IP fragments, ICMP errors, other protocols,
 //! undecoded link types) to [`EVERYONE`]. Each worker has its own batch (up to [`BATCH_FRAMES`]
-//! frames, or [`BATCH_BYTES`] bytes in one of them): every frame's metadata (a [`Slot`]) goes into
-//! every batch, its bytes only into its owner's (into all for [`EVERYONE`]), so each frame is
-//! copied once and a worker reads only the bytes it decodes, one after the other. The batches go to
-//! the workers over bounded channels ([`FEED_DEPTH`] batches each), in worker order; a worker hands
-//! each batch back when done and the reading thread fills it again (no allocation, no page faults,
-//! no buffer freed on another thread than its own).
+//! slots, or [`BATCH_BYTES`] bytes in one of them): a frame's metadata (a [`Slot`]) and bytes go
+//! only into its owner's batch (into all for [`EVERYONE`]), so each frame is copied once and a
+//! worker reads only the frames it decodes, one after the other. The batches go to the workers over
+//! bounded channels ([`FEED_DEPTH`] batches each), all at once and in worker order, each saying
+//! where in the input it ends; a worker hands each batch back when done and the reading thread
+//! fills it again (no allocation, no page faults, no buffer freed on another thread than its own).
 //!
-//! Each worker walks every frame of its batches: its own and [`EVERYONE`]'s it processes fully
-//! ([`Analyzer::frame`]), another shard's it only counts ([`Analyzer::frame_elsewhere`]: frame,
-//! bytes, timestamps, TCP packet, what one thread counts), so all the global bookkeeping (frame
-//! counts, the clock, when sweeps happen, skipped frames, IP fragment reassembly) is exactly one
-//! thread's. It tracks only
-//! the connections whose flow key hashes to its shard ([`ShardFilter`]; ICMP errors go by the flow
-//! they quote, a reassembled datagram by its flow).
+//! The reading thread keeps the global bookkeeping that depends on every frame: it runs one
+//! thread's clock ([`SweepClock`]: the latest timestamp, and where the periodic sweep falls, a
+//! function of the timestamps alone), gives each slot its global frame number and the clock after
+//! it, marks the slot after which one thread sweeps, and gives every other worker a sweep-only slot
+//! there; at the end it tells each worker what it did not see ([`Elsewhere`]: the frames of other
+//! shards, their bytes, the first and last timestamps, the final clock). So a worker processes only
+//! its own and [`EVERYONE`]'s frames ([`Analyzer::frame`]), with the clock moved to one thread's
+//! first ([`Analyzer::advance_clock`]), sweeps exactly where one thread does
+//! ([`Analyzer::run_sweep`]), and ends with the same frame counts, timestamps and clock
+//! ([`Analyzer::count_elsewhere`]); skipped frames and IP fragment reassembly come from the
+//! [`EVERYONE`] frames every worker decodes. It tracks only the connections whose flow key hashes
+//! to its shard ([`ShardFilter`]; ICMP errors go by the flow they quote, a reassembled datagram by
+//! its flow).
 //!
 //! Each worker sends its events in its own order, which is one thread's order restricted to its
 //! connections: at each frame (by global frame number), first the connections judged as the packet
@@ -47,18 +53,19 @@
 //!
 //! No deadlock although every channel is bounded: the reading thread may wait (to hand out batch
 //! `k`) for a worker W whose feed is full, W for the merger, the merger for a worker X's next event,
-//! X for the next batch. But X has walked every batch it got (at least up to `k - 1`), so the last
+//! X for the next batch. But X has walked every batch it got (at least up to `k - 1`; a mark says
+//! where its batch ends in the input, which is the same for every worker), so the last
 //! mark the merger took from X ends batch `k - MARK_BATCHES` or later; W has not walked the
 //! [`FEED_DEPTH`] batches in its feed, so all its events come from batch `k - 1 - FEED_DEPTH` or
 //! earlier. With `MARK_BATCHES <= FEED_DEPTH + 1` they sort before X's mark, and the merger would
 //! have taken them before waiting for X. A sweep is run
-//! apart from its frame's packet ([`Analyzer::run_deferred_sweep`]), so its judgments stream out as
+//! apart from its frame's packet ([`Analyzer::run_sweep`]), so its judgments stream out as
 //! they are made, as they do with one thread. The merger hands each printed connection back to its
 //! worker to be freed there: freeing on another thread than the one that allocated costs the system
 //! allocator dearly.
 //!
 //! Frame counts, skipped frames and fragment counts are taken from one worker (they are the same in
-//! all), what was read of each input from the reading thread (through worker 0); per-connection
+//! all, with what the reading thread counted for it), what was read of each input from the reading thread (through worker 0); per-connection
 //! counters are summed.
 //!
 //! # Limits
@@ -74,7 +81,8 @@ use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Mutex;
 
 use crate::analyze::{
-    flow_key, Analyzer, Connection, FlowKey, JudgedBecause, Options, ShardProbe, Totals,
+    flow_key, Analyzer, Connection, Elsewhere, FlowKey, JudgedBecause, Options, ShardProbe,
+    SweepClock, Totals,
 };
 use crate::capture::{CaptureReader, Frame, LinkType, Timestamp};
 use crate::decode::Decoder;
@@ -97,9 +105,14 @@ const _: () = assert!(MARK_BATCHES >= 1 && MARK_BATCHES <= FEED_DEPTH + 1);
 /// other protocols, link types not decoded).
 const EVERYONE: u16 = u16::MAX;
 
-/// What a frame was, and where its bytes are in [`Batch::data`].
+/// A frame a worker processes (its shard's or [`EVERYONE`]'s), where its bytes are in
+/// [`Batch::data`]; or only a sweep, at another shard's frame.
 #[derive(Clone, Copy, Debug)]
 struct Slot {
+    /// Global frame number (1-based over all inputs).
+    seq: u64,
+    /// The clock after the frame: the latest timestamp of all frames up to it.
+    now: Timestamp,
     number: u64,
     ts: Timestamp,
     start: usize,
@@ -108,15 +121,19 @@ struct Slot {
     interface: u32,
     origlen: u32,
     file: u16,
-    /// The shard whose connection it is, or [`EVERYONE`].
-    owner: u16,
+    /// The worker processes the frame (false: the slot is only a sweep).
+    frame: bool,
+    /// One thread sweeps after this frame.
+    sweep: bool,
 }
 
-/// Frames read by the reading thread, shared (read-only) by every worker.
+/// One worker's share of the frames the reading thread read since the last batch.
 #[derive(Default)]
 struct Batch {
     data: Vec<u8>,
     slots: Vec<Slot>,
+    /// The global number of the last frame read before the batch was handed out (of any shard).
+    last_seq: u64,
 }
 
 impl Batch {
@@ -124,13 +141,17 @@ impl Batch {
         Batch {
             data: Vec::with_capacity(BATCH_BYTES + 2048),
             slots: Vec::with_capacity(BATCH_FRAMES),
+            last_seq: 0,
         }
     }
 
-    fn push(&mut self, file: u16, f: &Frame<'_>, owner: u16) {
+    /// A frame for this worker: frame `seq`, the clock `now` after it, a sweep after it or not.
+    fn push(&mut self, file: u16, f: &Frame<'_>, seq: u64, now: Timestamp, sweep: bool) {
         let start = self.data.len();
         self.data.extend_from_slice(f.data);
         self.slots.push(Slot {
+            seq,
+            now,
             number: f.number,
             ts: f.ts,
             start,
@@ -139,22 +160,26 @@ impl Batch {
             interface: f.interface,
             origlen: f.origlen,
             file,
-            owner,
+            frame: true,
+            sweep,
         });
     }
 
-    /// A frame of another shard's connection: only what counting it needs, not its bytes.
-    fn push_elsewhere(&mut self, f: &Frame<'_>, owner: u16) {
+    /// One thread sweeps after frame `seq`, another shard's.
+    fn push_sweep(&mut self, seq: u64, now: Timestamp) {
         self.slots.push(Slot {
-            number: f.number,
-            ts: f.ts,
+            seq,
+            now,
+            number: 0,
+            ts: now,
             start: 0,
-            len: f.data.len(),
-            link: f.link,
-            interface: f.interface,
-            origlen: f.origlen,
+            len: 0,
+            link: LinkType(0),
+            interface: 0,
+            origlen: 0,
             file: 0,
-            owner,
+            frame: false,
+            sweep: true,
         });
     }
 
@@ -181,8 +206,9 @@ impl Batch {
 /// What the reading thread sends each worker.
 enum Feed {
     Frames(Batch),
-    /// The end of the input, with what was read of each input (for worker 0; empty for the others).
-    End(Vec<InputInfo>),
+    /// The end of the input: what was read of each input (for worker 0; empty for the others), and
+    /// the frames of other shards the worker did not see.
+    End(Box<(Vec<InputInfo>, Elsewhere)>),
 }
 
 /// Chunks a worker may be ahead of the merger (with [`CHUNK_JUDGED`]: at most 512 judged
@@ -411,9 +437,11 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// The reading thread: reads every input once ([`crate::run::read_inputs`], as one thread does),
-/// copies the frames into batches with the shard owning each (a plain TCP segment by its flow's hash,
-/// anything else [`EVERYONE`]) and hands every batch to every worker, in worker order (see the
-/// module docs on why that order cannot deadlock). Stops early when a worker is gone.
+/// copies each frame into the batch of the shard owning it (a plain TCP segment by its flow's hash,
+/// anything else into every batch, [`EVERYONE`]), runs one thread's clock and sweeps for the
+/// workers, and hands out a batch to every worker at once, in worker order (see the module docs on
+/// why that order cannot deadlock); at the end, tells each worker what it did not see. Stops early
+/// when a worker is gone.
 fn read_and_route(
     paths: &[String],
     progress: Option<&Progress>,
@@ -422,45 +450,81 @@ fn read_and_route(
 ) {
     let n = feeds.len().max(1) as u64;
     let peek = Decoder::new();
-    // One batch per worker: every frame's slot, the bytes of its own frames and everyone's.
+    // One batch per worker: the slots and bytes of its own frames and everyone's, and the sweeps.
     let mut cur: Vec<Batch> = feeds.iter().map(|_| Batch::new()).collect();
-    let ship = |cur: &mut Vec<Batch>| -> bool {
+    let mut seq: u64 = 0;
+    let ship = |cur: &mut Vec<Batch>, seq: u64| -> bool {
         cur.iter_mut().zip(&feeds).all(|(b, tx)| {
             // A batch a worker is done with comes back to be filled again: its buffers are
             // neither allocated nor faulted in again, and never freed on another thread.
             let mut next = recycled.try_recv().unwrap_or_else(|_| Batch::new());
             next.data.clear();
             next.slots.clear();
+            b.last_seq = seq;
             tx.send(Feed::Frames(std::mem::replace(b, next))).is_ok()
         })
     };
+    // One thread's clock and sweeps; the plain TCP frames routed to one shard, in all and per
+    // shard (a worker did not see those of the others); the first timestamp.
+    let mut clock = SweepClock::default();
+    let mut routed = (0u64, 0u64);
+    let mut own = vec![(0u64, 0u64); feeds.len()];
+    let mut first_ts: Option<Timestamp> = None;
     let mut open = |p: &str| CaptureReader::open(Path::new(p));
     let mut going = true;
     let inputs = crate::run::read_inputs(paths, &mut open, progress, |file, frame| {
-        let owner = peek.peek_tcp(frame).map_or(EVERYONE, |(a, ap, b, bp)| {
-            (flow_hash(&flow_key(a, ap, b, bp)) % n) as u16
-        });
-        for (w, b) in cur.iter_mut().enumerate() {
-            if owner == EVERYONE || usize::from(owner) == w {
-                b.push(file, frame, owner);
-            } else {
-                b.push_elsewhere(frame, owner);
+        seq += 1;
+        clock.advance(frame.ts);
+        if first_ts.is_none_or(|f| frame.ts < f) {
+            first_ts = Some(frame.ts);
+        }
+        let sweep = clock.frame_done();
+        if sweep {
+            clock.swept();
+        }
+        let now = clock.now();
+        let owner = peek
+            .peek_tcp(frame)
+            .map(|(a, ap, b, bp)| (flow_hash(&flow_key(a, ap, b, bp)) % n) as usize);
+        match owner.and_then(|w| Some((w, cur.get_mut(w)?, own.get_mut(w)?))) {
+            Some((w, b, o)) => {
+                b.push(file, frame, seq, now, sweep);
+                let len = frame.data.len() as u64;
+                *o = (o.0 + 1, o.1 + len);
+                routed = (routed.0 + 1, routed.1 + len);
+                if sweep {
+                    for (x, b) in cur.iter_mut().enumerate() {
+                        if x != w {
+                            b.push_sweep(seq, now);
+                        }
+                    }
+                }
+            }
+            None => {
+                for b in cur.iter_mut() {
+                    b.push(file, frame, seq, now, sweep);
+                }
             }
         }
         if cur.iter().any(Batch::full) {
-            going = ship(&mut cur);
+            going = ship(&mut cur, seq);
         }
         going
     });
-    if !going || (cur.iter().any(|b| !b.slots.is_empty()) && !ship(&mut cur)) {
+    if !going || (cur.iter().any(|b| !b.slots.is_empty()) && !ship(&mut cur, seq)) {
         return;
     }
     let mut inputs = Some(inputs);
-    for tx in &feeds {
-        if tx
-            .send(Feed::End(inputs.take().unwrap_or_default()))
-            .is_err()
-        {
+    for (tx, o) in feeds.iter().zip(&own) {
+        let elsewhere = Elsewhere {
+            frames: routed.0 - o.0,
+            bytes: routed.1 - o.1,
+            first_ts,
+            last_ts: (seq > 0).then_some(clock.now()),
+            now: clock.now(),
+        };
+        let end = Box::new((inputs.take().unwrap_or_default(), elsewhere));
+        if tx.send(Feed::End(end)).is_err() {
             return;
         }
     }
@@ -608,7 +672,6 @@ fn work(
 ) {
     let mut analyzer = Analyzer::new(opts);
     analyzer.set_shard(shard, threads);
-    let me = u16::try_from(shard).unwrap_or(EVERYONE);
     let mut out = Out {
         link,
         events: Vec::new(),
@@ -618,29 +681,33 @@ fn work(
         render: prepare.json.then(|| paths.to_vec()),
         release: prepare.release,
     };
-    let mut seq: u64 = 0;
     let mut batches: usize = 0;
     let mut prev = analyzer.shard_probe();
     let mut judged: Vec<(Box<Connection>, Verdict)> = Vec::new();
     let inputs = loop {
         let batch = match feed.recv() {
             Ok(Feed::Frames(b)) => b,
-            Ok(Feed::End(inputs)) => break inputs,
+            Ok(Feed::End(end)) => {
+                let (inputs, elsewhere) = *end;
+                analyzer.count_elsewhere(&elsewhere);
+                break inputs;
+            }
             // The reading thread stopped early (a worker is gone): the merger says so.
             Err(_) => return,
         };
         for slot in &batch.slots {
-            seq += 1;
-            // The packet (the sweep that may be due is deferred), then the sweep.
-            let mut done = |c, v| judged.push((c, v));
-            if slot.owner == me || slot.owner == EVERYONE {
+            let seq = slot.seq;
+            // One thread's clock, the packet, then the sweep where one thread sweeps.
+            analyzer.advance_clock(slot.now);
+            if slot.frame {
+                let mut done = |c, v| judged.push((c, v));
                 analyzer.frame(slot.file, &batch.frame(slot), &mut done);
-            } else {
-                analyzer.frame_elsewhere(slot.ts, slot.len, &mut done);
+                let now = analyzer.shard_probe();
+                record_packet(&mut out, seq, &prev, &now, &mut judged);
             }
-            let now = analyzer.shard_probe();
-            record_packet(&mut out, seq, &prev, &now, &mut judged);
-            analyzer.run_deferred_sweep(&mut |c, v| out.judged_by_sweep(seq, c, v));
+            if slot.sweep {
+                analyzer.run_sweep(&mut |c, v| out.judged_by_sweep(seq, c, v));
+            }
             let now = analyzer.shard_probe();
             if now.buffered != prev.buffered {
                 out.push(seq, Phase::Settled, 0, What::Buffered(now.buffered));
@@ -650,13 +717,14 @@ fn work(
                 return;
             }
         }
+        let batch_end = batch.last_seq;
         // Handed back to be filled again.
         let _ = recycle.send(batch);
         // Every few batches, everything up to the batch's end is said (the merger needs it from
         // every worker to move past it; see the module docs on why this cannot deadlock).
         batches += 1;
         if batches % MARK_BATCHES == 0 {
-            out.push(seq, Phase::Mark, 0, What::Mark);
+            out.push(batch_end, Phase::Mark, 0, What::Mark);
             if !out.send() {
                 return;
             }
