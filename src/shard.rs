@@ -9,12 +9,18 @@
 //! ([`Decoder::peek_tcp`], headers read without decoding) belongs to the shard its canonical flow
 //! key hashes to ([`flow_hash`]); anything else (IP fragments, ICMP errors, other protocols,
 //! undecoded link types) to [`EVERYONE`]. Each worker has its own batch (up to [`BATCH_FRAMES`]
-//! slots, or [`BATCH_BYTES`] bytes in one of them): a frame's metadata (a [`Slot`]) and bytes go
-//! only into its owner's batch (into all for [`EVERYONE`]), so each frame is copied once and a
-//! worker reads only the frames it decodes, one after the other. The batches go to the workers over
-//! bounded channels ([`FEED_DEPTH`] batches each), all at once and in worker order, each saying
-//! where in the input it ends; a worker hands each batch back when done and the reading thread
-//! fills it again (no allocation, no page faults, no buffer freed on another thread than its own).
+//! slots, or [`BATCH_BYTES`] bytes of frames in one of them): a frame's metadata (a [`Slot`]) goes
+//! only into its owner's batch (into all for [`EVERYONE`]), and its bytes are not copied at all:
+//! the slot says where they are in the reader's read buffer, which the batch holds
+//! ([`CaptureReader::next_frame_in_block`]: the reader reads into another buffer while this one is
+//! held, and copies only the start of a record cut by the end of a read; its buffers are reused
+//! once no batch holds them). So the reading thread does the kernel's copy and the routing, and a
+//! worker reads only the frames it decodes. The batches go to the workers over bounded channels
+//! ([`FEED_DEPTH`] batches each), all at once and in worker order, each saying where in the input
+//! it ends; a worker lets go of the read buffers as soon as it is done with a batch and hands the
+//! batch back for the reading thread to fill again (no allocation, no page faults, no buffer freed
+//! on another thread than its own). Memory stays bounded: the read buffers held are those of the
+//! batches in flight.
 //!
 //! The reading thread keeps the global bookkeeping that depends on every frame: it runs one
 //! thread's clock ([`SweepClock`]: the latest timestamp, and where the periodic sweep falls, a
@@ -78,13 +84,13 @@ use std::io;
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::analyze::{
     flow_key, Analyzer, Connection, Elsewhere, FlowKey, JudgedBecause, Options, ShardProbe,
     SweepClock, Totals,
 };
-use crate::capture::{CaptureReader, Frame, LinkType, Timestamp};
+use crate::capture::{CaptureReader, Frame, FrameBlock, LinkType, Timestamp};
 use crate::decode::Decoder;
 use crate::progress::Progress;
 use crate::report::{ConnReport, InputInfo, ReportSink, Summary};
@@ -115,8 +121,10 @@ struct Slot {
     now: Timestamp,
     number: u64,
     ts: Timestamp,
-    start: usize,
-    len: usize,
+    /// Where its bytes are: `blocks[block][start..start + len]`.
+    block: u32,
+    start: u32,
+    len: u32,
     link: LinkType,
     interface: u32,
     origlen: u32,
@@ -130,7 +138,10 @@ struct Slot {
 /// One worker's share of the frames the reading thread read since the last batch.
 #[derive(Default)]
 struct Batch {
-    data: Vec<u8>,
+    /// The read buffers its frames are in (held, so the reader reads into others meanwhile).
+    blocks: Vec<Arc<[u8]>>,
+    /// Bytes of its frames.
+    bytes: usize,
     slots: Vec<Slot>,
     /// The global number of the last frame read before the batch was handed out (of any shard).
     last_seq: u64,
@@ -139,23 +150,42 @@ struct Batch {
 impl Batch {
     fn new() -> Batch {
         Batch {
-            data: Vec::with_capacity(BATCH_BYTES + 2048),
+            blocks: Vec::new(),
+            bytes: 0,
             slots: Vec::with_capacity(BATCH_FRAMES),
             last_seq: 0,
         }
     }
 
-    /// A frame for this worker: frame `seq`, the clock `now` after it, a sweep after it or not.
-    fn push(&mut self, file: u16, f: &Frame<'_>, seq: u64, now: Timestamp, sweep: bool) {
-        let start = self.data.len();
-        self.data.extend_from_slice(f.data);
+    /// A frame for this worker, in `at`: frame `seq`, the clock `now` after it, a sweep after it or
+    /// not.
+    fn push(
+        &mut self,
+        file: u16,
+        f: &Frame<'_>,
+        at: FrameBlock<'_>,
+        seq: u64,
+        now: Timestamp,
+        sweep: bool,
+    ) {
+        if !self.blocks.last().is_some_and(|b| Arc::ptr_eq(b, at.block)) {
+            self.blocks.push(Arc::clone(at.block));
+        }
+        self.bytes += f.data.len();
+        // (A read buffer is at most a few times MAX_PCAPNG_BLOCK_LEN: positions fit in 32 bits;
+        // one that did not would give an empty frame, never a wrong one.)
+        let (start, len) = match (u32::try_from(at.pos), u32::try_from(f.data.len())) {
+            (Ok(s), Ok(l)) => (s, l),
+            _ => (u32::MAX, 0),
+        };
         self.slots.push(Slot {
             seq,
             now,
             number: f.number,
             ts: f.ts,
+            block: (self.blocks.len() - 1) as u32,
             start,
-            len: f.data.len(),
+            len,
             link: f.link,
             interface: f.interface,
             origlen: f.origlen,
@@ -172,6 +202,7 @@ impl Batch {
             now,
             number: 0,
             ts: now,
+            block: 0,
             start: 0,
             len: 0,
             link: LinkType(0),
@@ -184,7 +215,7 @@ impl Batch {
     }
 
     fn full(&self) -> bool {
-        self.slots.len() >= BATCH_FRAMES || self.data.len() >= BATCH_BYTES
+        self.slots.len() >= BATCH_FRAMES || self.bytes >= BATCH_BYTES
     }
 
     fn frame(&self, s: &Slot) -> Frame<'_> {
@@ -194,10 +225,12 @@ impl Batch {
             link: s.link,
             interface: s.interface,
             origlen: s.origlen,
-            data: s
-                .start
-                .checked_add(s.len)
-                .and_then(|end| self.data.get(s.start..end))
+            data: self
+                .blocks
+                .get(s.block as usize)
+                .and_then(|b| {
+                    b.get(s.start as usize..(s.start as usize).checked_add(s.len as usize)?)
+                })
                 .unwrap_or(&[]),
         }
     }
@@ -458,7 +491,8 @@ fn read_and_route(
             // A batch a worker is done with comes back to be filled again: its buffers are
             // neither allocated nor faulted in again, and never freed on another thread.
             let mut next = recycled.try_recv().unwrap_or_else(|_| Batch::new());
-            next.data.clear();
+            next.blocks.clear();
+            next.bytes = 0;
             next.slots.clear();
             b.last_seq = seq;
             tx.send(Feed::Frames(std::mem::replace(b, next))).is_ok()
@@ -472,7 +506,7 @@ fn read_and_route(
     let mut first_ts: Option<Timestamp> = None;
     let mut open = |p: &str| CaptureReader::open(Path::new(p));
     let mut going = true;
-    let inputs = crate::run::read_inputs(paths, &mut open, progress, |file, frame| {
+    let inputs = crate::run::read_inputs(paths, &mut open, progress, |file, frame, at| {
         seq += 1;
         clock.advance(frame.ts);
         if first_ts.is_none_or(|f| frame.ts < f) {
@@ -488,7 +522,7 @@ fn read_and_route(
             .map(|(a, ap, b, bp)| (flow_hash(&flow_key(a, ap, b, bp)) % n) as usize);
         match owner.and_then(|w| Some((w, cur.get_mut(w)?, own.get_mut(w)?))) {
             Some((w, b, o)) => {
-                b.push(file, frame, seq, now, sweep);
+                b.push(file, frame, at, seq, now, sweep);
                 let len = frame.data.len() as u64;
                 *o = (o.0 + 1, o.1 + len);
                 routed = (routed.0 + 1, routed.1 + len);
@@ -502,7 +536,7 @@ fn read_and_route(
             }
             None => {
                 for b in cur.iter_mut() {
-                    b.push(file, frame, seq, now, sweep);
+                    b.push(file, frame, at, seq, now, sweep);
                 }
             }
         }
@@ -718,7 +752,9 @@ fn work(
             }
         }
         let batch_end = batch.last_seq;
-        // Handed back to be filled again.
+        // Handed back to be filled again; the read buffers let go now, to be read into again.
+        let mut batch = batch;
+        batch.blocks.clear();
         let _ = recycle.send(batch);
         // Every few batches, everything up to the batch's end is said (the merger needs it from
         // every worker to move past it; see the module docs on why this cannot deadlock).
