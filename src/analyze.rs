@@ -535,13 +535,37 @@ impl Analyzer {
         frame: &Frame<'_>,
         done: &mut dyn FnMut(Box<Connection>, Verdict),
     ) {
+        self.frame_in::<false>(file, frame, done);
+    }
+
+    /// Sharded: a plain TCP segment the reading thread found to be of this shard's connection
+    /// ([`Decoder::peek_tcp`] and [`crate::shard::flow_hash`]), processed as [`Analyzer::frame`]
+    /// does without checking that again.
+    pub fn frame_of_shard(
+        &mut self,
+        file: u16,
+        frame: &Frame<'_>,
+        done: &mut dyn FnMut(Box<Connection>, Verdict),
+    ) {
+        self.frame_in::<true>(file, frame, done);
+    }
+
+    /// [`Analyzer::frame`]; `OWNED`: a TCP segment's connection is known to be this shard's (a
+    /// constant, so one thread's code is as without sharding).
+    #[inline(always)]
+    fn frame_in<const OWNED: bool>(
+        &mut self,
+        file: u16,
+        frame: &Frame<'_>,
+        done: &mut dyn FnMut(Box<Connection>, Verdict),
+    ) {
         self.account(frame.ts, frame.data.len());
         let at = FrameRef {
             file,
             frame: frame.number,
             ts: frame.ts,
         };
-        self.decode_and_track(frame, at, done);
+        self.decode_and_track::<OWNED>(frame, at, done);
         self.sweep_if_due(done);
     }
 
@@ -565,14 +589,14 @@ impl Analyzer {
         }
     }
 
-    fn decode_and_track(
+    fn decode_and_track<const OWNED: bool>(
         &mut self,
         frame: &Frame<'_>,
         at: FrameRef,
         done: &mut dyn FnMut(Box<Connection>, Verdict),
     ) {
         match self.decoder.decode(frame) {
-            Decoded::Tcp(pkt) => self.tcp(&pkt, at, done),
+            Decoded::Tcp(pkt) => self.tcp::<OWNED>(&pkt, at, done),
             Decoded::IcmpError(e) => self.icmp(e, at),
             Decoded::Skipped(r) => *self.skipped.entry(r).or_insert(0) += 1,
         }
@@ -589,21 +613,19 @@ impl Analyzer {
         self.totals.clone()
     }
 
-    fn tcp(
+    fn tcp<const OWNED: bool>(
         &mut self,
         pkt: &TcpPacket<'_>,
         at: FrameRef,
         done: &mut dyn FnMut(Box<Connection>, Verdict),
     ) {
         self.totals.tcp_packets += 1;
-        if self.shard.as_ref().is_some_and(|s| {
-            !s.owns(&flow_key(
-                pkt.ip.src,
-                pkt.src_port,
-                pkt.ip.dst,
-                pkt.dst_port,
-            ))
-        }) {
+        if !OWNED
+            && self
+                .shard
+                .as_ref()
+                .is_some_and(|s| !s.owns(pkt.ip.src, pkt.src_port, pkt.ip.dst, pkt.dst_port))
+        {
             return;
         }
         let k = table_key(pkt.ip.src, pkt.src_port, pkt.ip.dst, pkt.dst_port);
@@ -740,11 +762,7 @@ impl Analyzer {
             e.quoted_dst,
             e.quoted_dst_port,
         );
-        if self
-            .shard
-            .as_ref()
-            .is_some_and(|s| !s.owns(&flow_key(a, ap, b, bp)))
-        {
+        if self.shard.as_ref().is_some_and(|s| !s.owns(a, ap, b, bp)) {
             return;
         }
         let k = table_key(a, ap, b, bp);

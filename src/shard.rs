@@ -6,8 +6,9 @@
 //! ([`crate::run::read_inputs`] over [`CaptureReader`]: pcap, pcapng with its interfaces, link types
 //! and timestamp units, standard input, several files, the same warnings where a file is cut or
 //! damaged). For each frame it works out the shard that owns it: a plain IPv4 or IPv6 TCP segment
-//! ([`Decoder::peek_tcp`], headers read without decoding) belongs to the shard its canonical flow
-//! key hashes to ([`flow_hash`]); anything else (IP fragments, ICMP errors, other protocols,
+//! ([`Decoder::peek_tcp`], headers read without decoding) belongs to the shard its flow hashes
+//! to ([`flow_hash`], the same both ways; the worker does not check it again,
+//! [`Analyzer::frame_of_shard`]); anything else (IP fragments, ICMP errors, other protocols,
 //! undecoded link types) to [`EVERYONE`]. Each worker has its own batch (up to [`BATCH_FRAMES`]
 //! slots, or [`BATCH_BYTES`] bytes of frames in one of them): a frame's metadata (a [`Slot`]) goes
 //! only into its owner's batch (into all for [`EVERYONE`]), and its bytes are not copied at all:
@@ -87,8 +88,7 @@ use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 
 use crate::analyze::{
-    flow_key, Analyzer, Connection, Elsewhere, FlowKey, JudgedBecause, Options, ShardProbe,
-    SweepClock, Totals,
+    Analyzer, Connection, Elsewhere, JudgedBecause, Options, ShardProbe, SweepClock, Totals,
 };
 use crate::capture::{CaptureReader, Frame, FrameBlock, LinkType, Timestamp};
 use crate::decode::Decoder;
@@ -131,6 +131,8 @@ struct Slot {
     file: u16,
     /// The worker processes the frame (false: the slot is only a sweep).
     frame: bool,
+    /// A plain TCP segment of this worker's shard (not one every worker decodes).
+    routed: bool,
     /// One thread sweeps after this frame.
     sweep: bool,
 }
@@ -157,17 +159,9 @@ impl Batch {
         }
     }
 
-    /// A frame for this worker, in `at`: frame `seq`, the clock `now` after it, a sweep after it or
-    /// not.
-    fn push(
-        &mut self,
-        file: u16,
-        f: &Frame<'_>,
-        at: FrameBlock<'_>,
-        seq: u64,
-        now: Timestamp,
-        sweep: bool,
-    ) {
+    /// A frame for this worker, in `at`, at `when` (`routed`: of its shard, not everyone's).
+    fn push(&mut self, file: u16, f: &Frame<'_>, at: FrameBlock<'_>, when: When, routed: bool) {
+        let When { seq, now, sweep } = when;
         if !self.blocks.last().is_some_and(|b| Arc::ptr_eq(b, at.block)) {
             self.blocks.push(Arc::clone(at.block));
         }
@@ -191,12 +185,14 @@ impl Batch {
             origlen: f.origlen,
             file,
             frame: true,
+            routed,
             sweep,
         });
     }
 
     /// One thread sweeps after frame `seq`, another shard's.
-    fn push_sweep(&mut self, seq: u64, now: Timestamp) {
+    fn push_sweep(&mut self, when: When) {
+        let When { seq, now, .. } = when;
         self.slots.push(Slot {
             seq,
             now,
@@ -210,6 +206,7 @@ impl Batch {
             origlen: 0,
             file: 0,
             frame: false,
+            routed: false,
             sweep: true,
         });
     }
@@ -234,6 +231,15 @@ impl Batch {
                 .unwrap_or(&[]),
         }
     }
+}
+
+/// Where a frame is in one thread's run: its global number, the clock after it, whether one thread
+/// sweeps after it.
+#[derive(Clone, Copy, Debug)]
+struct When {
+    seq: u64,
+    now: Timestamp,
+    sweep: bool,
 }
 
 /// What the reading thread sends each worker.
@@ -264,24 +270,27 @@ impl ShardFilter {
         }
     }
 
-    /// True when the connection with canonical flow key `k` belongs to this shard.
-    pub fn owns(&self, k: &FlowKey) -> bool {
-        flow_hash(k) % self.count == self.index
+    /// True when the connection between `a`:`ap` and `b`:`bp` (either way) belongs to this shard.
+    #[inline]
+    pub fn owns(&self, a: IpAddr, ap: u16, b: IpAddr, bp: u16) -> bool {
+        flow_hash(a, ap, b, bp) % self.count == self.index
     }
 }
 
-/// A fixed hash of a canonical flow key (the same in every run and every process, so a shard's
-/// connections do not depend on a random seed). Symmetric because the key is canonical (lower
-/// endpoint first).
-pub fn flow_hash(k: &FlowKey) -> u64 {
-    fn fold(ip: &IpAddr) -> u64 {
-        match ip {
-            IpAddr::V4(a) => u64::from(u32::from(*a)),
+/// A fixed hash of a TCP flow between `a`:`ap` and `b`:`bp` (the same in every run and every
+/// process, so a shard's connections do not depend on a random seed). Symmetric, without putting
+/// the endpoints in order first: the two endpoints' hashes are added.
+#[inline]
+pub fn flow_hash(a: IpAddr, ap: u16, b: IpAddr, bp: u16) -> u64 {
+    fn end(ip: IpAddr, port: u16) -> u64 {
+        let bits = match ip {
+            IpAddr::V4(a) => u64::from(u32::from(a)),
             IpAddr::V6(a) => {
-                let b = u128::from(*a);
+                let b = u128::from(a);
                 ((b >> 64) as u64) ^ (b as u64).rotate_left(17)
             }
-        }
+        };
+        (bits ^ (u64::from(port) << 48)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
     }
     // splitmix64's finalizer: every input bit moves every output bit.
     fn mix(mut z: u64) -> u64 {
@@ -289,8 +298,7 @@ pub fn flow_hash(k: &FlowKey) -> u64 {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     }
-    let ports = (u64::from(k.1) << 16) | u64::from(k.3);
-    mix(fold(&k.0).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ fold(&k.2).rotate_left(32) ^ ports)
+    mix(end(a, ap).wrapping_add(end(b, bp)))
 }
 
 /// Where, among what happens at one frame, an event falls (one thread's order).
@@ -516,27 +524,31 @@ fn read_and_route(
         if sweep {
             clock.swept();
         }
-        let now = clock.now();
+        let when = When {
+            seq,
+            now: clock.now(),
+            sweep,
+        };
         let owner = peek
             .peek_tcp(frame)
-            .map(|(a, ap, b, bp)| (flow_hash(&flow_key(a, ap, b, bp)) % n) as usize);
+            .map(|(a, ap, b, bp)| (flow_hash(a, ap, b, bp) % n) as usize);
         match owner.and_then(|w| Some((w, cur.get_mut(w)?, own.get_mut(w)?))) {
             Some((w, b, o)) => {
-                b.push(file, frame, at, seq, now, sweep);
+                b.push(file, frame, at, when, true);
                 let len = frame.data.len() as u64;
                 *o = (o.0 + 1, o.1 + len);
                 routed = (routed.0 + 1, routed.1 + len);
                 if sweep {
                     for (x, b) in cur.iter_mut().enumerate() {
                         if x != w {
-                            b.push_sweep(seq, now);
+                            b.push_sweep(when);
                         }
                     }
                 }
             }
             None => {
                 for b in cur.iter_mut() {
-                    b.push(file, frame, at, seq, now, sweep);
+                    b.push(file, frame, at, when, false);
                 }
             }
         }
@@ -735,7 +747,11 @@ fn work(
             analyzer.advance_clock(slot.now);
             if slot.frame {
                 let mut done = |c, v| judged.push((c, v));
-                analyzer.frame(slot.file, &batch.frame(slot), &mut done);
+                if slot.routed {
+                    analyzer.frame_of_shard(slot.file, &batch.frame(slot), &mut done);
+                } else {
+                    analyzer.frame(slot.file, &batch.frame(slot), &mut done);
+                }
                 let now = analyzer.shard_probe();
                 record_packet(&mut out, seq, &prev, &now, &mut judged);
             }
@@ -820,7 +836,12 @@ fn record_packet(
             out.push(seq, Phase::Peak, 0, What::Buffered(p));
         }
     };
-    for (i, (conn, verdict)) in judged.drain(..).enumerate() {
+    let judged = if judged.is_empty() {
+        None
+    } else {
+        Some(judged.drain(..))
+    };
+    for (i, (conn, verdict)) in judged.into_iter().flatten().enumerate() {
         // Port reuse and eviction come before the packet's connection is created; the total buffer
         // limit after the packet.
         let phase = if conn.judged_because == JudgedBecause::MemoryLimit {
@@ -1044,22 +1065,20 @@ mod tests {
 
     #[test]
     fn hash_is_fixed_and_spreads() {
-        let k = |p: u16| {
-            (
-                IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
-                p,
-                IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
-                443,
-            )
-        };
-        assert_eq!(flow_hash(&k(40000)), flow_hash(&k(40000)));
+        let (a, b) = (
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+        );
+        let h = |p: u16| flow_hash(a, p, b, 443);
+        assert_eq!(h(40000), flow_hash(a, 40000, b, 443));
+        assert_eq!(h(40000), flow_hash(b, 443, a, 40000), "both ways");
         let mut per = [0u32; 3];
         for p in 40000..43000 {
-            per[(flow_hash(&k(p)) % 3) as usize] += 1;
+            per[(h(p) % 3) as usize] += 1;
         }
         assert!(per.iter().all(|&c| c > 900), "{per:?}");
         let f = ShardFilter::new(1, 2);
-        let owned = (40000..40100).filter(|&p| f.owns(&k(p))).count();
+        let owned = (40000..40100).filter(|&p| f.owns(a, p, b, 443)).count();
         assert!((30..70).contains(&owned), "{owned}");
     }
 
