@@ -98,8 +98,8 @@ pub fn exit_status(summary: &Summary) -> u8 {
 /// How to run an analysis: threads and progress bar (`--threads`, `--progress`, `--no-progress`).
 #[derive(clap::Args, Clone, Debug)]
 pub struct RunArgs {
-    /// Analyse with N threads, each tracking the connections of its share of the flows (one more
-    /// thread reads the input, once, and hands the frames to them); 0 = one per core. The output is
+    /// Analyse with N threads, each tracking the connections of its share of the flows (the first
+    /// also reads the input, once, and hands the frames to the others); 0 = one per core. The output is
     /// identical to one thread's unless --max-connections or --max-buffer-total is hit: with N
     /// threads each of these applies per thread, divided by N (a hit is counted and noted as usual).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = parse_threads)]
@@ -160,7 +160,7 @@ impl RunArgs {
 /// Threads and progress bar of a run.
 #[derive(Clone, Debug)]
 pub struct RunConfig {
-    /// Worker threads (0 = one per core, 1 = the reading thread does everything).
+    /// Worker threads (0 = one per core, 1 = one thread does everything).
     pub threads: usize,
     pub progress: Option<Progress>,
 }

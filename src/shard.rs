@@ -2,40 +2,42 @@
 //! order, to one thread's.
 //!
 //! # How
-//! One reading thread reads the inputs, once, in order, exactly as one thread does
+//! Worker 0 also reads the inputs, once, in order, exactly as one thread does
 //! ([`crate::run::read_inputs`] over [`CaptureReader`]: pcap, pcapng with its interfaces, link types
 //! and timestamp units, standard input, several files, the same warnings where a file is cut or
-//! damaged). For each frame it works out the shard that owns it: a plain IPv4 or IPv6 TCP segment
-//! ([`Decoder::peek_tcp`], headers read without decoding) belongs to the shard its flow hashes
-//! to ([`flow_hash`], the same both ways; the worker does not check it again,
-//! [`Analyzer::frame_of_shard`]); anything else (IP fragments, ICMP errors, other protocols,
-//! undecoded link types) to [`EVERYONE`]. Each worker has its own batch (up to [`BATCH_FRAMES`]
-//! slots, or [`BATCH_BYTES`] bytes of frames in one of them): a frame's metadata (a [`Slot`]) goes
-//! only into its owner's batch (into all for [`EVERYONE`]), and its bytes are not copied at all:
-//! the slot says where they are in the reader's read buffer, which the batch holds
-//! ([`CaptureReader::next_frame_in_block`]: the reader reads into another buffer while this one is
-//! held, and copies only the start of a record cut by the end of a read; its buffers are reused
-//! once no batch holds them). So the reading thread does the kernel's copy and the routing, and a
-//! worker reads only the frames it decodes. The batches go to the workers over bounded channels
-//! ([`FEED_DEPTH`] batches each), all at once and in worker order, each saying where in the input
-//! it ends; a worker lets go of the read buffers as soon as it is done with a batch and hands the
-//! batch back for the reading thread to fill again (no allocation, no page faults, no buffer freed
-//! on another thread than its own). Memory stays bounded: the read buffers held are those of the
-//! batches in flight.
+//! damaged), and hands the frames out ([`Worker::lead`]); the other workers only analyse
+//! ([`Worker::follow`]). So `--threads N` runs N busy threads (and the merger, which mostly waits),
+//! not N + 1 on N cores. For each frame worker 0 works out the shard that owns it: a plain IPv4 or
+//! IPv6 TCP segment ([`Decoder::peek_tcp`], headers read without decoding) belongs to the shard its
+//! flow hashes to ([`flow_hash`], the same both ways, then [`shard_of`]: worker 0, which also
+//! reads, gets one part in `2N - 1` of the flows, the others two each; the worker does not check
+//! it again, [`Analyzer::frame_of_shard`]); anything else (IP fragments, ICMP errors, other
+//! protocols, undecoded link types) to [`EVERYONE`].
 //!
-//! The reading thread keeps the global bookkeeping that depends on every frame: it runs one
-//! thread's clock ([`SweepClock`]: the latest timestamp, and where the periodic sweep falls, a
-//! function of the timestamps alone), gives each slot its global frame number and the clock after
-//! it, marks the slot after which one thread sweeps, and gives every other worker a sweep-only slot
-//! there; at the end it tells each worker what it did not see ([`Elsewhere`]: the frames of other
-//! shards, their bytes, the first and last timestamps, the final clock). So a worker processes only
-//! its own and [`EVERYONE`]'s frames ([`Analyzer::frame`]), with the clock moved to one thread's
-//! first ([`Analyzer::advance_clock`]), sweeps exactly where one thread does
-//! ([`Analyzer::run_sweep`]), and ends with the same frame counts, timestamps and clock
-//! ([`Analyzer::count_elsewhere`]); skipped frames and IP fragment reassembly come from the
-//! [`EVERYONE`] frames every worker decodes. It tracks only the connections whose flow key hashes
-//! to its shard ([`ShardFilter`]; ICMP errors go by the flow they quote, a reassembled datagram by
-//! its flow).
+//! Each worker has its own batch (up to [`BATCH_FRAMES`] slots, or [`BATCH_BYTES`] bytes of frames
+//! in one of them): a frame's metadata (a [`Slot`]) goes only into its owner's batch (into all for
+//! [`EVERYONE`]), and its bytes are not copied at all: the slot says where they are in the reader's
+//! read buffer, which the batch holds ([`CaptureReader::next_frame_in_block`]: the reader reads into
+//! another buffer while this one is held, and copies only the start of a record cut by the end of a
+//! read; its buffers are reused once no batch holds them). When one batch is full, worker 0 hands
+//! out the others' batches of that round over bounded channels ([`FEED_DEPTH`] batches each), each
+//! saying where in the input it ends, then walks its own. A worker lets go of the read buffers as
+//! soon as it is done with a batch and hands the batch back for worker 0 to fill again (no
+//! allocation, no page faults, no buffer freed on another thread than its own). Memory stays
+//! bounded: the read buffers held are those of the batches in flight.
+//!
+//! Worker 0 keeps the global bookkeeping that depends on every frame: it runs one thread's clock
+//! ([`SweepClock`]: the latest timestamp, and where the periodic sweep falls, a function of the
+//! timestamps alone), gives each slot its global frame number and the clock after it, marks the
+//! slot after which one thread sweeps, and gives every other worker a sweep-only slot there; at the
+//! end it tells each worker what it did not see ([`Elsewhere`]: the frames of other shards, their
+//! bytes, the first and last timestamps, the final clock). So a worker processes only its own and
+//! [`EVERYONE`]'s frames ([`Analyzer::frame`]), with the clock moved to one thread's first
+//! ([`Analyzer::advance_clock`]), sweeps exactly where one thread does ([`Analyzer::run_sweep`]),
+//! and ends with the same frame counts, timestamps and clock ([`Analyzer::count_elsewhere`]);
+//! skipped frames and IP fragment reassembly come from the [`EVERYONE`] frames every worker
+//! decodes. It tracks only the connections whose flow hashes to its shard ([`ShardFilter`]; ICMP
+//! errors go by the flow they quote, a reassembled datagram by its flow).
 //!
 //! Each worker sends its events in its own order, which is one thread's order restricted to its
 //! connections: at each frame (by global frame number), first the connections judged as the packet
@@ -54,26 +56,29 @@
 //!
 //! Workers send their events in chunks (every [`CHUNK_JUDGED`] judged connections, and at the end
 //! of every [`MARK_BATCHES`]th batch with a mark saying "nothing more up to here", so a worker with
-//! nothing to say never holds the others back) over bounded channels, so memory stays bounded: besides the live
-//! connections (split between the workers), a few batches and a few chunks per worker are in
-//! flight.
+//! nothing to say never holds the others back) over bounded channels, so memory stays bounded:
+//! besides the live connections (split between the workers), a few batches and a few chunks per
+//! worker are in flight. A sweep is run apart from its frame's packet ([`Analyzer::run_sweep`]), so
+//! its judgments stream out as they are made, as they do with one thread. The merger hands each
+//! printed connection back to its worker to be freed there: freeing on another thread than the one
+//! that allocated costs the system allocator dearly.
 //!
-//! No deadlock although every channel is bounded: the reading thread may wait (to hand out batch
-//! `k`) for a worker W whose feed is full, W for the merger, the merger for a worker X's next event,
-//! X for the next batch. But X has walked every batch it got (at least up to `k - 1`; a mark says
-//! where its batch ends in the input, which is the same for every worker), so the last
-//! mark the merger took from X ends batch `k - MARK_BATCHES` or later; W has not walked the
-//! [`FEED_DEPTH`] batches in its feed, so all its events come from batch `k - 1 - FEED_DEPTH` or
-//! earlier. With `MARK_BATCHES <= FEED_DEPTH + 1` they sort before X's mark, and the merger would
-//! have taken them before waiting for X. A sweep is run
-//! apart from its frame's packet ([`Analyzer::run_sweep`]), so its judgments stream out as
-//! they are made, as they do with one thread. The merger hands each printed connection back to its
-//! worker to be freed there: freeing on another thread than the one that allocated costs the system
-//! allocator dearly.
+//! No deadlock although every channel is bounded. The rule: a worker about to wait for its next
+//! batch, and worker 0 about to wait for room in a feed, first send every event they have, with a
+//! mark at the end of the last batch they walked ([`Worker::say_all`]); and worker 0 hands out a
+//! round's batches before walking its own. The merger waits only for a worker with no event in its
+//! channel. Say worker 0 waits for room in W's feed (W walks slower): it has said everything up to
+//! the end of round `k - 1`, W has the rounds `k - FEED_DEPTH..k - 1` in its feed, so W's events
+//! come from earlier rounds and sort before worker 0's mark: the merger takes them, W moves on. Say
+//! worker 0 waits for the merger (its channel is full): a worker X the merger would wait for (an
+//! empty channel) is either walking, or waiting for a batch, having said everything up to the end
+//! of the last round handed out, which worker 0's events (of that round or earlier) sort before.
+//! Say W waits for the merger: its channel is not empty, so the merger waits for another worker,
+//! which as above is walking or has said all.
 //!
 //! Frame counts, skipped frames and fragment counts are taken from one worker (they are the same in
-//! all, with what the reading thread counted for it), what was read of each input from the reading thread (through worker 0); per-connection
-//! counters are summed.
+//! all, with what worker 0 counted for it), what was read of each input from worker 0;
+//! per-connection counters are summed.
 //!
 //! # Limits
 //! `--max-connections` and `--max-buffer-total` apply per shard, divided by the number of threads:
@@ -84,7 +89,9 @@ use std::collections::HashMap;
 use std::io;
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{
+    channel, sync_channel, Receiver, Sender, SyncSender, TryRecvError, TrySendError,
+};
 use std::sync::{Arc, Mutex};
 
 use crate::analyze::{
@@ -96,17 +103,15 @@ use crate::progress::Progress;
 use crate::report::{ConnReport, InputInfo, ReportSink, Summary};
 use crate::verdict::Verdict;
 
-/// The reading thread hands out a batch when it holds this many frames...
+/// Worker 0 hands out a round of batches when one holds this many frames...
 const BATCH_FRAMES: usize = 1024;
 /// ... or this many bytes of frame data.
 const BATCH_BYTES: usize = 256 << 10;
-/// Batches the reading thread may be ahead of a worker.
+/// Batches worker 0 may be ahead of another worker.
 const FEED_DEPTH: usize = 8;
-/// A worker sends what it has, with a mark, at the end of every this many batches (at most
-/// `FEED_DEPTH + 1`, or the merger and the reading thread could wait for each other: see the
-/// module docs).
+/// A worker sends what it has, with a mark, at the end of every this many batches, so the merger
+/// prints as the input is read (before waiting, a worker says all anyway: see the module docs).
 const MARK_BATCHES: usize = 4;
-const _: () = assert!(MARK_BATCHES >= 1 && MARK_BATCHES <= FEED_DEPTH + 1);
 /// The owner of a frame every worker decodes (not a plain TCP segment: IP fragments, ICMP errors,
 /// other protocols, link types not decoded).
 const EVERYONE: u16 = u16::MAX;
@@ -137,15 +142,15 @@ struct Slot {
     sweep: bool,
 }
 
-/// One worker's share of the frames the reading thread read since the last batch.
+/// One worker's share of the frames worker 0 read since the last round.
 #[derive(Default)]
 struct Batch {
-    /// The read buffers its frames are in (held, so the reader reads into others meanwhile).
+    /// The read buffers its frames are in (held, so worker 0 reads into others meanwhile).
     blocks: Vec<Arc<[u8]>>,
     /// Bytes of its frames.
     bytes: usize,
     slots: Vec<Slot>,
-    /// The global number of the last frame read before the batch was handed out (of any shard).
+    /// The global number of the last frame read before the round was handed out (of any shard).
     last_seq: u64,
 }
 
@@ -242,11 +247,11 @@ struct When {
     sweep: bool,
 }
 
-/// What the reading thread sends each worker.
+/// What worker 0 sends each other worker.
 enum Feed {
     Frames(Batch),
-    /// The end of the input: what was read of each input (for worker 0; empty for the others), and
-    /// the frames of other shards the worker did not see.
+    /// The end of the input: what was read of each input (empty: worker 0 has it), and the frames
+    /// of other shards the worker did not see.
     End(Box<(Vec<InputInfo>, Elsewhere)>),
 }
 
@@ -273,8 +278,16 @@ impl ShardFilter {
     /// True when the connection between `a`:`ap` and `b`:`bp` (either way) belongs to this shard.
     #[inline]
     pub fn owns(&self, a: IpAddr, ap: u16, b: IpAddr, bp: u16) -> bool {
-        flow_hash(a, ap, b, bp) % self.count == self.index
+        shard_of(flow_hash(a, ap, b, bp), self.count) == self.index
     }
+}
+
+/// The shard of `count` that a flow hash belongs to. Shard 0 also reads the input and hands out
+/// the frames, so it gets a smaller share: one part in `2 * count - 1`, the others two each.
+#[inline]
+pub fn shard_of(hash: u64, count: u64) -> u64 {
+    let parts = count.saturating_mul(2).saturating_sub(1).max(1);
+    (hash % parts).div_ceil(2)
 }
 
 /// A fixed hash of a TCP flow between `a`:`ap` and `b`:`bp` (the same in every run and every
@@ -409,55 +422,41 @@ pub fn run(
         json: sink.wants_json(),
         release: sink.json_only(),
     };
+    // The feeds of workers 1.. (worker 0 reads).
     let mut feeds = Vec::with_capacity(threads);
     let mut fed: Vec<Mutex<Option<Receiver<Feed>>>> = Vec::with_capacity(threads);
-    for _ in 0..threads {
+    for _ in 1..threads {
         let (tx, rx) = sync_channel::<Feed>(FEED_DEPTH);
         feeds.push(tx);
         fed.push(Mutex::new(Some(rx)));
     }
     let (recycle, recycled) = channel::<Batch>();
-    let summary = std::thread::scope(|scope| {
-        let reader = std::thread::Builder::new()
-            .name("tlsautopsy-reader".to_string())
-            .spawn_scoped(scope, move || {
-                read_and_route(paths, progress, feeds, recycled)
-            })
-            .map_err(|e| {
-                io::Error::new(e.kind(), format!("cannot start the reading thread: {e}"))
-            })?;
-        let worker = |shard: usize, link: Link| {
-            let feed = fed
-                .get(shard)
-                .and_then(|m| m.lock().ok().and_then(|mut g| g.take()));
-            if let Some(feed) = feed {
-                let recycle = recycle.clone();
-                work(
-                    paths,
-                    shard_opts,
-                    shard,
-                    threads,
-                    prepare,
-                    (feed, recycle),
-                    link,
-                );
+    let reading = Mutex::new(Some((feeds, recycled)));
+    let worker = |shard: usize, link: Link| {
+        let w = Worker::new(paths, shard_opts, shard, threads, prepare, link);
+        if shard == 0 {
+            if let Some((feeds, recycled)) = reading.lock().ok().and_then(|mut g| g.take()) {
+                w.lead(paths, progress, feeds, recycled);
             }
-        };
-        let result = run_workers(paths, opts, sink, threads, &worker);
-        // A worker that never started leaves its feed here: dropped, so the reader cannot wait on it.
+            return;
+        }
+        let feed = fed
+            .get(shard - 1)
+            .and_then(|m| m.lock().ok().and_then(|mut g| g.take()));
+        if let Some(feed) = feed {
+            w.follow(feed, recycle.clone());
+        }
+    };
+    // A worker that could not be started leaves its feed here: dropped then, so worker 0 cannot
+    // wait on it.
+    let abort = || {
         for m in &fed {
             if let Ok(mut g) = m.lock() {
                 g.take();
             }
         }
-        match reader.join() {
-            Ok(()) => result,
-            Err(payload) => Err(io::Error::other(format!(
-                "the reading thread panicked: {}",
-                panic_message(payload.as_ref())
-            ))),
-        }
-    })?;
+    };
+    let summary = run_workers(paths, opts, sink, threads, &worker, &abort)?;
     let l = &summary.totals.limits;
     if l.connections > 0 || l.buffer_total > 0 {
         eprintln!(
@@ -477,113 +476,16 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "(no message)".to_string())
 }
 
-/// The reading thread: reads every input once ([`crate::run::read_inputs`], as one thread does),
-/// copies each frame into the batch of the shard owning it (a plain TCP segment by its flow's hash,
-/// anything else into every batch, [`EVERYONE`]), runs one thread's clock and sweeps for the
-/// workers, and hands out a batch to every worker at once, in worker order (see the module docs on
-/// why that order cannot deadlock); at the end, tells each worker what it did not see. Stops early
-/// when a worker is gone.
-fn read_and_route(
-    paths: &[String],
-    progress: Option<&Progress>,
-    feeds: Vec<SyncSender<Feed>>,
-    recycled: Receiver<Batch>,
-) {
-    let n = feeds.len().max(1) as u64;
-    let peek = Decoder::new();
-    // One batch per worker: the slots and bytes of its own frames and everyone's, and the sweeps.
-    let mut cur: Vec<Batch> = feeds.iter().map(|_| Batch::new()).collect();
-    let mut seq: u64 = 0;
-    let ship = |cur: &mut Vec<Batch>, seq: u64| -> bool {
-        cur.iter_mut().zip(&feeds).all(|(b, tx)| {
-            // A batch a worker is done with comes back to be filled again: its buffers are
-            // neither allocated nor faulted in again, and never freed on another thread.
-            let mut next = recycled.try_recv().unwrap_or_else(|_| Batch::new());
-            next.blocks.clear();
-            next.bytes = 0;
-            next.slots.clear();
-            b.last_seq = seq;
-            tx.send(Feed::Frames(std::mem::replace(b, next))).is_ok()
-        })
-    };
-    // One thread's clock and sweeps; the plain TCP frames routed to one shard, in all and per
-    // shard (a worker did not see those of the others); the first timestamp.
-    let mut clock = SweepClock::default();
-    let mut routed = (0u64, 0u64);
-    let mut own = vec![(0u64, 0u64); feeds.len()];
-    let mut first_ts: Option<Timestamp> = None;
-    let mut open = |p: &str| CaptureReader::open(Path::new(p));
-    let mut going = true;
-    let inputs = crate::run::read_inputs(paths, &mut open, progress, |file, frame, at| {
-        seq += 1;
-        clock.advance(frame.ts);
-        if first_ts.is_none_or(|f| frame.ts < f) {
-            first_ts = Some(frame.ts);
-        }
-        let sweep = clock.frame_done();
-        if sweep {
-            clock.swept();
-        }
-        let when = When {
-            seq,
-            now: clock.now(),
-            sweep,
-        };
-        let owner = peek
-            .peek_tcp(frame)
-            .map(|(a, ap, b, bp)| (flow_hash(a, ap, b, bp) % n) as usize);
-        match owner.and_then(|w| Some((w, cur.get_mut(w)?, own.get_mut(w)?))) {
-            Some((w, b, o)) => {
-                b.push(file, frame, at, when, true);
-                let len = frame.data.len() as u64;
-                *o = (o.0 + 1, o.1 + len);
-                routed = (routed.0 + 1, routed.1 + len);
-                if sweep {
-                    for (x, b) in cur.iter_mut().enumerate() {
-                        if x != w {
-                            b.push_sweep(when);
-                        }
-                    }
-                }
-            }
-            None => {
-                for b in cur.iter_mut() {
-                    b.push(file, frame, at, when, false);
-                }
-            }
-        }
-        if cur.iter().any(Batch::full) {
-            going = ship(&mut cur, seq);
-        }
-        going
-    });
-    if !going || (cur.iter().any(|b| !b.slots.is_empty()) && !ship(&mut cur, seq)) {
-        return;
-    }
-    let mut inputs = Some(inputs);
-    for (tx, o) in feeds.iter().zip(&own) {
-        let elsewhere = Elsewhere {
-            frames: routed.0 - o.0,
-            bytes: routed.1 - o.1,
-            first_ts,
-            last_ts: (seq > 0).then_some(clock.now()),
-            now: clock.now(),
-        };
-        let end = Box::new((inputs.take().unwrap_or_default(), elsewhere));
-        if tx.send(Feed::End(end)).is_err() {
-            return;
-        }
-    }
-}
-
 /// Starts `threads` workers (`worker(shard, sender)`), merges their events into `sink`, and joins
-/// them. A worker that panics or stops early makes this an error, never a hang.
+/// them. A worker that panics or stops early makes this an error, never a hang; when one cannot be
+/// started, `abort` is called before the others are joined (to free those that would wait for it).
 pub fn run_workers(
     paths: &[String],
     opts: Options,
     sink: &mut dyn ReportSink,
     threads: usize,
     worker: &(dyn Fn(usize, Link) + Sync),
+    abort: &dyn Fn(),
 ) -> io::Result<Summary> {
     let names: Vec<String> = paths.to_vec();
     sink.begin(&names)?;
@@ -600,6 +502,7 @@ pub fn run_workers(
                 Ok(h) => handles.push(h),
                 Err(e) => {
                     drop(rxs);
+                    abort();
                     for h in handles {
                         let _ = h.join();
                     }
@@ -704,46 +607,63 @@ impl Out {
     }
 }
 
-/// One worker: walks the batches the reading thread hands out, tracks its shard's connections
-/// (every frame is counted, those of other shards' connections without decoding them), sends its
-/// events.
-fn work(
-    paths: &[String],
-    opts: Options,
-    shard: usize,
-    threads: usize,
-    prepare: Prepare,
-    (feed, recycle): (Receiver<Feed>, Sender<Batch>),
-    link: Link,
-) {
-    let mut analyzer = Analyzer::new(opts);
-    analyzer.set_shard(shard, threads);
-    let mut out = Out {
-        link,
-        events: Vec::new(),
-        judged: 0,
-        closed: false,
-        spare: Vec::new(),
-        render: prepare.json.then(|| paths.to_vec()),
-        release: prepare.release,
-    };
-    let mut batches: usize = 0;
-    let mut prev = analyzer.shard_probe();
-    let mut judged: Vec<(Box<Connection>, Verdict)> = Vec::new();
-    let inputs = loop {
-        let batch = match feed.recv() {
-            Ok(Feed::Frames(b)) => b,
-            Ok(Feed::End(end)) => {
-                let (inputs, elsewhere) = *end;
-                analyzer.count_elsewhere(&elsewhere);
-                break inputs;
-            }
-            // The reading thread stopped early (a worker is gone): the merger says so.
-            Err(_) => return,
-        };
+/// One worker's state: its analyzer, its outgoing events, where it is.
+struct Worker {
+    analyzer: Analyzer,
+    out: Out,
+    /// The probe after the last frame walked.
+    prev: ShardProbe,
+    /// Connections the frame being walked judged.
+    judged: Vec<(Box<Connection>, Verdict)>,
+    /// Batches walked, and where the last one ends in the input.
+    batches: usize,
+    walked: u64,
+}
+
+impl Worker {
+    fn new(
+        paths: &[String],
+        opts: Options,
+        shard: usize,
+        threads: usize,
+        prepare: Prepare,
+        link: Link,
+    ) -> Worker {
+        let mut analyzer = Analyzer::new(opts);
+        analyzer.set_shard(shard, threads);
+        let prev = analyzer.shard_probe();
+        Worker {
+            analyzer,
+            out: Out {
+                link,
+                events: Vec::new(),
+                judged: 0,
+                closed: false,
+                spare: Vec::new(),
+                render: prepare.json.then(|| paths.to_vec()),
+                release: prepare.release,
+            },
+            prev,
+            judged: Vec::new(),
+            batches: 0,
+            walked: 0,
+        }
+    }
+
+    /// Walks a batch: one thread's clock, each frame's packet, the sweep where one thread sweeps;
+    /// every few batches, everything up to the batch's end is said (the merger needs it from every
+    /// worker to move past it; see the module docs on why this cannot deadlock). False when the
+    /// merger is gone.
+    fn walk(&mut self, batch: &Batch) -> bool {
+        let Worker {
+            analyzer,
+            out,
+            prev,
+            judged,
+            ..
+        } = self;
         for slot in &batch.slots {
             let seq = slot.seq;
-            // One thread's clock, the packet, then the sweep where one thread sweeps.
             analyzer.advance_clock(slot.now);
             if slot.frame {
                 let mut done = |c, v| judged.push((c, v));
@@ -753,7 +673,7 @@ fn work(
                     analyzer.frame(slot.file, &batch.frame(slot), &mut done);
                 }
                 let now = analyzer.shard_probe();
-                record_packet(&mut out, seq, &prev, &now, &mut judged);
+                record_packet(out, seq, prev, &now, judged);
             }
             if slot.sweep {
                 analyzer.run_sweep(&mut |c, v| out.judged_by_sweep(seq, c, v));
@@ -762,44 +682,209 @@ fn work(
             if now.buffered != prev.buffered {
                 out.push(seq, Phase::Settled, 0, What::Buffered(now.buffered));
             }
-            prev = now;
+            *prev = now;
             if out.judged >= CHUNK_JUDGED && !out.send() {
-                return;
+                return false;
             }
         }
-        let batch_end = batch.last_seq;
-        // Handed back to be filled again; the read buffers let go now, to be read into again.
-        let mut batch = batch;
-        batch.blocks.clear();
-        let _ = recycle.send(batch);
-        // Every few batches, everything up to the batch's end is said (the merger needs it from
-        // every worker to move past it; see the module docs on why this cannot deadlock).
-        batches += 1;
-        if batches % MARK_BATCHES == 0 {
-            out.push(batch_end, Phase::Mark, 0, What::Mark);
-            if !out.send() {
-                return;
-            }
+        self.walked = batch.last_seq;
+        self.batches += 1;
+        if self.batches % MARK_BATCHES == 0 {
+            self.say_all()
         } else {
-            out.take_back();
+            self.out.take_back();
+            true
         }
-    };
-    // The end: every remaining connection, by id.
-    let totals = analyzer.finish(&mut |c, v| out.judged_by_sweep(u64::MAX, c, v));
-    let now = analyzer.shard_probe();
-    if now.buffered != prev.buffered {
-        out.push(u64::MAX, Phase::Settled, 0, What::Buffered(now.buffered));
     }
-    out.push(
-        u64::MAX,
-        Phase::End,
-        0,
-        What::End(Box::new(End { totals, inputs })),
-    );
-    out.send();
-    // Free what the merger sends back until it is done.
-    for back in out.link.back.iter() {
-        drop(back);
+
+    /// Sends everything up to the end of the last batch walked, with a mark: before waiting for
+    /// anything, so the merger never waits for a worker that waits. False when the merger is gone.
+    fn say_all(&mut self) -> bool {
+        self.out.push(self.walked, Phase::Mark, 0, What::Mark);
+        self.out.send()
+    }
+
+    /// Worker 1 and up: walks the batches worker 0 hands out, hands each back to be filled again.
+    fn follow(mut self, feed: Receiver<Feed>, recycle: Sender<Batch>) {
+        let end = loop {
+            let next = match feed.try_recv() {
+                Ok(f) => Ok(f),
+                Err(TryRecvError::Empty) => {
+                    if !self.say_all() {
+                        return;
+                    }
+                    feed.recv().map_err(|_| ())
+                }
+                Err(TryRecvError::Disconnected) => Err(()),
+            };
+            let mut batch = match next {
+                Ok(Feed::Frames(b)) => b,
+                Ok(Feed::End(end)) => break end,
+                // Worker 0 stopped early (a worker or the merger is gone): the merger says so.
+                Err(()) => return,
+            };
+            if !self.walk(&batch) {
+                return;
+            }
+            // The read buffers let go now, to be read into again.
+            batch.blocks.clear();
+            let _ = recycle.send(batch);
+        };
+        let (inputs, elsewhere) = *end;
+        self.finish(inputs, &elsewhere);
+    }
+
+    /// Worker 0: reads every input once ([`crate::run::read_inputs`], as one thread does), runs
+    /// one thread's clock and sweeps, puts each frame's slot into the batch of the shard owning it
+    /// (a plain TCP segment by its flow's hash, anything else into every batch, [`EVERYONE`]); when
+    /// a batch is full, hands out the others' batches of the round (see the module docs on why this
+    /// cannot deadlock) and walks its own. At the end, tells each worker what it did not see. Stops
+    /// early when a worker or the merger is gone.
+    fn lead(
+        mut self,
+        paths: &[String],
+        progress: Option<&Progress>,
+        feeds: Vec<SyncSender<Feed>>,
+        recycled: Receiver<Batch>,
+    ) {
+        let n = feeds.len() as u64 + 1;
+        let peek = Decoder::new();
+        // One batch per worker, this one's first.
+        let mut cur: Vec<Batch> = (0..n).map(|_| Batch::new()).collect();
+        let mut seq: u64 = 0;
+        // Hands out a round: the others' batches (before walking its own, so a worker waiting for
+        // its next batch has walked as far as this one will), then walks its own.
+        let ship = |w: &mut Worker, cur: &mut Vec<Batch>, seq: u64| -> bool {
+            let mut it = cur.iter_mut();
+            let Some(mine) = it.next() else {
+                return false;
+            };
+            for (b, tx) in it.zip(&feeds) {
+                // A batch a worker is done with comes back to be filled again: its buffers are
+                // neither allocated nor faulted in again, and never freed on another thread.
+                let mut next = recycled.try_recv().unwrap_or_else(|_| Batch::new());
+                next.blocks.clear();
+                next.bytes = 0;
+                next.slots.clear();
+                b.last_seq = seq;
+                let full = std::mem::replace(b, next);
+                match tx.try_send(Feed::Frames(full)) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(f)) => {
+                        if !w.say_all() || tx.send(f).is_err() {
+                            return false;
+                        }
+                    }
+                    Err(TrySendError::Disconnected(_)) => return false,
+                }
+            }
+            mine.last_seq = seq;
+            let going = w.walk(mine);
+            mine.blocks.clear();
+            mine.bytes = 0;
+            mine.slots.clear();
+            going
+        };
+        // One thread's clock and sweeps; the plain TCP frames routed to one shard, in all and per
+        // shard (a worker did not see those of the others); the first timestamp.
+        let mut clock = SweepClock::default();
+        let mut routed = (0u64, 0u64);
+        let mut own = vec![(0u64, 0u64); cur.len()];
+        let mut first_ts: Option<Timestamp> = None;
+        let mut open = |p: &str| CaptureReader::open(Path::new(p));
+        let mut going = true;
+        let inputs = crate::run::read_inputs(paths, &mut open, progress, |file, frame, at| {
+            seq += 1;
+            clock.advance(frame.ts);
+            if first_ts.is_none_or(|f| frame.ts < f) {
+                first_ts = Some(frame.ts);
+            }
+            let sweep = clock.frame_done();
+            if sweep {
+                clock.swept();
+            }
+            let when = When {
+                seq,
+                now: clock.now(),
+                sweep,
+            };
+            let owner = peek
+                .peek_tcp(frame)
+                .map(|(a, ap, b, bp)| shard_of(flow_hash(a, ap, b, bp), n) as usize);
+            match owner.and_then(|w| Some((w, cur.get_mut(w)?, own.get_mut(w)?))) {
+                Some((w, b, o)) => {
+                    b.push(file, frame, at, when, true);
+                    let len = frame.data.len() as u64;
+                    *o = (o.0 + 1, o.1 + len);
+                    routed = (routed.0 + 1, routed.1 + len);
+                    if sweep {
+                        for (x, b) in cur.iter_mut().enumerate() {
+                            if x != w {
+                                b.push_sweep(when);
+                            }
+                        }
+                    }
+                }
+                None => {
+                    for b in cur.iter_mut() {
+                        b.push(file, frame, at, when, false);
+                    }
+                }
+            }
+            if cur.iter().any(Batch::full) {
+                going = ship(&mut self, &mut cur, seq);
+            }
+            going
+        });
+        if !going || (cur.iter().any(|b| !b.slots.is_empty()) && !ship(&mut self, &mut cur, seq)) {
+            return;
+        }
+        let elsewhere = |o: &(u64, u64)| Elsewhere {
+            frames: routed.0 - o.0,
+            bytes: routed.1 - o.1,
+            first_ts,
+            last_ts: (seq > 0).then_some(clock.now()),
+            now: clock.now(),
+        };
+        let mut others = own.iter();
+        let mine = others.next().map(elsewhere).unwrap_or_default();
+        for (tx, o) in feeds.iter().zip(others) {
+            if tx
+                .send(Feed::End(Box::new((Vec::new(), elsewhere(o)))))
+                .is_err()
+            {
+                return;
+            }
+        }
+        drop(feeds);
+        self.finish(inputs, &mine);
+    }
+
+    /// The end of the input: counts what the worker did not see, judges every remaining
+    /// connection (by id), sends its totals, and frees what the merger sends back until it is done.
+    fn finish(mut self, inputs: Vec<InputInfo>, elsewhere: &Elsewhere) {
+        let Worker {
+            analyzer,
+            out,
+            prev,
+            ..
+        } = &mut self;
+        analyzer.count_elsewhere(elsewhere);
+        let totals = analyzer.finish(&mut |c, v| out.judged_by_sweep(u64::MAX, c, v));
+        let now = analyzer.shard_probe();
+        if now.buffered != prev.buffered {
+            out.push(u64::MAX, Phase::Settled, 0, What::Buffered(now.buffered));
+        }
+        out.push(
+            u64::MAX,
+            Phase::End,
+            0,
+            What::End(Box::new(End { totals, inputs })),
+        );
+        out.send();
+        for back in out.link.back.iter() {
+            drop(back);
+        }
     }
 }
 
@@ -1118,8 +1203,8 @@ mod tests {
                 }
             }
         };
-        let err =
-            run_workers(&[], Options::default(), &mut Null, 2, &worker).expect_err("an error");
+        let err = run_workers(&[], Options::default(), &mut Null, 2, &worker, &|| {})
+            .expect_err("an error");
         assert!(
             err.to_string()
                 .contains("analysis thread 1 panicked: boom in shard 1"),
