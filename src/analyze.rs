@@ -307,7 +307,7 @@ pub struct Analyzer {
 
 /// The capture clock (the latest frame timestamp seen) and when the periodic sweep is due: once a
 /// second of capture time, and at least 1024 frames apart. A function of the frames' timestamps
-/// alone, so [`crate::shard`]'s reading thread, which sees every frame, runs one to tell its
+/// alone, so [`crate::shard`]'s worker 0, which reads every frame, runs one to tell the
 /// workers where one thread sweeps.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SweepClock {
@@ -348,7 +348,7 @@ impl SweepClock {
 }
 
 /// What a sharded worker ([`crate::shard`]) did not see: the plain TCP frames of other shards'
-/// connections, counted by the reading thread ([`Analyzer::count_elsewhere`]).
+/// connections, counted by the worker that reads ([`Analyzer::count_elsewhere`]).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Elsewhere {
     /// Frames, and their captured bytes.
@@ -527,8 +527,8 @@ impl Analyzer {
 
     /// Process one frame of file `file` (index in input order). Connections that are over are passed to `done`.
     /// Sharded ([`Analyzer::set_shard`]): a frame of another shard's connection is decoded and
-    /// dropped; [`crate::shard`]'s reading thread routes frames, so its workers never see such
-    /// frames (the reading thread counts them, [`Analyzer::count_elsewhere`]).
+    /// dropped; [`crate::shard`]'s worker 0 routes frames, so a worker never sees such
+    /// frames (worker 0 counts them, [`Analyzer::count_elsewhere`]).
     pub fn frame(
         &mut self,
         file: u16,
@@ -538,7 +538,7 @@ impl Analyzer {
         self.frame_in::<false>(file, frame, done);
     }
 
-    /// Sharded: a plain TCP segment the reading thread found to be of this shard's connection
+    /// Sharded: a plain TCP segment worker 0 found to be of this shard's connection
     /// ([`Decoder::peek_tcp`] and [`crate::shard::flow_hash`]), processed as [`Analyzer::frame`]
     /// does without checking that again.
     pub fn frame_of_shard(
