@@ -157,8 +157,11 @@ impl Input {
 }
 
 impl Input {
-    /// A buffer of at least `len` bytes nobody else holds: a retired one, or a new one.
+    /// A buffer of at least `len` bytes nobody else holds: a retired one, or a new one (retired
+    /// ones too small for it, now that the buffer grew, are freed once nobody holds them).
     fn spare(&mut self, len: usize) -> Arc<[u8]> {
+        self.retired
+            .retain(|b| b.len() >= len || Arc::strong_count(b) > 1);
         let free = self
             .retired
             .iter_mut()
@@ -252,6 +255,47 @@ mod tests {
         assert!(input.fill(left).unwrap());
         assert!(!input.fill(left + 1).unwrap());
         assert_eq!(input.available(), left);
+    }
+
+    /// A held buffer keeps its bytes: the input reads into another one, carrying over only the
+    /// unconsumed bytes, and takes the held one back once it is let go.
+    #[test]
+    fn a_held_buffer_keeps_its_bytes_and_is_reused_once_let_go() {
+        const I: usize = INITIAL_CAPACITY;
+        let data: Vec<u8> = (0..4 * I as u32).map(|i| (i % 251) as u8).collect();
+        let mut input = Input::new(
+            Box::new(Trickle {
+                data: data.clone(),
+                pos: 0,
+                chunk: I / 3,
+            }),
+            &[],
+            2 * I,
+        );
+        assert!(input.fill(I - 10).unwrap());
+        let held = Arc::clone(input.block());
+        let pos = input.position();
+        let before = held[pos..pos + 100].to_vec();
+        input.consume(I - 20);
+        // 20 unconsumed bytes, and more wanted: read into another buffer.
+        assert!(input.fill(1000).unwrap());
+        assert!(!Arc::ptr_eq(&held, input.block()));
+        assert_eq!(&input.data()[..1000], &data[I - 20..I + 980]);
+        assert_eq!(&held[pos..pos + 100], &before[..]);
+        // Let go: the next buffer needed is the held one again.
+        let first = Arc::as_ptr(&held);
+        drop(held);
+        let again = Arc::clone(input.block());
+        input.consume(1000);
+        assert!(input.fill(I / 2).unwrap());
+        assert_eq!(Arc::as_ptr(input.block()), first);
+        assert_eq!(&input.data()[..I / 2], &data[I + 980..I + 980 + I / 2]);
+        drop(again);
+        // Nobody holds it: read in place.
+        let cur = Arc::as_ptr(input.block());
+        input.consume(I / 2);
+        assert!(input.fill(I / 2).unwrap());
+        assert_eq!(Arc::as_ptr(input.block()), cur);
     }
 
     #[test]
