@@ -713,6 +713,16 @@ impl Worker {
         self.out.send()
     }
 
+    /// Worker 0: hands `feed` to another worker; when its feed is full, says all first (see the
+    /// module docs). False when that worker or the merger is gone.
+    fn hand(&mut self, tx: &SyncSender<Feed>, feed: Feed) -> bool {
+        match tx.try_send(feed) {
+            Ok(()) => true,
+            Err(TrySendError::Full(f)) => self.say_all() && tx.send(f).is_ok(),
+            Err(TrySendError::Disconnected(_)) => false,
+        }
+    }
+
     /// Worker 1 and up: walks the batches worker 0 hands out, hands each back to be filled again.
     fn follow(mut self, feed: Receiver<Feed>, recycle: Sender<Batch>) {
         let end = loop {
@@ -777,14 +787,8 @@ impl Worker {
                 next.slots.clear();
                 b.last_seq = seq;
                 let full = std::mem::replace(b, next);
-                match tx.try_send(Feed::Frames(full)) {
-                    Ok(()) => {}
-                    Err(TrySendError::Full(f)) => {
-                        if !w.say_all() || tx.send(f).is_err() {
-                            return false;
-                        }
-                    }
-                    Err(TrySendError::Disconnected(_)) => return false,
+                if !w.hand(tx, Feed::Frames(full)) {
+                    return false;
                 }
             }
             mine.last_seq = seq;
@@ -858,10 +862,7 @@ impl Worker {
         let mut others = own.iter();
         let mine = others.next().map(elsewhere).unwrap_or_default();
         for (tx, o) in feeds.iter().zip(others) {
-            if tx
-                .send(Feed::End(Box::new((Vec::new(), elsewhere(o)))))
-                .is_err()
-            {
+            if !self.hand(tx, Feed::End(Box::new((Vec::new(), elsewhere(o))))) {
                 return;
             }
         }
