@@ -311,9 +311,7 @@ pub struct Analyzer {
     /// Boxed: the table's spare capacity costs a pointer per slot, not a whole connection.
     table: HashMap<TableKey, Box<Connection>, foldhash::fast::RandomState>,
     next_id: u64,
-    now: Timestamp,
-    last_sweep: Timestamp,
-    since_sweep: u32,
+    clock: SweepClock,
     skipped: HashMap<SkipReason, u64>,
     totals: Totals,
     /// Bytes buffered by all live connections (sum of [`Connection::buffered`]).
@@ -324,9 +322,66 @@ pub struct Analyzer {
     /// TCP packets accounted, and `buffered` right after the last one ([`Analyzer::shard_probe`]).
     packets_accounted: u64,
     buffered_at_packet: usize,
-    /// Sharded runs: a sweep due at a frame waits for [`Analyzer::run_deferred_sweep`].
-    defer_sweeps: bool,
-    sweep_deferred: bool,
+    /// Sharded runs: sweeps run only when the caller says ([`Analyzer::run_sweep`]), at the frames
+    /// where one thread's clock ([`SweepClock`]) has them.
+    external_sweeps: bool,
+}
+
+/// The capture clock (the latest frame timestamp seen) and when the periodic sweep is due: once a
+/// second of capture time, and at least 1024 frames apart. A function of the frames' timestamps
+/// alone, so [`crate::shard`]'s worker 0, which reads every frame, runs one to tell the
+/// workers where one thread sweeps.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SweepClock {
+    now: Timestamp,
+    last_sweep: Timestamp,
+    since_sweep: u32,
+}
+
+impl SweepClock {
+    /// A frame captured at `ts`.
+    #[inline]
+    pub fn advance(&mut self, ts: Timestamp) {
+        if ts > self.now {
+            self.now = ts;
+        }
+    }
+
+    /// The latest timestamp seen.
+    #[inline]
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// After every frame: true when a sweep is due (the caller then sweeps and calls
+    /// [`SweepClock::swept`]).
+    #[inline]
+    pub fn frame_done(&mut self) -> bool {
+        self.since_sweep += 1;
+        self.since_sweep >= 1024 && self.now.since(self.last_sweep) >= 1_000_000_000
+    }
+
+    /// A sweep ran now.
+    #[inline]
+    pub fn swept(&mut self) {
+        self.since_sweep = 0;
+        self.last_sweep = self.now;
+    }
+}
+
+/// What a sharded worker ([`crate::shard`]) did not see: the plain TCP frames of other shards'
+/// connections, counted by the worker that reads ([`Analyzer::count_elsewhere`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Elsewhere {
+    /// Frames, and their captured bytes.
+    pub frames: u64,
+    pub bytes: u64,
+    /// The first and last timestamps of those frames, or of all frames (a minimum and a maximum:
+    /// either gives the same totals).
+    pub first_ts: Option<Timestamp>,
+    pub last_ts: Option<Timestamp>,
+    /// The clock at the end of the input.
+    pub now: Timestamp,
 }
 
 /// Counters a flow-sharded run ([`crate::shard`]) reads after each frame to put the shards' outputs
@@ -438,9 +493,7 @@ impl Analyzer {
             decoder: Decoder::with_fragment_limits(opts.fragments),
             table: HashMap::with_hasher(foldhash::fast::RandomState::default()),
             next_id: 1,
-            now: Timestamp(0),
-            last_sweep: Timestamp(0),
-            since_sweep: 0,
+            clock: SweepClock::default(),
             skipped: HashMap::new(),
             totals: Totals {
                 options: opts,
@@ -451,32 +504,49 @@ impl Analyzer {
             shard: None,
             packets_accounted: 0,
             buffered_at_packet: 0,
-            defer_sweeps: false,
-            sweep_deferred: false,
+            external_sweeps: false,
         }
     }
 
     /// Track only the connections of shard `index` of `count` (by a hash of the flow key; ICMP errors
-    /// by the flow they quote). Everything else (frame counts, the clock, sweeps, IP fragments) is kept
-    /// as without sharding, so every shard sweeps at the same frames.
-    ///
-    /// A sweep due at a frame is then left to [`Analyzer::run_deferred_sweep`], so the caller can tell
-    /// the connections judged by the frame's packet from those judged by the sweep.
+    /// by the flow they quote). The caller then drives the clock and the sweeps as one thread's
+    /// ([`Analyzer::advance_clock`] before each frame, [`Analyzer::run_sweep`] where one thread's
+    /// [`SweepClock`] has a sweep, [`Analyzer::count_elsewhere`] before [`Analyzer::finish`]), so
+    /// every shard sweeps at the same frames and judges at the same times as one thread.
     pub fn set_shard(&mut self, index: usize, count: usize) {
         self.shard = Some(crate::shard::ShardFilter::new(index, count));
-        self.defer_sweeps = true;
+        self.external_sweeps = true;
     }
 
-    /// Sharded runs: run the sweep that [`Analyzer::frame`] found due at the frame just processed
-    /// (judged connections go to `done` in order of their first packet). False when none was due.
-    pub fn run_deferred_sweep(&mut self, done: &mut dyn FnMut(Box<Connection>, Verdict)) -> bool {
-        if !std::mem::take(&mut self.sweep_deferred) {
-            return false;
-        }
-        self.defer_sweeps = false;
+    /// Sharded runs: the clock (the latest timestamp of all frames so far, those of other shards
+    /// too) moves to `now`.
+    #[inline]
+    pub fn advance_clock(&mut self, now: Timestamp) {
+        self.clock.advance(now);
+    }
+
+    /// Sharded runs: the periodic sweep, where one thread runs it (judged connections go to `done`
+    /// in order of their first packet).
+    pub fn run_sweep(&mut self, done: &mut dyn FnMut(Box<Connection>, Verdict)) {
         self.sweep(false, done);
-        self.defer_sweeps = true;
-        true
+    }
+
+    /// Sharded runs, at the end of the input: counts the frames of other shards' connections as
+    /// decoding them would have (frames, bytes, timestamps, TCP packets) and moves the clock to
+    /// its end.
+    pub fn count_elsewhere(&mut self, e: &Elsewhere) {
+        let t = &mut self.totals;
+        t.frames += e.frames;
+        t.bytes += e.bytes;
+        t.tcp_packets += e.frames;
+        if let Some(f) = e.first_ts {
+            t.first_ts = Some(t.first_ts.map_or(f, |x| x.min(f)));
+        }
+        if let Some(l) = e.last_ts {
+            t.last_ts = Some(t.last_ts.map_or(l, |x| x.max(l)));
+        }
+        self.decoder.count_peeked_tcp(e.frames);
+        self.clock.advance(e.now);
     }
 
     /// The counters a sharded run reads after each frame.
@@ -496,9 +566,33 @@ impl Analyzer {
 
     /// Process one frame of file `file` (index in input order). Connections that are over are passed to `done`.
     /// Sharded ([`Analyzer::set_shard`]): a frame of another shard's connection is decoded and
-    /// dropped; [`crate::shard`]'s reading thread routes frames, so its workers pass such frames to
-    /// [`Analyzer::frame_elsewhere`] instead.
+    /// dropped; [`crate::shard`]'s worker 0 routes frames, so a worker never sees such
+    /// frames (worker 0 counts them, [`Analyzer::count_elsewhere`]).
     pub fn frame(
+        &mut self,
+        file: u16,
+        frame: &Frame<'_>,
+        done: &mut dyn FnMut(Box<Connection>, Verdict),
+    ) {
+        self.frame_in::<false>(file, frame, done);
+    }
+
+    /// Sharded: a plain TCP segment worker 0 found to be of this shard's connection
+    /// ([`Decoder::peek_tcp`] and [`crate::shard::flow_hash`]), processed as [`Analyzer::frame`]
+    /// does without checking that again.
+    pub fn frame_of_shard(
+        &mut self,
+        file: u16,
+        frame: &Frame<'_>,
+        done: &mut dyn FnMut(Box<Connection>, Verdict),
+    ) {
+        self.frame_in::<true>(file, frame, done);
+    }
+
+    /// [`Analyzer::frame`]; `OWNED`: a TCP segment's connection is known to be this shard's (a
+    /// constant, so one thread's code is as without sharding).
+    #[inline(always)]
+    fn frame_in<const OWNED: bool>(
         &mut self,
         file: u16,
         frame: &Frame<'_>,
@@ -510,21 +604,7 @@ impl Analyzer {
             frame: frame.number,
             ts: frame.ts,
         };
-        self.decode_and_track(frame, at, done);
-        self.sweep_if_due(done);
-    }
-
-    /// A frame ([`Decoder::peek_tcp`]: a plain TCP segment) of another shard's connection,
-    /// captured at `ts` with `caplen` bytes: only counted, as decoding it would have.
-    pub fn frame_elsewhere(
-        &mut self,
-        ts: Timestamp,
-        caplen: usize,
-        done: &mut dyn FnMut(Box<Connection>, Verdict),
-    ) {
-        self.account(ts, caplen);
-        self.decoder.count_peeked_tcp();
-        self.totals.tcp_packets += 1;
+        self.decode_and_track::<OWNED>(frame, at, done);
         self.sweep_if_due(done);
     }
 
@@ -536,28 +616,26 @@ impl Analyzer {
         t.bytes += caplen as u64;
         t.first_ts = Some(t.first_ts.map_or(ts, |f| f.min(ts)));
         t.last_ts = Some(t.last_ts.map_or(ts, |l| l.max(ts)));
-        if ts > self.now {
-            self.now = ts;
-        }
+        self.clock.advance(ts);
     }
 
-    /// After every frame: a sweep once a second of capture time (and at least 1024 frames).
+    /// After every frame: a sweep once a second of capture time (and at least 1024 frames), see
+    /// [`SweepClock`]; sharded, where the caller says ([`Analyzer::run_sweep`]).
     #[inline]
     fn sweep_if_due(&mut self, done: &mut dyn FnMut(Box<Connection>, Verdict)) {
-        self.since_sweep += 1;
-        if self.since_sweep >= 1024 && self.now.since(self.last_sweep) >= 1_000_000_000 {
+        if !self.external_sweeps && self.clock.frame_done() {
             self.sweep(false, done);
         }
     }
 
-    fn decode_and_track(
+    fn decode_and_track<const OWNED: bool>(
         &mut self,
         frame: &Frame<'_>,
         at: FrameRef,
         done: &mut dyn FnMut(Box<Connection>, Verdict),
     ) {
         match self.decoder.decode(frame) {
-            Decoded::Tcp(pkt) => self.tcp(&pkt, at, done),
+            Decoded::Tcp(pkt) => self.tcp::<OWNED>(&pkt, at, done),
             Decoded::IcmpError(e) => self.icmp(e, at),
             Decoded::Skipped(r) => *self.skipped.entry(r).or_insert(0) += 1,
         }
@@ -574,21 +652,19 @@ impl Analyzer {
         self.totals.clone()
     }
 
-    fn tcp(
+    fn tcp<const OWNED: bool>(
         &mut self,
         pkt: &TcpPacket<'_>,
         at: FrameRef,
         done: &mut dyn FnMut(Box<Connection>, Verdict),
     ) {
         self.totals.tcp_packets += 1;
-        if self.shard.as_ref().is_some_and(|s| {
-            !s.owns(&flow_key(
-                pkt.ip.src,
-                pkt.src_port,
-                pkt.ip.dst,
-                pkt.dst_port,
-            ))
-        }) {
+        if !OWNED
+            && self
+                .shard
+                .as_ref()
+                .is_some_and(|s| !s.owns(pkt.ip.src, pkt.src_port, pkt.ip.dst, pkt.dst_port))
+        {
             return;
         }
         let k = table_key(pkt.ip.src, pkt.src_port, pkt.ip.dst, pkt.dst_port);
@@ -725,11 +801,7 @@ impl Analyzer {
             e.quoted_dst,
             e.quoted_dst_port,
         );
-        if self
-            .shard
-            .as_ref()
-            .is_some_and(|s| !s.owns(&flow_key(a, ap, b, bp)))
-        {
+        if self.shard.as_ref().is_some_and(|s| !s.owns(a, ap, b, bp)) {
             return;
         }
         let k = table_key(a, ap, b, bp);
@@ -766,9 +838,9 @@ impl Analyzer {
         conn.judged_because = why;
         let capture_end = match why {
             JudgedBecause::EndOfInput | JudgedBecause::Evicted | JudgedBecause::MemoryLimit => {
-                self.now
+                self.clock.now()
             }
-            JudgedBecause::Closed | JudgedBecause::Idle | JudgedBecause::Quiet => self.now,
+            JudgedBecause::Closed | JudgedBecause::Idle | JudgedBecause::Quiet => self.clock.now(),
         };
         let input = ConnInput {
             tcp: &conn.tcp,
@@ -859,13 +931,8 @@ impl Analyzer {
     }
 
     fn sweep(&mut self, all: bool, done: &mut dyn FnMut(Box<Connection>, Verdict)) {
-        if self.defer_sweeps && !all {
-            self.sweep_deferred = true;
-            return;
-        }
-        self.since_sweep = 0;
-        self.last_sweep = self.now;
-        let now = self.now;
+        self.clock.swept();
+        let now = self.clock.now();
         let grace = self.opts.close_grace_ns;
         let idle = self.opts.idle_timeout_ns;
         let ready: Vec<(u64, TableKey, JudgedBecause)> = self
@@ -917,8 +984,8 @@ impl Analyzer {
     ///
     /// Judged connections go to `done` in order of their first packet.
     pub fn tick(&mut self, now: Timestamp, done: &mut dyn FnMut(Box<Connection>, Verdict)) {
-        self.now = self.now.max(now);
-        let now = self.now;
+        self.clock.advance(now);
+        let now = self.clock.now();
         let (grace, quiet, idle) = (
             self.opts.close_grace_ns,
             self.opts.verdict.quiet_ns,

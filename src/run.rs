@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::analyze::{Analyzer, Options};
-use crate::capture::{CaptureError, CaptureFormat, CaptureReader, Frame, LinkType};
+use crate::capture::{CaptureError, CaptureFormat, CaptureReader, Frame, FrameBlock, LinkType};
 use crate::decode::link_type_supported;
 use crate::progress::{Progress, ProgressMode};
 use crate::report::{ConnReport, InputInfo, ReportSink, Summary};
@@ -98,8 +98,8 @@ pub fn exit_status(summary: &Summary) -> u8 {
 /// How to run an analysis: threads and progress bar (`--threads`, `--progress`, `--no-progress`).
 #[derive(clap::Args, Clone, Debug)]
 pub struct RunArgs {
-    /// Analyse with N threads, each tracking the connections of its share of the flows (one more
-    /// thread reads the input, once, and hands the frames to them); 0 = one per core. The output is
+    /// Analyse with N threads, each tracking the connections of its share of the flows (the first
+    /// also reads the input, once, and hands the frames to the others); 0 = one per core. The output is
     /// identical to one thread's unless --max-connections or --max-buffer-total is hit: with N
     /// threads each of these applies per thread, divided by N (a hit is counted and noted as usual).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = parse_threads)]
@@ -160,7 +160,7 @@ impl RunArgs {
 /// Threads and progress bar of a run.
 #[derive(Clone, Debug)]
 pub struct RunConfig {
-    /// Worker threads (0 = one per core, 1 = the reading thread does everything).
+    /// Worker threads (0 = one per core, 1 = one thread does everything).
     pub threads: usize,
     pub progress: Option<Progress>,
 }
@@ -262,7 +262,7 @@ fn run_single(
             }
         }
     };
-    summary.inputs = read_inputs(paths, open, progress, |file_idx, frame| {
+    summary.inputs = read_inputs(paths, open, progress, |file_idx, frame, _| {
         analyzer.frame(file_idx, frame, &mut |c, v| emit(&mut summary, c, v));
         true
     });
@@ -278,14 +278,14 @@ fn run_single(
 /// Frames between two updates of the progress bar.
 const PROGRESS_EVERY: u64 = 4096;
 
-/// Reads every input in order and hands each frame to `frame` with its file index (stopping early
-/// when `frame` returns false); says what was read of each input. The same for one thread and for
+/// Reads every input in order and hands each frame to `frame` with its file index and the read
+/// buffer it is in (stopping early when `frame` returns false); says what was read of each input. The same for one thread and for
 /// each thread of a sharded run, so both see the same frames and the same warnings.
 pub(crate) fn read_inputs(
     paths: &[String],
     open: &mut dyn FnMut(&str) -> Result<CaptureReader, CaptureError>,
     progress: Option<&Progress>,
-    mut frame: impl FnMut(u16, &Frame<'_>) -> bool,
+    mut frame: impl FnMut(u16, &Frame<'_>, FrameBlock<'_>) -> bool,
 ) -> Vec<InputInfo> {
     let mut inputs = Vec::with_capacity(paths.len());
     // Bytes of the inputs already read (for the progress bar).
@@ -312,14 +312,14 @@ pub(crate) fn read_inputs(
         let mut unsupported: BTreeMap<u32, u64> = BTreeMap::new();
         let mut stopped = false;
         loop {
-            match reader.next_frame() {
-                Ok(Some(f)) => {
+            match reader.next_frame_in_block() {
+                Ok(Some((f, block))) => {
                     info.frames += 1;
                     info.bytes += f.data.len() as u64;
                     if !link_type_supported(f.link) {
                         *unsupported.entry(f.link.0).or_insert(0) += 1;
                     }
-                    if !frame(file_idx, &f) {
+                    if !frame(file_idx, &f, block) {
                         stopped = true;
                         break;
                     }

@@ -2,27 +2,43 @@
 //! order, to one thread's.
 //!
 //! # How
-//! One reading thread reads the inputs, once, in order, exactly as one thread does
+//! Worker 0 also reads the inputs, once, in order, exactly as one thread does
 //! ([`crate::run::read_inputs`] over [`CaptureReader`]: pcap, pcapng with its interfaces, link types
 //! and timestamp units, standard input, several files, the same warnings where a file is cut or
-//! damaged). For each frame it works out the shard that owns it: a plain IPv4 or IPv6 TCP segment
-//! ([`Decoder::peek_tcp`], headers read without decoding) belongs to the shard its canonical flow
-//! key hashes to ([`flow_hash`]); anything else (IP fragments, ICMP errors, other protocols,
-//! undecoded link types) to [`EVERYONE`]. Each worker has its own batch (up to [`BATCH_FRAMES`]
-//! frames, or [`BATCH_BYTES`] bytes in one of them): every frame's metadata (a [`Slot`]) goes into
-//! every batch, its bytes only into its owner's (into all for [`EVERYONE`]), so each frame is
-//! copied once and a worker reads only the bytes it decodes, one after the other. The batches go to
-//! the workers over bounded channels ([`FEED_DEPTH`] batches each), in worker order; a worker hands
-//! each batch back when done and the reading thread fills it again (no allocation, no page faults,
-//! no buffer freed on another thread than its own).
+//! damaged), and hands the frames out ([`Worker::lead`]); the other workers only analyse
+//! ([`Worker::follow`]). So `--threads N` runs N busy threads (and the merger, which mostly waits),
+//! not N + 1 on N cores. For each frame worker 0 works out the shard that owns it: a plain IPv4 or
+//! IPv6 TCP segment ([`Decoder::peek_tcp`], headers read without decoding) belongs to the shard its
+//! flow hashes to ([`flow_hash`], the same both ways, then [`shard_of`]: worker 0, which also
+//! reads, gets one part of the flows for [`OTHER_PARTS`] of each other one (measured best on the A
+//! and B captures of BENCHMARKS.md on 2 cores); the worker does not check
+//! it again, [`Analyzer::frame_of_shard`]); anything else (IP fragments, ICMP errors, other
+//! protocols, undecoded link types) to [`EVERYONE`].
 //!
-//! Each worker walks every frame of its batches: its own and [`EVERYONE`]'s it processes fully
-//! ([`Analyzer::frame`]), another shard's it only counts ([`Analyzer::frame_elsewhere`]: frame,
-//! bytes, timestamps, TCP packet, what one thread counts), so all the global bookkeeping (frame
-//! counts, the clock, when sweeps happen, skipped frames, IP fragment reassembly) is exactly one
-//! thread's. It tracks only
-//! the connections whose flow key hashes to its shard ([`ShardFilter`]; ICMP errors go by the flow
-//! they quote, a reassembled datagram by its flow).
+//! Each worker has its own batch (up to [`BATCH_FRAMES`] slots, or [`BATCH_BYTES`] bytes of frames
+//! in one of them): a frame's metadata (a [`Slot`]) goes only into its owner's batch (into all for
+//! [`EVERYONE`]), and its bytes are not copied at all: the slot says where they are in the reader's
+//! read buffer, which the batch holds ([`CaptureReader::next_frame_in_block`]: the reader reads into
+//! another buffer while this one is held, and copies only the start of a record cut by the end of a
+//! read; its buffers are reused once no batch holds them). When one batch is full, worker 0 hands
+//! out the others' batches of that round over bounded channels ([`FEED_DEPTH`] batches each), each
+//! saying where in the input it ends, then walks its own. A worker lets go of the read buffers as
+//! soon as it is done with a batch and hands the batch back for worker 0 to fill again (no
+//! allocation, no page faults, no buffer freed on another thread than its own). Memory stays
+//! bounded: the read buffers held are those of the batches in flight.
+//!
+//! Worker 0 keeps the global bookkeeping that depends on every frame: it runs one thread's clock
+//! ([`SweepClock`]: the latest timestamp, and where the periodic sweep falls, a function of the
+//! timestamps alone), gives each slot its global frame number and the clock after it, marks the
+//! slot after which one thread sweeps, and gives every other worker a sweep-only slot there; at the
+//! end it tells each worker what it did not see ([`Elsewhere`]: the frames of other shards, their
+//! bytes, the first and last timestamps, the final clock). So a worker processes only its own and
+//! [`EVERYONE`]'s frames ([`Analyzer::frame`]), with the clock moved to one thread's first
+//! ([`Analyzer::advance_clock`]), sweeps exactly where one thread does ([`Analyzer::run_sweep`]),
+//! and ends with the same frame counts, timestamps and clock ([`Analyzer::count_elsewhere`]);
+//! skipped frames and IP fragment reassembly come from the [`EVERYONE`] frames every worker
+//! decodes. It tracks only the connections whose flow hashes to its shard ([`ShardFilter`]; ICMP
+//! errors go by the flow they quote, a reassembled datagram by its flow).
 //!
 //! Each worker sends its events in its own order, which is one thread's order restricted to its
 //! connections: at each frame (by global frame number), first the connections judged as the packet
@@ -41,25 +57,29 @@
 //!
 //! Workers send their events in chunks (every [`CHUNK_JUDGED`] judged connections, and at the end
 //! of every [`MARK_BATCHES`]th batch with a mark saying "nothing more up to here", so a worker with
-//! nothing to say never holds the others back) over bounded channels, so memory stays bounded: besides the live
-//! connections (split between the workers), a few batches and a few chunks per worker are in
-//! flight.
+//! nothing to say never holds the others back) over bounded channels, so memory stays bounded:
+//! besides the live connections (split between the workers), a few batches and a few chunks per
+//! worker are in flight. A sweep is run apart from its frame's packet ([`Analyzer::run_sweep`]), so
+//! its judgments stream out as they are made, as they do with one thread. The merger hands each
+//! printed connection back to its worker to be freed there: freeing on another thread than the one
+//! that allocated costs the system allocator dearly.
 //!
-//! No deadlock although every channel is bounded: the reading thread may wait (to hand out batch
-//! `k`) for a worker W whose feed is full, W for the merger, the merger for a worker X's next event,
-//! X for the next batch. But X has walked every batch it got (at least up to `k - 1`), so the last
-//! mark the merger took from X ends batch `k - MARK_BATCHES` or later; W has not walked the
-//! [`FEED_DEPTH`] batches in its feed, so all its events come from batch `k - 1 - FEED_DEPTH` or
-//! earlier. With `MARK_BATCHES <= FEED_DEPTH + 1` they sort before X's mark, and the merger would
-//! have taken them before waiting for X. A sweep is run
-//! apart from its frame's packet ([`Analyzer::run_deferred_sweep`]), so its judgments stream out as
-//! they are made, as they do with one thread. The merger hands each printed connection back to its
-//! worker to be freed there: freeing on another thread than the one that allocated costs the system
-//! allocator dearly.
+//! No deadlock although every channel is bounded. The rule: a worker about to wait for its next
+//! batch, and worker 0 about to wait for room in a feed, first send every event they have, with a
+//! mark at the end of the last batch they walked ([`Worker::say_all`]); and worker 0 hands out a
+//! round's batches before walking its own. The merger waits only for a worker with no event in its
+//! channel. Say worker 0 waits for room in W's feed (W walks slower): it has said everything up to
+//! the end of round `k - 1`, W has the rounds `k - FEED_DEPTH..k - 1` in its feed, so W's events
+//! come from earlier rounds and sort before worker 0's mark: the merger takes them, W moves on. Say
+//! worker 0 waits for the merger (its channel is full): a worker X the merger would wait for (an
+//! empty channel) is either walking, or waiting for a batch, having said everything up to the end
+//! of the last round handed out, which worker 0's events (of that round or earlier) sort before.
+//! Say W waits for the merger: its channel is not empty, so the merger waits for another worker,
+//! which as above is walking or has said all.
 //!
 //! Frame counts, skipped frames and fragment counts are taken from one worker (they are the same in
-//! all), what was read of each input from the reading thread (through worker 0); per-connection
-//! counters are summed.
+//! all, with what worker 0 counted for it), what was read of each input from worker 0;
+//! per-connection counters are summed.
 //!
 //! # Limits
 //! `--max-connections` and `--max-buffer-total` apply per shard, divided by the number of threads:
@@ -70,96 +90,135 @@ use std::collections::HashMap;
 use std::io;
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
-use std::sync::Mutex;
+use std::sync::mpsc::{
+    channel, sync_channel, Receiver, Sender, SyncSender, TryRecvError, TrySendError,
+};
+use std::sync::{Arc, Mutex};
 
 use crate::analyze::{
-    flow_key, Analyzer, Connection, FlowKey, JudgedBecause, Options, ShardProbe, Totals,
+    Analyzer, Connection, Elsewhere, JudgedBecause, Options, ShardProbe, SweepClock, Totals,
 };
-use crate::capture::{CaptureReader, Frame, LinkType, Timestamp};
+use crate::capture::{CaptureReader, Frame, FrameBlock, LinkType, Timestamp};
 use crate::decode::Decoder;
 use crate::progress::Progress;
 use crate::report::{ConnReport, InputInfo, ReportSink, Summary};
 use crate::verdict::Verdict;
 
-/// The reading thread hands out a batch when it holds this many frames...
+/// Worker 0 hands out a round of batches when one holds this many frames...
 const BATCH_FRAMES: usize = 1024;
 /// ... or this many bytes of frame data.
 const BATCH_BYTES: usize = 256 << 10;
-/// Batches the reading thread may be ahead of a worker.
+/// Batches worker 0 may be ahead of another worker.
 const FEED_DEPTH: usize = 8;
-/// A worker sends what it has, with a mark, at the end of every this many batches (at most
-/// `FEED_DEPTH + 1`, or the merger and the reading thread could wait for each other: see the
-/// module docs).
+/// A worker sends what it has, with a mark, at the end of every this many batches, so the merger
+/// prints as the input is read (before waiting, a worker says all anyway: see the module docs).
 const MARK_BATCHES: usize = 4;
-const _: () = assert!(MARK_BATCHES >= 1 && MARK_BATCHES <= FEED_DEPTH + 1);
 /// The owner of a frame every worker decodes (not a plain TCP segment: IP fragments, ICMP errors,
 /// other protocols, link types not decoded).
 const EVERYONE: u16 = u16::MAX;
 
-/// What a frame was, and where its bytes are in [`Batch::data`].
+/// A frame a worker processes (its shard's or [`EVERYONE`]'s), where its bytes are in
+/// [`Batch::data`]; or only a sweep, at another shard's frame.
 #[derive(Clone, Copy, Debug)]
 struct Slot {
+    /// Global frame number (1-based over all inputs).
+    seq: u64,
+    /// The clock after the frame: the latest timestamp of all frames up to it.
+    now: Timestamp,
     number: u64,
     ts: Timestamp,
-    start: usize,
-    len: usize,
+    /// Where its bytes are: `blocks[block][start..start + len]`.
+    block: u32,
+    start: u32,
+    len: u32,
     link: LinkType,
     interface: u32,
     origlen: u32,
     file: u16,
-    /// The shard whose connection it is, or [`EVERYONE`].
-    owner: u16,
+    /// The worker processes the frame (false: the slot is only a sweep).
+    frame: bool,
+    /// A plain TCP segment of this worker's shard (not one every worker decodes).
+    routed: bool,
+    /// One thread sweeps after this frame.
+    sweep: bool,
 }
 
-/// Frames read by the reading thread, shared (read-only) by every worker.
+/// One worker's share of the frames worker 0 read since the last round.
 #[derive(Default)]
 struct Batch {
-    data: Vec<u8>,
+    /// The read buffers its frames are in (held, so worker 0 reads into others meanwhile).
+    blocks: Vec<Arc<[u8]>>,
+    /// Bytes of its frames.
+    bytes: usize,
     slots: Vec<Slot>,
+    /// The global number of the last frame read before the round was handed out (of any shard).
+    last_seq: u64,
 }
 
 impl Batch {
     fn new() -> Batch {
         Batch {
-            data: Vec::with_capacity(BATCH_BYTES + 2048),
+            blocks: Vec::new(),
+            bytes: 0,
             slots: Vec::with_capacity(BATCH_FRAMES),
+            last_seq: 0,
         }
     }
 
-    fn push(&mut self, file: u16, f: &Frame<'_>, owner: u16) {
-        let start = self.data.len();
-        self.data.extend_from_slice(f.data);
+    /// A frame for this worker, in `at`, at `when` (`routed`: of its shard, not everyone's).
+    fn push(&mut self, file: u16, f: &Frame<'_>, at: FrameBlock<'_>, when: When, routed: bool) {
+        let When { seq, now, sweep } = when;
+        if !self.blocks.last().is_some_and(|b| Arc::ptr_eq(b, at.block)) {
+            self.blocks.push(Arc::clone(at.block));
+        }
+        self.bytes += f.data.len();
+        // (A read buffer is at most a few times MAX_PCAPNG_BLOCK_LEN: positions fit in 32 bits;
+        // one that did not would give an empty frame, never a wrong one.)
+        let (start, len) = match (u32::try_from(at.pos), u32::try_from(f.data.len())) {
+            (Ok(s), Ok(l)) => (s, l),
+            _ => (u32::MAX, 0),
+        };
         self.slots.push(Slot {
+            seq,
+            now,
             number: f.number,
             ts: f.ts,
+            block: (self.blocks.len() - 1) as u32,
             start,
-            len: f.data.len(),
+            len,
             link: f.link,
             interface: f.interface,
             origlen: f.origlen,
             file,
-            owner,
+            frame: true,
+            routed,
+            sweep,
         });
     }
 
-    /// A frame of another shard's connection: only what counting it needs, not its bytes.
-    fn push_elsewhere(&mut self, f: &Frame<'_>, owner: u16) {
+    /// One thread sweeps after frame `seq`, another shard's.
+    fn push_sweep(&mut self, when: When) {
+        let When { seq, now, .. } = when;
         self.slots.push(Slot {
-            number: f.number,
-            ts: f.ts,
+            seq,
+            now,
+            number: 0,
+            ts: now,
+            block: 0,
             start: 0,
-            len: f.data.len(),
-            link: f.link,
-            interface: f.interface,
-            origlen: f.origlen,
+            len: 0,
+            link: LinkType(0),
+            interface: 0,
+            origlen: 0,
             file: 0,
-            owner,
+            frame: false,
+            routed: false,
+            sweep: true,
         });
     }
 
     fn full(&self) -> bool {
-        self.slots.len() >= BATCH_FRAMES || self.data.len() >= BATCH_BYTES
+        self.slots.len() >= BATCH_FRAMES || self.bytes >= BATCH_BYTES
     }
 
     fn frame(&self, s: &Slot) -> Frame<'_> {
@@ -169,20 +228,32 @@ impl Batch {
             link: s.link,
             interface: s.interface,
             origlen: s.origlen,
-            data: s
-                .start
-                .checked_add(s.len)
-                .and_then(|end| self.data.get(s.start..end))
+            data: self
+                .blocks
+                .get(s.block as usize)
+                .and_then(|b| {
+                    b.get(s.start as usize..(s.start as usize).checked_add(s.len as usize)?)
+                })
                 .unwrap_or(&[]),
         }
     }
 }
 
-/// What the reading thread sends each worker.
+/// Where a frame is in one thread's run: its global number, the clock after it, whether one thread
+/// sweeps after it.
+#[derive(Clone, Copy, Debug)]
+struct When {
+    seq: u64,
+    now: Timestamp,
+    sweep: bool,
+}
+
+/// What worker 0 sends each other worker.
 enum Feed {
     Frames(Batch),
-    /// The end of the input, with what was read of each input (for worker 0; empty for the others).
-    End(Vec<InputInfo>),
+    /// The end of the input: what was read of each input (empty: worker 0 has it), and the frames
+    /// of other shards the worker did not see.
+    End(Box<(Vec<InputInfo>, Elsewhere)>),
 }
 
 /// Chunks a worker may be ahead of the merger (with [`CHUNK_JUDGED`]: at most 512 judged
@@ -205,24 +276,43 @@ impl ShardFilter {
         }
     }
 
-    /// True when the connection with canonical flow key `k` belongs to this shard.
-    pub fn owns(&self, k: &FlowKey) -> bool {
-        flow_hash(k) % self.count == self.index
+    /// True when the connection between `a`:`ap` and `b`:`bp` (either way) belongs to this shard.
+    #[inline]
+    pub fn owns(&self, a: IpAddr, ap: u16, b: IpAddr, bp: u16) -> bool {
+        shard_of(flow_hash(a, ap, b, bp), self.count) == self.index
     }
 }
 
-/// A fixed hash of a canonical flow key (the same in every run and every process, so a shard's
-/// connections do not depend on a random seed). Symmetric because the key is canonical (lower
-/// endpoint first).
-pub fn flow_hash(k: &FlowKey) -> u64 {
-    fn fold(ip: &IpAddr) -> u64 {
-        match ip {
-            IpAddr::V4(a) => u64::from(u32::from(*a)),
+/// Parts of the flows each shard but the first gets for the first's one ([`shard_of`]): with two
+/// threads, worker 0 (which also reads) gets a quarter. Measured on 2 cores: two parts leave worker
+/// 0 the slowest on the bulk-heavy capture A, four the other worker on the connection-heavy B.
+const OTHER_PARTS: u64 = 3;
+
+/// The shard of `count` that a flow hash belongs to. Shard 0 also reads the input and hands out
+/// the frames, so it gets a smaller share: one part in `1 + OTHER_PARTS * (count - 1)`, the others
+/// [`OTHER_PARTS`] each.
+#[inline]
+pub fn shard_of(hash: u64, count: u64) -> u64 {
+    let parts = OTHER_PARTS
+        .saturating_mul(count.saturating_sub(1))
+        .saturating_add(1);
+    (hash % parts).div_ceil(OTHER_PARTS)
+}
+
+/// A fixed hash of a TCP flow between `a`:`ap` and `b`:`bp` (the same in every run and every
+/// process, so a shard's connections do not depend on a random seed). Symmetric, without putting
+/// the endpoints in order first: the two endpoints' hashes are added.
+#[inline]
+pub fn flow_hash(a: IpAddr, ap: u16, b: IpAddr, bp: u16) -> u64 {
+    fn end(ip: IpAddr, port: u16) -> u64 {
+        let bits = match ip {
+            IpAddr::V4(a) => u64::from(u32::from(a)),
             IpAddr::V6(a) => {
-                let b = u128::from(*a);
+                let b = u128::from(a);
                 ((b >> 64) as u64) ^ (b as u64).rotate_left(17)
             }
-        }
+        };
+        (bits ^ (u64::from(port) << 48)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
     }
     // splitmix64's finalizer: every input bit moves every output bit.
     fn mix(mut z: u64) -> u64 {
@@ -230,8 +320,7 @@ pub fn flow_hash(k: &FlowKey) -> u64 {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     }
-    let ports = (u64::from(k.1) << 16) | u64::from(k.3);
-    mix(fold(&k.0).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ fold(&k.2).rotate_left(32) ^ ports)
+    mix(end(a, ap).wrapping_add(end(b, bp)))
 }
 
 /// Where, among what happens at one frame, an event falls (one thread's order).
@@ -342,55 +431,41 @@ pub fn run(
         json: sink.wants_json(),
         release: sink.json_only(),
     };
+    // The feeds of workers 1.. (worker 0 reads).
     let mut feeds = Vec::with_capacity(threads);
     let mut fed: Vec<Mutex<Option<Receiver<Feed>>>> = Vec::with_capacity(threads);
-    for _ in 0..threads {
+    for _ in 1..threads {
         let (tx, rx) = sync_channel::<Feed>(FEED_DEPTH);
         feeds.push(tx);
         fed.push(Mutex::new(Some(rx)));
     }
     let (recycle, recycled) = channel::<Batch>();
-    let summary = std::thread::scope(|scope| {
-        let reader = std::thread::Builder::new()
-            .name("tlsautopsy-reader".to_string())
-            .spawn_scoped(scope, move || {
-                read_and_route(paths, progress, feeds, recycled)
-            })
-            .map_err(|e| {
-                io::Error::new(e.kind(), format!("cannot start the reading thread: {e}"))
-            })?;
-        let worker = |shard: usize, link: Link| {
-            let feed = fed
-                .get(shard)
-                .and_then(|m| m.lock().ok().and_then(|mut g| g.take()));
-            if let Some(feed) = feed {
-                let recycle = recycle.clone();
-                work(
-                    paths,
-                    shard_opts,
-                    shard,
-                    threads,
-                    prepare,
-                    (feed, recycle),
-                    link,
-                );
+    let reading = Mutex::new(Some((feeds, recycled)));
+    let worker = |shard: usize, link: Link| {
+        let w = Worker::new(paths, shard_opts, shard, threads, prepare, link);
+        if shard == 0 {
+            if let Some((feeds, recycled)) = reading.lock().ok().and_then(|mut g| g.take()) {
+                w.lead(paths, progress, feeds, recycled);
             }
-        };
-        let result = run_workers(paths, opts, sink, threads, &worker);
-        // A worker that never started leaves its feed here: dropped, so the reader cannot wait on it.
+            return;
+        }
+        let feed = fed
+            .get(shard - 1)
+            .and_then(|m| m.lock().ok().and_then(|mut g| g.take()));
+        if let Some(feed) = feed {
+            w.follow(feed, recycle.clone());
+        }
+    };
+    // A worker that could not be started leaves its feed here: dropped then, so worker 0 cannot
+    // wait on it.
+    let abort = || {
         for m in &fed {
             if let Ok(mut g) = m.lock() {
                 g.take();
             }
         }
-        match reader.join() {
-            Ok(()) => result,
-            Err(payload) => Err(io::Error::other(format!(
-                "the reading thread panicked: {}",
-                panic_message(payload.as_ref())
-            ))),
-        }
-    })?;
+    };
+    let summary = run_workers(paths, opts, sink, threads, &worker, &abort)?;
     let l = &summary.totals.limits;
     if l.connections > 0 || l.buffer_total > 0 {
         eprintln!(
@@ -410,70 +485,16 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "(no message)".to_string())
 }
 
-/// The reading thread: reads every input once ([`crate::run::read_inputs`], as one thread does),
-/// copies the frames into batches with the shard owning each (a plain TCP segment by its flow's hash,
-/// anything else [`EVERYONE`]) and hands every batch to every worker, in worker order (see the
-/// module docs on why that order cannot deadlock). Stops early when a worker is gone.
-fn read_and_route(
-    paths: &[String],
-    progress: Option<&Progress>,
-    feeds: Vec<SyncSender<Feed>>,
-    recycled: Receiver<Batch>,
-) {
-    let n = feeds.len().max(1) as u64;
-    let peek = Decoder::new();
-    // One batch per worker: every frame's slot, the bytes of its own frames and everyone's.
-    let mut cur: Vec<Batch> = feeds.iter().map(|_| Batch::new()).collect();
-    let ship = |cur: &mut Vec<Batch>| -> bool {
-        cur.iter_mut().zip(&feeds).all(|(b, tx)| {
-            // A batch a worker is done with comes back to be filled again: its buffers are
-            // neither allocated nor faulted in again, and never freed on another thread.
-            let mut next = recycled.try_recv().unwrap_or_else(|_| Batch::new());
-            next.data.clear();
-            next.slots.clear();
-            tx.send(Feed::Frames(std::mem::replace(b, next))).is_ok()
-        })
-    };
-    let mut open = |p: &str| CaptureReader::open(Path::new(p));
-    let mut going = true;
-    let inputs = crate::run::read_inputs(paths, &mut open, progress, |file, frame| {
-        let owner = peek.peek_tcp(frame).map_or(EVERYONE, |(a, ap, b, bp)| {
-            (flow_hash(&flow_key(a, ap, b, bp)) % n) as u16
-        });
-        for (w, b) in cur.iter_mut().enumerate() {
-            if owner == EVERYONE || usize::from(owner) == w {
-                b.push(file, frame, owner);
-            } else {
-                b.push_elsewhere(frame, owner);
-            }
-        }
-        if cur.iter().any(Batch::full) {
-            going = ship(&mut cur);
-        }
-        going
-    });
-    if !going || (cur.iter().any(|b| !b.slots.is_empty()) && !ship(&mut cur)) {
-        return;
-    }
-    let mut inputs = Some(inputs);
-    for tx in &feeds {
-        if tx
-            .send(Feed::End(inputs.take().unwrap_or_default()))
-            .is_err()
-        {
-            return;
-        }
-    }
-}
-
 /// Starts `threads` workers (`worker(shard, sender)`), merges their events into `sink`, and joins
-/// them. A worker that panics or stops early makes this an error, never a hang.
+/// them. A worker that panics or stops early makes this an error, never a hang; when one cannot be
+/// started, `abort` is called before the others are joined (to free those that would wait for it).
 pub fn run_workers(
     paths: &[String],
     opts: Options,
     sink: &mut dyn ReportSink,
     threads: usize,
     worker: &(dyn Fn(usize, Link) + Sync),
+    abort: &dyn Fn(),
 ) -> io::Result<Summary> {
     let names: Vec<String> = paths.to_vec();
     sink.begin(&names)?;
@@ -490,6 +511,7 @@ pub fn run_workers(
                 Ok(h) => handles.push(h),
                 Err(e) => {
                     drop(rxs);
+                    abort();
                     for h in handles {
                         let _ = h.join();
                     }
@@ -594,92 +616,285 @@ impl Out {
     }
 }
 
-/// One worker: walks the batches the reading thread hands out, tracks its shard's connections
-/// (every frame is counted, those of other shards' connections without decoding them), sends its
-/// events.
-fn work(
-    paths: &[String],
-    opts: Options,
-    shard: usize,
-    threads: usize,
-    prepare: Prepare,
-    (feed, recycle): (Receiver<Feed>, Sender<Batch>),
-    link: Link,
-) {
-    let mut analyzer = Analyzer::new(opts);
-    analyzer.set_shard(shard, threads);
-    let me = u16::try_from(shard).unwrap_or(EVERYONE);
-    let mut out = Out {
-        link,
-        events: Vec::new(),
-        judged: 0,
-        closed: false,
-        spare: Vec::new(),
-        render: prepare.json.then(|| paths.to_vec()),
-        release: prepare.release,
-    };
-    let mut seq: u64 = 0;
-    let mut batches: usize = 0;
-    let mut prev = analyzer.shard_probe();
-    let mut judged: Vec<(Box<Connection>, Verdict)> = Vec::new();
-    let inputs = loop {
-        let batch = match feed.recv() {
-            Ok(Feed::Frames(b)) => b,
-            Ok(Feed::End(inputs)) => break inputs,
-            // The reading thread stopped early (a worker is gone): the merger says so.
-            Err(_) => return,
-        };
+/// One worker's state: its analyzer, its outgoing events, where it is.
+struct Worker {
+    analyzer: Analyzer,
+    out: Out,
+    /// The probe after the last frame walked.
+    prev: ShardProbe,
+    /// Connections the frame being walked judged.
+    judged: Vec<(Box<Connection>, Verdict)>,
+    /// Batches walked, and where the last one ends in the input.
+    batches: usize,
+    walked: u64,
+}
+
+impl Worker {
+    fn new(
+        paths: &[String],
+        opts: Options,
+        shard: usize,
+        threads: usize,
+        prepare: Prepare,
+        link: Link,
+    ) -> Worker {
+        let mut analyzer = Analyzer::new(opts);
+        analyzer.set_shard(shard, threads);
+        let prev = analyzer.shard_probe();
+        Worker {
+            analyzer,
+            out: Out {
+                link,
+                events: Vec::new(),
+                judged: 0,
+                closed: false,
+                spare: Vec::new(),
+                render: prepare.json.then(|| paths.to_vec()),
+                release: prepare.release,
+            },
+            prev,
+            judged: Vec::new(),
+            batches: 0,
+            walked: 0,
+        }
+    }
+
+    /// Walks a batch: one thread's clock, each frame's packet, the sweep where one thread sweeps;
+    /// every few batches, everything up to the batch's end is said (the merger needs it from every
+    /// worker to move past it; see the module docs on why this cannot deadlock). False when the
+    /// merger is gone.
+    fn walk(&mut self, batch: &Batch) -> bool {
+        let Worker {
+            analyzer,
+            out,
+            prev,
+            judged,
+            ..
+        } = self;
         for slot in &batch.slots {
-            seq += 1;
-            // The packet (the sweep that may be due is deferred), then the sweep.
-            let mut done = |c, v| judged.push((c, v));
-            if slot.owner == me || slot.owner == EVERYONE {
-                analyzer.frame(slot.file, &batch.frame(slot), &mut done);
-            } else {
-                analyzer.frame_elsewhere(slot.ts, slot.len, &mut done);
+            let seq = slot.seq;
+            analyzer.advance_clock(slot.now);
+            if slot.frame {
+                let mut done = |c, v| judged.push((c, v));
+                if slot.routed {
+                    analyzer.frame_of_shard(slot.file, &batch.frame(slot), &mut done);
+                } else {
+                    analyzer.frame(slot.file, &batch.frame(slot), &mut done);
+                }
+                let now = analyzer.shard_probe();
+                record_packet(out, seq, prev, &now, judged);
             }
-            let now = analyzer.shard_probe();
-            record_packet(&mut out, seq, &prev, &now, &mut judged);
-            analyzer.run_deferred_sweep(&mut |c, v| out.judged_by_sweep(seq, c, v));
+            if slot.sweep {
+                analyzer.run_sweep(&mut |c, v| out.judged_by_sweep(seq, c, v));
+            }
             let now = analyzer.shard_probe();
             if now.buffered != prev.buffered {
                 out.push(seq, Phase::Settled, 0, What::Buffered(now.buffered));
             }
-            prev = now;
+            *prev = now;
             if out.judged >= CHUNK_JUDGED && !out.send() {
-                return;
+                return false;
             }
         }
-        // Handed back to be filled again.
-        let _ = recycle.send(batch);
-        // Every few batches, everything up to the batch's end is said (the merger needs it from
-        // every worker to move past it; see the module docs on why this cannot deadlock).
-        batches += 1;
-        if batches % MARK_BATCHES == 0 {
-            out.push(seq, Phase::Mark, 0, What::Mark);
-            if !out.send() {
-                return;
-            }
+        self.walked = batch.last_seq;
+        self.batches += 1;
+        if self.batches % MARK_BATCHES == 0 {
+            self.say_all()
         } else {
-            out.take_back();
+            self.out.take_back();
+            true
         }
-    };
-    // The end: every remaining connection, by id.
-    let totals = analyzer.finish(&mut |c, v| out.judged_by_sweep(u64::MAX, c, v));
-    let now = analyzer.shard_probe();
-    if now.buffered != prev.buffered {
-        out.push(u64::MAX, Phase::Settled, 0, What::Buffered(now.buffered));
     }
-    out.push(
-        u64::MAX,
-        Phase::End,
-        0,
-        What::End(Box::new(End { totals, inputs })),
-    );
-    out.send();
-    // Free what the merger sends back until it is done.
-    for back in out.link.back.iter() {
-        drop(back);
+
+    /// Sends everything up to the end of the last batch walked, with a mark: before waiting for
+    /// anything, so the merger never waits for a worker that waits. False when the merger is gone.
+    fn say_all(&mut self) -> bool {
+        self.out.push(self.walked, Phase::Mark, 0, What::Mark);
+        self.out.send()
+    }
+
+    /// Worker 0: hands `feed` to another worker; when its feed is full, says all first (see the
+    /// module docs). False when that worker or the merger is gone.
+    fn hand(&mut self, tx: &SyncSender<Feed>, feed: Feed) -> bool {
+        match tx.try_send(feed) {
+            Ok(()) => true,
+            Err(TrySendError::Full(f)) => self.say_all() && tx.send(f).is_ok(),
+            Err(TrySendError::Disconnected(_)) => false,
+        }
+    }
+
+    /// Worker 1 and up: walks the batches worker 0 hands out, hands each back to be filled again.
+    fn follow(mut self, feed: Receiver<Feed>, recycle: Sender<Batch>) {
+        let end = loop {
+            let next = match feed.try_recv() {
+                Ok(f) => Ok(f),
+                Err(TryRecvError::Empty) => {
+                    if !self.say_all() {
+                        return;
+                    }
+                    feed.recv().map_err(|_| ())
+                }
+                Err(TryRecvError::Disconnected) => Err(()),
+            };
+            let mut batch = match next {
+                Ok(Feed::Frames(b)) => b,
+                Ok(Feed::End(end)) => break end,
+                // Worker 0 stopped early (a worker or the merger is gone): the merger says so.
+                Err(()) => return,
+            };
+            if !self.walk(&batch) {
+                return;
+            }
+            // The read buffers let go now, to be read into again.
+            batch.blocks.clear();
+            let _ = recycle.send(batch);
+        };
+        let (inputs, elsewhere) = *end;
+        self.finish(inputs, &elsewhere);
+    }
+
+    /// Worker 0: reads every input once ([`crate::run::read_inputs`], as one thread does), runs
+    /// one thread's clock and sweeps, puts each frame's slot into the batch of the shard owning it
+    /// (a plain TCP segment by its flow's hash, anything else into every batch, [`EVERYONE`]); when
+    /// a batch is full, hands out the others' batches of the round (see the module docs on why this
+    /// cannot deadlock) and walks its own. At the end, tells each worker what it did not see. Stops
+    /// early when a worker or the merger is gone.
+    fn lead(
+        mut self,
+        paths: &[String],
+        progress: Option<&Progress>,
+        feeds: Vec<SyncSender<Feed>>,
+        recycled: Receiver<Batch>,
+    ) {
+        let n = feeds.len() as u64 + 1;
+        let peek = Decoder::new();
+        // One batch per worker, this one's first.
+        let mut cur: Vec<Batch> = (0..n).map(|_| Batch::new()).collect();
+        let mut seq: u64 = 0;
+        // Hands out a round: the others' batches (before walking its own, so a worker waiting for
+        // its next batch has walked as far as this one will), then walks its own.
+        let ship = |w: &mut Worker, cur: &mut Vec<Batch>, seq: u64| -> bool {
+            let mut it = cur.iter_mut();
+            let Some(mine) = it.next() else {
+                return false;
+            };
+            for (b, tx) in it.zip(&feeds) {
+                // A batch a worker is done with comes back to be filled again: its buffers are
+                // neither allocated nor faulted in again, and never freed on another thread.
+                let mut next = recycled.try_recv().unwrap_or_else(|_| Batch::new());
+                next.blocks.clear();
+                next.bytes = 0;
+                next.slots.clear();
+                b.last_seq = seq;
+                let full = std::mem::replace(b, next);
+                if !w.hand(tx, Feed::Frames(full)) {
+                    return false;
+                }
+            }
+            mine.last_seq = seq;
+            let going = w.walk(mine);
+            mine.blocks.clear();
+            mine.bytes = 0;
+            mine.slots.clear();
+            going
+        };
+        // One thread's clock and sweeps; the plain TCP frames routed to one shard, in all and per
+        // shard (a worker did not see those of the others); the first timestamp.
+        let mut clock = SweepClock::default();
+        let mut routed = (0u64, 0u64);
+        let mut own = vec![(0u64, 0u64); cur.len()];
+        let mut first_ts: Option<Timestamp> = None;
+        let mut open = |p: &str| CaptureReader::open(Path::new(p));
+        let mut going = true;
+        let inputs = crate::run::read_inputs(paths, &mut open, progress, |file, frame, at| {
+            seq += 1;
+            clock.advance(frame.ts);
+            if first_ts.is_none_or(|f| frame.ts < f) {
+                first_ts = Some(frame.ts);
+            }
+            let sweep = clock.frame_done();
+            if sweep {
+                clock.swept();
+            }
+            let when = When {
+                seq,
+                now: clock.now(),
+                sweep,
+            };
+            let owner = peek
+                .peek_tcp(frame)
+                .map(|(a, ap, b, bp)| shard_of(flow_hash(a, ap, b, bp), n) as usize);
+            match owner.and_then(|w| Some((w, cur.get_mut(w)?, own.get_mut(w)?))) {
+                Some((w, b, o)) => {
+                    b.push(file, frame, at, when, true);
+                    let len = frame.data.len() as u64;
+                    *o = (o.0 + 1, o.1 + len);
+                    routed = (routed.0 + 1, routed.1 + len);
+                    if sweep {
+                        for (x, b) in cur.iter_mut().enumerate() {
+                            if x != w {
+                                b.push_sweep(when);
+                            }
+                        }
+                    }
+                }
+                None => {
+                    for b in cur.iter_mut() {
+                        b.push(file, frame, at, when, false);
+                    }
+                }
+            }
+            if cur.iter().any(Batch::full) {
+                going = ship(&mut self, &mut cur, seq);
+            }
+            going
+        });
+        if !going || (cur.iter().any(|b| !b.slots.is_empty()) && !ship(&mut self, &mut cur, seq)) {
+            return;
+        }
+        let elsewhere = |o: &(u64, u64)| Elsewhere {
+            frames: routed.0 - o.0,
+            bytes: routed.1 - o.1,
+            first_ts,
+            last_ts: (seq > 0).then_some(clock.now()),
+            now: clock.now(),
+        };
+        let mut others = own.iter();
+        let mine = others.next().map(elsewhere).unwrap_or_default();
+        for (tx, o) in feeds.iter().zip(others) {
+            if !self.hand(tx, Feed::End(Box::new((Vec::new(), elsewhere(o))))) {
+                return;
+            }
+        }
+        drop(feeds);
+        self.finish(inputs, &mine);
+    }
+
+    /// The end of the input: counts what the worker did not see, judges every remaining
+    /// connection (by id), sends its totals, and frees what the merger sends back until it is done.
+    fn finish(mut self, inputs: Vec<InputInfo>, elsewhere: &Elsewhere) {
+        let Worker {
+            analyzer,
+            out,
+            prev,
+            ..
+        } = &mut self;
+        analyzer.count_elsewhere(elsewhere);
+        let totals = analyzer.finish(&mut |c, v| out.judged_by_sweep(u64::MAX, c, v));
+        let now = analyzer.shard_probe();
+        if now.buffered != prev.buffered {
+            out.push(u64::MAX, Phase::Settled, 0, What::Buffered(now.buffered));
+        }
+        out.push(
+            u64::MAX,
+            Phase::End,
+            0,
+            What::End(Box::new(End { totals, inputs })),
+        );
+        out.send();
+        for back in out.link.back.iter() {
+            drop(back);
+        }
     }
 }
 
@@ -716,7 +931,12 @@ fn record_packet(
             out.push(seq, Phase::Peak, 0, What::Buffered(p));
         }
     };
-    for (i, (conn, verdict)) in judged.drain(..).enumerate() {
+    let judged = if judged.is_empty() {
+        None
+    } else {
+        Some(judged.drain(..))
+    };
+    for (i, (conn, verdict)) in judged.into_iter().flatten().enumerate() {
         // Port reuse and eviction come before the packet's connection is created; the total buffer
         // limit after the packet.
         let phase = if conn.judged_because == JudgedBecause::MemoryLimit {
@@ -940,23 +1160,34 @@ mod tests {
 
     #[test]
     fn hash_is_fixed_and_spreads() {
-        let k = |p: u16| {
-            (
-                IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
-                p,
-                IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
-                443,
-            )
-        };
-        assert_eq!(flow_hash(&k(40000)), flow_hash(&k(40000)));
+        let (a, b) = (
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+        );
+        let h = |p: u16| flow_hash(a, p, b, 443);
+        assert_eq!(h(40000), flow_hash(a, 40000, b, 443));
+        assert_eq!(h(40000), flow_hash(b, 443, a, 40000), "both ways");
         let mut per = [0u32; 3];
         for p in 40000..43000 {
-            per[(flow_hash(&k(p)) % 3) as usize] += 1;
+            per[(h(p) % 3) as usize] += 1;
         }
         assert!(per.iter().all(|&c| c > 900), "{per:?}");
+        // Worker 0 (which also reads) gets one part in 1 + OTHER_PARTS * (n - 1).
+        for n in [2u64, 3] {
+            let parts = 1 + OTHER_PARTS * (n - 1);
+            let mut per = vec![0u64; n as usize];
+            for p in 40000..52000 {
+                per[shard_of(h(p), n) as usize] += 1;
+            }
+            let want = |s: u64| 12000 * if s == 0 { 1 } else { OTHER_PARTS } / parts;
+            for (s, &c) in per.iter().enumerate() {
+                let w = want(s as u64);
+                assert!(c > w * 9 / 10 && c < w * 11 / 10, "{n}: {per:?}");
+            }
+        }
         let f = ShardFilter::new(1, 2);
-        let owned = (40000..40100).filter(|&p| f.owns(&k(p))).count();
-        assert!((30..70).contains(&owned), "{owned}");
+        let owned = (40000..40100).filter(|&p| f.owns(a, p, b, 443)).count();
+        assert!((60..90).contains(&owned), "{owned}");
     }
 
     struct Null;
@@ -995,8 +1226,8 @@ mod tests {
                 }
             }
         };
-        let err =
-            run_workers(&[], Options::default(), &mut Null, 2, &worker).expect_err("an error");
+        let err = run_workers(&[], Options::default(), &mut Null, 2, &worker, &|| {})
+            .expect_err("an error");
         assert!(
             err.to_string()
                 .contains("analysis thread 1 panicked: boom in shard 1"),

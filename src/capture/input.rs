@@ -1,16 +1,29 @@
 //! A bounded read buffer over any `Read`: grows only when one record needs more room than it has,
 //! never beyond a hard cap, and hands out slices that stay valid until the next fill.
+//!
+//! The buffer is shared ([`Input::block`]): whoever holds a clone keeps the bytes of the frames in
+//! it as they are (a flow-sharded run hands them to its workers without copying them). Before
+//! reading into a buffer someone else still holds, the input moves on to a fresh one and copies
+//! only the unconsumed bytes (the start of a record cut by the end of the last read) to its front;
+//! the buffers it left are kept and reused once nobody else holds them.
 
 use std::io::{self, Read};
+use std::sync::Arc;
 
 /// Initial buffer size: enough for any ordinary packet and many small ones. 256 KB reads measured
 /// faster than 64 KB on a warm 1 GB capture (fewer calls) while the data read still sits in the
 /// CPU cache when it is parsed (see BENCHMARKS.md).
 pub(crate) const INITIAL_CAPACITY: usize = 256 * 1024;
 
+/// Buffers left while others held them, kept for reuse; beyond this many, those nobody holds any
+/// more are freed (the others are bounded by whoever holds them).
+const MAX_RETIRED: usize = 64;
+
 pub(crate) struct Input {
     src: Box<dyn Read + Send>,
-    buf: Vec<u8>,
+    buf: Arc<[u8]>,
+    /// Buffers left while someone else held them ([`Input::block`]), to reuse once nobody does.
+    retired: Vec<Arc<[u8]>>,
     /// Start of unconsumed data in `buf`.
     start: usize,
     /// End of valid data in `buf`.
@@ -27,13 +40,14 @@ impl Input {
     /// `head` holds bytes already read from the start of `src`.
     pub(crate) fn new(src: Box<dyn Read + Send>, head: &[u8], max_capacity: usize) -> Input {
         let cap = INITIAL_CAPACITY.max(head.len());
-        let mut buf = vec![0u8; cap];
-        if let Some(dst) = buf.get_mut(..head.len()) {
+        let mut buf = zeroed(cap);
+        if let Some(dst) = Arc::get_mut(&mut buf).and_then(|b| b.get_mut(..head.len())) {
             dst.copy_from_slice(head);
         }
         Input {
             src,
             buf,
+            retired: Vec::new(),
             start: 0,
             end: head.len(),
             eof: false,
@@ -60,6 +74,13 @@ impl Input {
     /// Index in the internal buffer of the first unconsumed byte (for [`Input::slice`]).
     pub(crate) fn position(&self) -> usize {
         self.start
+    }
+
+    /// The internal buffer, to hold on to: [`Input::slice`]`(pos, len)` is
+    /// `block[pos..pos + len]`, and stays so as long as it is held (the input reads into another
+    /// buffer then).
+    pub(crate) fn block(&self) -> &Arc<[u8]> {
+        &self.buf
     }
 
     /// A slice of the internal buffer by absolute position; valid until the next [`Input::fill`].
@@ -89,17 +110,30 @@ impl Input {
         if n > self.max_capacity {
             return Err(io::Error::other("record larger than the read buffer limit"));
         }
-        // Make room: move the unconsumed bytes to the front, growing the buffer if one record needs it.
-        if self.buf.len().saturating_sub(self.start) < n {
-            if n > self.buf.len() {
-                let new_cap = n
-                    .checked_next_power_of_two()
+        // Make room: move the unconsumed bytes to the front, growing the buffer if one record needs
+        // it; into another buffer when someone else holds this one.
+        let shared = Arc::get_mut(&mut self.buf).is_none();
+        if shared || self.buf.len().saturating_sub(self.start) < n {
+            let cap = if n > self.buf.len() {
+                n.checked_next_power_of_two()
                     .unwrap_or(n)
                     .min(self.max_capacity)
-                    .max(n);
-                self.buf.resize(new_cap, 0);
+                    .max(n)
+            } else {
+                self.buf.len()
+            };
+            let (start, end) = (self.start, self.end);
+            if shared || cap > self.buf.len() {
+                let mut fresh = self.spare(cap);
+                let kept = self.buf.get(start..end).unwrap_or(&[]);
+                if let Some(dst) = Arc::get_mut(&mut fresh).and_then(|b| b.get_mut(..kept.len())) {
+                    dst.copy_from_slice(kept);
+                }
+                let old = std::mem::replace(&mut self.buf, fresh);
+                self.retire(old);
+            } else if let Some(b) = Arc::get_mut(&mut self.buf) {
+                b.copy_within(start..end, 0);
             }
-            self.buf.copy_within(self.start..self.end, 0);
             self.end = self.available();
             self.start = 0;
         }
@@ -107,7 +141,8 @@ impl Input {
             if self.eof {
                 return Ok(false);
             }
-            let Some(space) = self.buf.get_mut(self.end..) else {
+            let Some(space) = Arc::get_mut(&mut self.buf).and_then(|b| b.get_mut(self.end..))
+            else {
                 return Ok(false);
             };
             match self.src.read(space) {
@@ -119,6 +154,39 @@ impl Input {
         }
         Ok(true)
     }
+}
+
+impl Input {
+    /// A buffer of at least `len` bytes nobody else holds: a retired one, or a new one (retired
+    /// ones too small for it, now that the buffer grew, are freed once nobody holds them).
+    fn spare(&mut self, len: usize) -> Arc<[u8]> {
+        self.retired
+            .retain(|b| b.len() >= len || Arc::strong_count(b) > 1);
+        let free = self
+            .retired
+            .iter_mut()
+            .position(|b| b.len() >= len && Arc::get_mut(b).is_some());
+        match free {
+            Some(i) => self.retired.swap_remove(i),
+            None => zeroed(len),
+        }
+    }
+
+    /// Keeps a buffer left while others may hold it, for reuse (one nobody holds is freed).
+    fn retire(&mut self, old: Arc<[u8]>) {
+        if Arc::strong_count(&old) == 1 {
+            return;
+        }
+        if self.retired.len() >= MAX_RETIRED {
+            self.retired.retain(|b| Arc::strong_count(b) > 1);
+        }
+        self.retired.push(old);
+    }
+}
+
+/// A new buffer of `len` zero bytes.
+fn zeroed(len: usize) -> Arc<[u8]> {
+    std::iter::repeat_n(0u8, len).collect()
 }
 
 /// Reads up to `buf.len()` bytes, retrying short reads until the buffer is full or the source ends.
@@ -187,6 +255,47 @@ mod tests {
         assert!(input.fill(left).unwrap());
         assert!(!input.fill(left + 1).unwrap());
         assert_eq!(input.available(), left);
+    }
+
+    /// A held buffer keeps its bytes: the input reads into another one, carrying over only the
+    /// unconsumed bytes, and takes the held one back once it is let go.
+    #[test]
+    fn a_held_buffer_keeps_its_bytes_and_is_reused_once_let_go() {
+        const I: usize = INITIAL_CAPACITY;
+        let data: Vec<u8> = (0..4 * I as u32).map(|i| (i % 251) as u8).collect();
+        let mut input = Input::new(
+            Box::new(Trickle {
+                data: data.clone(),
+                pos: 0,
+                chunk: I / 3,
+            }),
+            &[],
+            2 * I,
+        );
+        assert!(input.fill(I - 10).unwrap());
+        let held = Arc::clone(input.block());
+        let pos = input.position();
+        let before = held[pos..pos + 100].to_vec();
+        input.consume(I - 20);
+        // 20 unconsumed bytes, and more wanted: read into another buffer.
+        assert!(input.fill(1000).unwrap());
+        assert!(!Arc::ptr_eq(&held, input.block()));
+        assert_eq!(&input.data()[..1000], &data[I - 20..I + 980]);
+        assert_eq!(&held[pos..pos + 100], &before[..]);
+        // Let go: the next buffer needed is the held one again.
+        let first = Arc::as_ptr(&held);
+        drop(held);
+        let again = Arc::clone(input.block());
+        input.consume(1000);
+        assert!(input.fill(I / 2).unwrap());
+        assert_eq!(Arc::as_ptr(input.block()), first);
+        assert_eq!(&input.data()[..I / 2], &data[I + 980..I + 980 + I / 2]);
+        drop(again);
+        // Nobody holds it: read in place.
+        let cur = Arc::as_ptr(input.block());
+        input.consume(I / 2);
+        assert!(input.fill(I / 2).unwrap());
+        assert_eq!(Arc::as_ptr(input.block()), cur);
     }
 
     #[test]

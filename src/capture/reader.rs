@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 
 use pcap_parser::pcapng::{
     parse_interfacedescriptionblock_be, parse_interfacedescriptionblock_le,
@@ -131,6 +132,15 @@ impl TsConv {
         let total = ns.saturating_add(self.offset_ns);
         Timestamp(u64::try_from(total.max(0)).unwrap_or(u64::MAX))
     }
+}
+
+/// The read buffer a frame's bytes are in ([`CaptureReader::next_frame_in_block`]).
+#[derive(Clone, Copy, Debug)]
+pub struct FrameBlock<'a> {
+    /// The buffer: a clone keeps its bytes as they are.
+    pub block: &'a Arc<[u8]>,
+    /// Where the frame's bytes start in it.
+    pub pos: usize,
 }
 
 /// Where the packet bytes of a frame sit in the input buffer.
@@ -355,7 +365,17 @@ impl CaptureReader {
     /// Next frame, borrowed until the next call. `Ok(None)` at the end. A file truncated in the middle
     /// of a packet or block gives `Err(CaptureError::Truncated{..})` once, a damaged one
     /// `Err(CaptureError::Corrupt{..})` once; every call after an error returns `Ok(None)`.
+    #[inline]
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
+        Ok(self.next_frame_in_block()?.map(|(f, _)| f))
+    }
+
+    /// [`CaptureReader::next_frame`], with the buffer its bytes are in: a clone of the block keeps
+    /// them (`block[pos..pos + frame.data.len()]`) after the next call, as long as it is held,
+    /// without copying them.
+    pub fn next_frame_in_block(
+        &mut self,
+    ) -> Result<Option<(Frame<'_>, FrameBlock<'_>)>, CaptureError> {
         if self.done {
             return Ok(None);
         }
@@ -370,14 +390,19 @@ impl CaptureReader {
         match result {
             Ok(Some(meta)) => {
                 self.stats.frames = self.stats.frames.saturating_add(1);
-                Ok(Some(Frame {
+                let frame = Frame {
                     number: self.number,
                     ts: meta.ts,
                     link: meta.link,
                     interface: meta.interface,
                     origlen: meta.origlen,
                     data: self.input.slice(meta.pos, meta.len),
-                }))
+                };
+                let block = FrameBlock {
+                    block: self.input.block(),
+                    pos: meta.pos,
+                };
+                Ok(Some((frame, block)))
             }
             Ok(None) => {
                 self.done = true;

@@ -404,10 +404,10 @@ impl Decoder {
         ip::peek_plain_tcp(net.packet)
     }
 
-    /// Counts a frame [`Decoder::peek_tcp`] recognised, as decoding it would have.
-    pub fn count_peeked_tcp(&mut self) {
-        self.stats.frames = self.stats.frames.saturating_add(1);
-        self.stats.tcp = self.stats.tcp.saturating_add(1);
+    /// Counts `n` frames [`Decoder::peek_tcp`] recognised, as decoding them would have.
+    pub fn count_peeked_tcp(&mut self, n: u64) {
+        self.stats.frames = self.stats.frames.saturating_add(n);
+        self.stats.tcp = self.stats.tcp.saturating_add(n);
     }
 
     fn count(&mut self, d: &Decoded<'_>) {
