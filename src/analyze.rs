@@ -357,7 +357,9 @@ impl SweepClock {
     /// [`SweepClock::swept`]).
     #[inline]
     pub fn frame_done(&mut self) -> bool {
-        self.since_sweep += 1;
+        // Saturating: 2^32 frames within one second of capture time (all stamped alike) must not
+        // overflow (overflow checks are on in release builds).
+        self.since_sweep = self.since_sweep.saturating_add(1);
         self.since_sweep >= 1024 && self.now.since(self.last_sweep) >= 1_000_000_000
     }
 

@@ -331,8 +331,8 @@ pub(crate) fn read_inputs(
                 }
                 Ok(None) => break,
                 Err(e @ CaptureError::Truncated { .. }) => {
-                    info.warnings
-                        .push(format!("{e}; the frames before it were analysed"));
+                    // The message says that the frames before the cut are analysed.
+                    info.warnings.push(e.to_string());
                 }
                 Err(e) => {
                     info.warnings

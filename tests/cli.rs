@@ -154,6 +154,8 @@ fn truncated_capture_is_analysed_as_far_as_it_goes_with_a_warning() {
         "{}",
         run.stderr
     );
+    // Said once, not twice ("...before the cut are analysed; the frames before it were analysed").
+    assert_eq!(run.stderr.matches("analysed").count(), 1, "{}", run.stderr);
     let summary = run.summary.expect("summary");
     assert!(summary["inputs"][0]["warnings"]
         .as_array()
