@@ -838,12 +838,8 @@ impl Analyzer {
             |tcp, out| tcp.flush(end, out),
         );
         conn.judged_because = why;
-        let capture_end = match why {
-            JudgedBecause::EndOfInput | JudgedBecause::Evicted | JudgedBecause::MemoryLimit => {
-                self.clock.now()
-            }
-            JudgedBecause::Closed | JudgedBecause::Idle | JudgedBecause::Quiet => self.clock.now(),
-        };
+        // What the capture shows up to now, whatever judged the connection.
+        let capture_end = self.clock.now();
         let input = ConnInput {
             tcp: &conn.tcp,
             tls: &conn.tls,
