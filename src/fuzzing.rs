@@ -98,7 +98,61 @@ pub fn capture_reader(data: &[u8]) {
         assert_eq!(r.stats().frames, frames);
         let _ = format!("{r:?} {:?}", r.section_comments());
         assert!(r.bytes_read() <= data.len() as u64);
+        held_blocks(name, data, frames);
     }
+}
+
+/// A reader that hands out at most `step` bytes a call, so records are cut by the ends of reads.
+struct Trickle {
+    data: Cursor<Vec<u8>>,
+    step: usize,
+}
+
+impl io::Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.step);
+        self.data.read(buf.get_mut(..n).unwrap_or_default())
+    }
+}
+
+/// The same input read in small pieces, holding some frames' read buffers
+/// ([`CaptureReader::next_frame_in_block`], as `--threads` does): the frames are the same, and a
+/// held buffer keeps the bytes of its frame however many reads come after.
+fn held_blocks(name: &str, data: &[u8], frames: u64) {
+    let step = usize::from(data.first().copied().unwrap_or(0)) * 61 + 1;
+    let trickle = Trickle {
+        data: Cursor::new(data.to_vec()),
+        step,
+    };
+    let Ok(mut r) = CaptureReader::from_reader(name.into(), Box::new(trickle)) else {
+        return;
+    };
+    let mut held: std::collections::VecDeque<(std::sync::Arc<[u8]>, usize, Vec<u8>)> =
+        std::collections::VecDeque::new();
+    let mut seen = 0u64;
+    while let Ok(Some((f, block))) = r.next_frame_in_block() {
+        seen += 1;
+        let bytes = f.data.to_vec();
+        assert_eq!(
+            block.block.get(block.pos..block.pos + bytes.len()),
+            Some(bytes.as_slice()),
+            "the block holds the frame"
+        );
+        if seen % 3 == 1 {
+            held.push_back((std::sync::Arc::clone(block.block), block.pos, bytes));
+            if held.len() > 8 {
+                held.pop_front();
+            }
+        }
+        for (b, pos, want) in &held {
+            assert_eq!(
+                b.get(*pos..*pos + want.len()),
+                Some(want.as_slice()),
+                "a held block keeps its bytes"
+            );
+        }
+    }
+    assert_eq!(seen, frames, "read in pieces, the same frames");
 }
 
 /// Link, IP, TCP and ICMP decoding with fragment reassembly, frame after frame.
