@@ -387,7 +387,7 @@ pub fn bundle(a: BundleArgs) -> anyhow::Result<u8> {
             eprintln!("tlsautopsy: {e}");
         }
         for w in &i.warnings {
-            eprintln!("tlsautopsy: warning: {}: {w}", i.name);
+            eprintln!("{}", crate::run::warning_line(&i.name, w));
         }
     }
     if readable == 0 {

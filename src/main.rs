@@ -104,7 +104,7 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             eprintln!("tlsautopsy: {e}");
         }
         for w in &i.warnings {
-            eprintln!("tlsautopsy: warning: {}: {w}", i.name);
+            eprintln!("{}", tlsautopsy::run::warning_line(&i.name, w));
         }
     }
     Ok(ExitCode::from(tlsautopsy::run::exit_status(&summary)))

@@ -83,6 +83,16 @@ impl ReportSink for Box<dyn ReportSink> {
     }
 }
 
+/// A warning about input `name` as printed on standard error: `name: warning`, unless the warning
+/// already starts with the name (the reader's own errors do: "f.pcap is truncated: ...").
+pub fn warning_line(name: &str, warning: &str) -> String {
+    if warning.starts_with(name) {
+        format!("tlsautopsy: warning: {warning}")
+    } else {
+        format!("tlsautopsy: warning: {name}: {warning}")
+    }
+}
+
 /// The exit status for a run: 2 when nothing could be analysed (no input could be read, or none had a
 /// frame on a link type we decode), else 1 when at least one connection failed, else 0.
 pub fn exit_status(summary: &Summary) -> u8 {

@@ -154,8 +154,11 @@ fn truncated_capture_is_analysed_as_far_as_it_goes_with_a_warning() {
         "{}",
         run.stderr
     );
-    // Said once, not twice ("...before the cut are analysed; the frames before it were analysed").
+    // Said once, not twice ("...before the cut are analysed; the frames before it were analysed"),
+    // and the file named once ("f: f is truncated" before).
     assert_eq!(run.stderr.matches("analysed").count(), 1, "{}", run.stderr);
+    let name = cut.to_str().expect("utf8");
+    assert_eq!(run.stderr.matches(name).count(), 1, "{}", run.stderr);
     let summary = run.summary.expect("summary");
     assert!(summary["inputs"][0]["warnings"]
         .as_array()
