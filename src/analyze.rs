@@ -449,11 +449,12 @@ fn absorb(
             conn.tcp.ladder.label(at, event_label(&event.kind));
         }
         if conn.events.len() < keep.max_events {
-            if conn.events.capacity() == 0 {
-                // A handshake's events at once instead of growing from 4.
-                conn.events.reserve_exact(8.min(keep.max_events));
-            }
-            conn.events.push(TlsEventAt { event, first, at });
+            let room = 8.min(keep.max_events);
+            crate::tcp::conn::push_with_room(
+                &mut conn.events,
+                room,
+                TlsEventAt { event, first, at },
+            );
         } else {
             conn.events_dropped = conn.events_dropped.saturating_add(1);
         }

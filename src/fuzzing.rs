@@ -102,13 +102,23 @@ pub fn capture_reader(data: &[u8]) {
     }
 }
 
-/// A reader that hands out at most `step` bytes a call, so records are cut by the ends of reads.
-struct Trickle {
+/// A reader that hands out at most `step` bytes a call, as a pipe on standard input does, so
+/// records are cut by the ends of reads (also used by the capture tests).
+pub(crate) struct ShortReads {
     data: Cursor<Vec<u8>>,
     step: usize,
 }
 
-impl io::Read for Trickle {
+impl ShortReads {
+    pub(crate) fn new(data: Vec<u8>, step: usize) -> Self {
+        ShortReads {
+            data: Cursor::new(data),
+            step: step.max(1),
+        }
+    }
+}
+
+impl io::Read for ShortReads {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = buf.len().min(self.step);
         self.data.read(buf.get_mut(..n).unwrap_or_default())
@@ -120,11 +130,8 @@ impl io::Read for Trickle {
 /// held buffer keeps the bytes of its frame however many reads come after.
 fn held_blocks(name: &str, data: &[u8], frames: u64) {
     let step = usize::from(data.first().copied().unwrap_or(0)) * 61 + 1;
-    let trickle = Trickle {
-        data: Cursor::new(data.to_vec()),
-        step,
-    };
-    let Ok(mut r) = CaptureReader::from_reader(name.into(), Box::new(trickle)) else {
+    let pieces = ShortReads::new(data.to_vec(), step);
+    let Ok(mut r) = CaptureReader::from_reader(name.into(), Box::new(pieces)) else {
         return;
     };
     let mut held: std::collections::VecDeque<(std::sync::Arc<[u8]>, usize, Vec<u8>)> =

@@ -210,22 +210,7 @@ pub(crate) fn read_head(src: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize>
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
-
-    /// A reader that returns at most `chunk` bytes per call, like a pipe.
-    struct Trickle {
-        data: Vec<u8>,
-        pos: usize,
-        chunk: usize,
-    }
-    impl Read for Trickle {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let rest = self.data.get(self.pos..).unwrap_or(&[]);
-            let n = rest.len().min(buf.len()).min(self.chunk);
-            buf[..n].copy_from_slice(&rest[..n]);
-            self.pos += n;
-            Ok(n)
-        }
-    }
+    use crate::fuzzing::ShortReads;
 
     #[test]
     fn fills_across_short_reads_and_grows_to_cap() {
@@ -233,11 +218,7 @@ mod tests {
         let (cap, big) = (2 * I + I / 2, I + I / 2);
         let data: Vec<u8> = (0..3 * I as u32).map(|i| i as u8).collect();
         let mut input = Input::new(
-            Box::new(Trickle {
-                data: data.clone(),
-                pos: 3,
-                chunk: 7,
-            }),
+            Box::new(ShortReads::new(data[3..].to_vec(), 7)),
             &data[..3],
             cap,
         );
@@ -263,15 +244,7 @@ mod tests {
     fn a_held_buffer_keeps_its_bytes_and_is_reused_once_let_go() {
         const I: usize = INITIAL_CAPACITY;
         let data: Vec<u8> = (0..4 * I as u32).map(|i| (i % 251) as u8).collect();
-        let mut input = Input::new(
-            Box::new(Trickle {
-                data: data.clone(),
-                pos: 0,
-                chunk: I / 3,
-            }),
-            &[],
-            2 * I,
-        );
+        let mut input = Input::new(Box::new(ShortReads::new(data.clone(), I / 3)), &[], 2 * I);
         assert!(input.fill(I - 10).unwrap());
         let held = Arc::clone(input.block());
         let pos = input.position();
@@ -300,11 +273,7 @@ mod tests {
 
     #[test]
     fn read_head_collects_short_reads() {
-        let mut t = Trickle {
-            data: vec![1; 100],
-            pos: 0,
-            chunk: 3,
-        };
+        let mut t = ShortReads::new(vec![1; 100], 3);
         let mut b = [0u8; 50];
         assert_eq!(read_head(&mut t, &mut b).unwrap(), 50);
         let mut b = [0u8; 80];

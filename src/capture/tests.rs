@@ -10,6 +10,7 @@ use super::testutil::{
     corpus_dir, corpus_file, ethernet, ipv4_tcp_syn, PcapNgWriter, PcapWriter, TempFile,
 };
 use super::*;
+use crate::fuzzing::ShortReads;
 use std::io::Read;
 use std::path::Path;
 
@@ -1109,15 +1110,6 @@ fn large_packets_grow_the_buffer_within_limits() {
     assert_eq!(frames[1].data.len(), 3);
 }
 
-/// A reader that returns a few bytes per call, like a pipe on standard input.
-struct Trickle(std::io::Cursor<Vec<u8>>);
-impl Read for Trickle {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = buf.len().min(13);
-        self.0.read(&mut buf[..n])
-    }
-}
-
 #[test]
 fn streaming_reader_with_short_reads() {
     let Some(p) = corpus_file("zeek/traces/tls1.2.pcap") else {
@@ -1125,18 +1117,14 @@ fn streaming_reader_with_short_reads() {
     };
     let bytes = std::fs::read(&p).unwrap();
     let mut a = CaptureReader::open(&p).unwrap();
-    let mut b = CaptureReader::from_reader(
-        "<stdin>".into(),
-        Box::new(Trickle(std::io::Cursor::new(bytes))),
-    )
-    .unwrap();
+    let mut b =
+        CaptureReader::from_reader("<stdin>".into(), Box::new(ShortReads::new(bytes, 13))).unwrap();
     assert_eq!(b.name(), "<stdin>");
     assert_eq!(read_all(&mut a).0, read_all(&mut b).0);
     let bytes = multi_section_file(true);
     let mut a = from_bytes("a", bytes.clone()).unwrap();
     let mut b =
-        CaptureReader::from_reader("b".into(), Box::new(Trickle(std::io::Cursor::new(bytes))))
-            .unwrap();
+        CaptureReader::from_reader("b".into(), Box::new(ShortReads::new(bytes, 13))).unwrap();
     assert_eq!(read_all(&mut a).0, read_all(&mut b).0);
 }
 

@@ -84,6 +84,16 @@ pub const SEGMENT_MAP: usize = 96;
 pub const LADDER_HEAD: usize = 64;
 pub const LADDER_TAIL: usize = 12;
 
+/// Pushes `item`, making room for `room` items at once on the first push. A connection's lists
+/// (ladder rows, segment map, ACK history, TLS events) hold about a handshake's worth; a `Vec`
+/// grows from 4, each growth a new allocation and a copy.
+pub(crate) fn push_with_room<T>(v: &mut Vec<T>, room: usize, item: T) {
+    if v.capacity() == 0 {
+        v.reserve_exact(room);
+    }
+    v.push(item);
+}
+
 /// What [`TcpConn::segments_of`] found.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SegmentsOf {
@@ -132,12 +142,8 @@ pub struct Ladder {
 impl Ladder {
     fn push(&mut self, row: LadderRow) {
         if self.head.len() < LADDER_HEAD {
-            if self.head.capacity() == 0 {
-                // A handshake is about a dozen packets: room for them at once, instead of growing
-                // from 4 rows (each growth a copy and a new allocation).
-                self.head.reserve_exact(16);
-            }
-            self.head.push(row);
+            // A handshake is about a dozen packets.
+            push_with_room(&mut self.head, 16, row);
             return;
         }
         if self.tail.len() == LADDER_TAIL {
@@ -561,11 +567,8 @@ impl TcpConn {
             }
             if self.segments[i].len() < SEGMENT_MAP {
                 if let Some(start) = self.asm[i].offset_of(seq) {
-                    let segments = &mut self.segments[i];
-                    if segments.capacity() == 0 {
-                        segments.reserve_exact(8);
-                    }
-                    segments.push((start, start + u64::from(wire_len), at));
+                    let segment = (start, start + u64::from(wire_len), at);
+                    push_with_room(&mut self.segments[i], 8, segment);
                 }
             }
             self.fed = true;
@@ -588,10 +591,7 @@ impl TcpConn {
                     let acks = &mut self.side[i].acks;
                     let advanced = acks.last().is_none_or(|(last, _)| off > *last);
                     if advanced {
-                        if acks.capacity() == 0 {
-                            acks.reserve_exact(8);
-                        }
-                        acks.push((off, at));
+                        push_with_room(acks, 8, (off, at));
                     }
                 }
             }

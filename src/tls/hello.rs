@@ -86,13 +86,8 @@ fn without_grease(values: impl ExactSizeIterator<Item = u16>) -> Vec<u16> {
     out
 }
 
-/// `b` as text, invalid UTF-8 replaced. Valid text (nearly always) is checked by `from_utf8`, which
-/// reads ASCII a word at a time; `from_utf8_lossy` goes byte by byte.
 fn lossy(b: &[u8]) -> String {
-    match std::str::from_utf8(b) {
-        Ok(s) => s.to_owned(),
-        Err(_) => String::from_utf8_lossy(b).into_owned(),
-    }
+    super::text(b).into_owned()
 }
 
 /// Parses a whole ClientHello handshake message (4-byte header included).

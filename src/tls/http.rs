@@ -187,10 +187,7 @@ pub struct Head {
 
 fn field(b: &[u8]) -> String {
     let b = b.get(..MAX_FIELD).unwrap_or(b);
-    match std::str::from_utf8(b) {
-        Ok(s) => s.trim().to_owned(),
-        Err(_) => String::from_utf8_lossy(b).trim().to_owned(),
-    }
+    super::text(b).trim().to_owned()
 }
 
 /// Splits a header block (or the start of one) into lines.

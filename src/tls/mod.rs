@@ -37,9 +37,20 @@ pub use session::{
     MAX_RECORD_LEN,
 };
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::tcp::Direction;
+
+/// Bytes from the wire as text, invalid UTF-8 replaced (U+FFFD). Valid text, nearly always, is
+/// checked by `from_utf8`, which reads ASCII a word at a time (`from_utf8_lossy` goes byte by byte)
+/// and borrowed.
+fn text(b: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
+    }
+}
 
 /// Largest handshake message we reassemble (as rustls does: a 16 MB claim must not allocate 16 MB).
 pub const MAX_HANDSHAKE_MESSAGE: usize = 64 * 1024;

@@ -1523,11 +1523,65 @@ fn remembered_certificates_are_the_same() {
     let first = chain();
     assert_eq!(first.len(), 2);
     assert_eq!(chain(), first, "remembered");
-    // Forty other "certificates" (not DER: each decodes to its own parse error) push it out.
+    // A certificate of the same length that differs in one byte of its name is not taken for it.
+    let leaf = leaf_der(TLS12_CHAIN);
+    let at = leaf
+        .windows(16)
+        .position(|w| w == b"tls.example.test")
+        .expect("the leaf names its host");
+    let mut other = leaf.clone();
+    other[at] = b'u';
+    let (a, b) = (cached_cert_info(&leaf), cached_cert_info(&other));
+    assert_eq!(a.subject_cn.as_deref(), Some("tls.example.test"));
+    assert_eq!(b.subject_cn.as_deref(), Some("uls.example.test"));
+    assert_eq!((a, b), (cert_info(&leaf), cert_info(&other)));
+    // Forty other "certificates" (not DER) push the chain out.
     for k in 0..40u8 {
         let junk = [0x30, 0x03, 0x02, 0x01, k];
         assert_eq!(cached_cert_info(&junk), cert_info(&junk));
         assert_eq!(cached_cert_info(&junk), cert_info(&junk), "remembered");
     }
     assert_eq!(chain(), first, "decoded again");
+}
+
+/// The DER of the first certificate of the server's Certificate message in a fixture.
+fn leaf_der(bin: &[u8]) -> Vec<u8> {
+    let be = |b: &[u8]| b.iter().fold(0usize, |n, x| n << 8 | usize::from(*x));
+    let stream: Vec<u8> = segments(bin)
+        .into_iter()
+        .filter(|(d, _)| *d == ToClient)
+        .flat_map(|(_, b)| b)
+        .collect();
+    // The handshake records' bodies, then their messages.
+    let (mut hs, mut i) = (Vec::new(), 0);
+    while i + 5 <= stream.len() {
+        let len = be(&stream[i + 3..i + 5]);
+        if stream[i] == 22 {
+            hs.extend_from_slice(&stream[i + 5..i + 5 + len]);
+        }
+        i += 5 + len;
+    }
+    let mut j = 0;
+    loop {
+        let len = be(&hs[j + 1..j + 4]);
+        if hs[j] == 11 {
+            // certificate_list length (3), then the first certificate's length (3) and DER.
+            let body = &hs[j + 4..j + 4 + len];
+            return body[6..6 + be(&body[3..6])].to_vec();
+        }
+        j += 4 + len;
+    }
+}
+
+/// Wire bytes as text: valid UTF-8 borrowed as is, invalid bytes replaced as `from_utf8_lossy` does.
+#[test]
+fn wire_text() {
+    assert!(matches!(
+        text(b"api.contoso.test"),
+        std::borrow::Cow::Borrowed("api.contoso.test")
+    ));
+    assert_eq!(text("é€😀".as_bytes()), "é€😀");
+    for b in [&b"a\xffb"[..], b"\xc3", b"ok\xe2\x82", b"\x80\x80x"] {
+        assert_eq!(text(b), String::from_utf8_lossy(b), "{b:?}");
+    }
 }

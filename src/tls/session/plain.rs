@@ -192,7 +192,7 @@ impl TlsSession {
                 .unwrap_or(usize::MAX)
                 .min(MAX_BODY_EXCERPT)
                 .min(rest.len());
-            resp.body_excerpt = String::from_utf8_lossy(rest.get(..n).unwrap_or_default()).into();
+            resp.body_excerpt = crate::tls::text(rest.get(..n).unwrap_or_default()).into();
         }
         if for_connect && !(100..200).contains(&status) {
             self.connect_pending = false;
@@ -229,7 +229,7 @@ impl TlsSession {
         if excerpt {
             let room = MAX_BODY_EXCERPT.saturating_sub(d.excerpt_raw.len());
             d.excerpt_raw.extend(data.iter().take(take.min(room)));
-            let text: String = String::from_utf8_lossy(&d.excerpt_raw).into();
+            let text: String = crate::tls::text(&d.excerpt_raw).into();
             if d.excerpt_raw.len() >= MAX_BODY_EXCERPT {
                 excerpt = false;
             }
