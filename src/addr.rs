@@ -65,6 +65,33 @@ pub fn write_endpoint(w: &mut Vec<u8>, a: &SocketAddr) {
     }
 }
 
+/// `ip:port`, or `[v6]:port` for IPv6, appended to a string.
+pub fn push_endpoint(s: &mut String, a: &SocketAddr) {
+    match a {
+        SocketAddr::V4(v4) => {
+            let t = V4Text::new(*v4.ip(), Some(v4.port()));
+            s.push_str(std::str::from_utf8(t.bytes()).unwrap_or_default());
+        }
+        SocketAddr::V6(_) => {
+            use std::fmt::Write as _;
+            let _ = write!(s, "{a}");
+        }
+    }
+}
+
+/// An address as its `Display` writes it, appended to a string.
+pub fn push_ip(s: &mut String, ip: &IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            s.push_str(std::str::from_utf8(V4Text::new(*v4, None).bytes()).unwrap_or_default())
+        }
+        IpAddr::V6(_) => {
+            use std::fmt::Write as _;
+            let _ = write!(s, "{ip}");
+        }
+    }
+}
+
 /// A port number in decimal, into a byte buffer.
 pub fn write_port(w: &mut Vec<u8>, port: u16) {
     let mut t = V4Text::default();
@@ -131,6 +158,10 @@ mod tests {
             let mut w = Vec::new();
             write_endpoint(&mut w, &a);
             assert_eq!(String::from_utf8_lossy(&w), a.to_string());
+            let mut t = String::from("x");
+            push_endpoint(&mut t, &a);
+            push_ip(&mut t, &a.ip());
+            assert_eq!(t, format!("x{a}{}", a.ip()));
             let mut w = Vec::new();
             write_ip(&mut w, &a.ip());
             assert_eq!(String::from_utf8_lossy(&w), a.ip().to_string());

@@ -8,6 +8,7 @@
 pub mod offer;
 pub mod provenance;
 pub mod rules;
+mod text;
 pub mod vocabulary;
 
 pub use rules::judge;

@@ -1,8 +1,8 @@
 //! Is a ClientHello's offer one that a current server (Azure front ends, OpenSSL, SChannel defaults)
 //! accepts? If it is, a connection that dies right after it was not killed by a parameter mismatch.
 
+use super::text::{cat, cat_to};
 use std::borrow::Cow;
-use std::fmt::Write;
 
 use super::Cause;
 use crate::tls::names;
@@ -91,11 +91,13 @@ pub fn assess(ch: &ClientHello) -> Offer {
     first.push_str("the ClientHello offered ");
     first.push_str(&offered);
     facts.push(first);
-    facts.push(format!(
-        "{} cipher suites ({} TLS 1.3, {} TLS 1.2 ECDHE/DHE with AEAD)",
+    facts.push(cat!(
         ch.cipher_suites.len(),
+        " cipher suites (",
         n13,
-        n12
+        " TLS 1.3, ",
+        n12,
+        " TLS 1.2 ECDHE/DHE with AEAD)"
     ));
     if !ch.groups.is_empty() {
         let mut g = String::with_capacity(80);
@@ -107,9 +109,10 @@ pub fn assess(ch: &ClientHello) -> Offer {
     let (acceptable, problem) = if acceptable(ch) {
         (true, None)
     } else if max < TLS12 {
-        facts.push(format!(
-            "the highest version offered is {}, and current servers require TLS 1.2 or later",
-            names::version_name(max)
+        facts.push(cat!(
+            "the highest version offered is ",
+            names::version_name(max),
+            ", and current servers require TLS 1.2 or later"
         ));
         (false, Some(Cause::VersionMismatch))
     } else if !has_common_group {
@@ -125,7 +128,7 @@ pub fn assess(ch: &ClientHello) -> Offer {
 
     let mut summary = offered;
     let example = first13.or(first12).or(ch.cipher_suites.first().copied());
-    let _ = write!(summary, ", {} suites", ch.cipher_suites.len());
+    cat_to!(summary, ", ", ch.cipher_suites.len(), " suites");
     if let Some(s) = example {
         summary.push_str(" incl. ");
         summary.push_str(&suite_name(s));

@@ -5,6 +5,7 @@
 //! kept sending after its "own" reset; resets with different sequence numbers; the packet came back
 //! faster than a round trip to the server could take.
 
+use super::text::cat;
 use crate::tcp::{PacketFacts, TcpConn};
 
 /// The provenance judgement of one packet.
@@ -36,14 +37,26 @@ pub fn check(conn: &TcpConn, p: &PacketFacts) -> Provenance {
         };
         if r.ttl != p.ttl {
             out.forged = true;
-            out.signals.push(format!(
-                "its TTL is {} while the {what} (frame {}) had {}: it travelled a different number of hops, so another device sent it",
-                p.ttl, r.at.frame, r.ttl
+            out.signals.push(cat!(
+                "its TTL is ",
+                p.ttl,
+                " while the ",
+                what,
+                " (frame ",
+                r.at.frame,
+                ") had ",
+                r.ttl,
+                ": it travelled a different number of hops, so another device sent it"
             ));
         } else {
-            out.signals.push(format!(
-                "its TTL {} matches the {what} (frame {}): it came from the same host that answered the SYN",
-                p.ttl, r.at.frame
+            out.signals.push(cat!(
+                "its TTL ",
+                p.ttl,
+                " matches the ",
+                what,
+                " (frame ",
+                r.at.frame,
+                "): it came from the same host that answered the SYN"
             ));
         }
     }
@@ -52,9 +65,10 @@ pub fn check(conn: &TcpConn, p: &PacketFacts) -> Provenance {
             if let Some(after) = server.first_after_rst {
                 if !after.flags.rst() {
                     out.forged = true;
-                    out.signals.push(format!(
-                        "the server address kept sending after the reset (frame {}): the real server never reset",
-                        after.at.frame
+                    out.signals.push(cat!(
+                        "the server address kept sending after the reset (frame ",
+                        after.at.frame,
+                        "): the real server never reset"
                     ));
                 }
             }

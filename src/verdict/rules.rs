@@ -9,6 +9,7 @@ use std::fmt::Write;
 
 use super::offer::{self, Offer};
 use super::provenance;
+use super::text::{cat, cat_to, Piece};
 use super::{
     AlertInfo, Cause, Confidence, Config, ConnInput, EndedBy, Evidence, Outcome, Party, TlsEventAt,
     Verdict,
@@ -22,20 +23,6 @@ use crate::tls::{names, HandshakeProgress, HttpResponse, TlsEventKind};
 /// type byte + a 16-byte AEAD tag = 19 with AES-GCM or ChaCha20-Poly1305 (TLS 1.3); a little slack for
 /// padding. A TLS 1.3 Finished is at least 32 + 1 + 16 = 49 bytes.
 pub const ALERT_SIZED: u16 = 24;
-
-/// Text pieces (`&str`, `String`, `Cow<str>`) joined into one `String`, sized once. For the sentences
-/// every connection gets: `format!` reads its template and dispatches every piece through
-/// `fmt::Display` and `Formatter::pad`, several times the cost of copying plain text.
-macro_rules! cat {
-    ($($piece:expr),+ $(,)?) => {{
-        let pieces: &[&str] = &[$(&$piece),+];
-        let mut s = String::with_capacity(pieces.iter().map(|p| p.len()).sum());
-        for p in pieces {
-            s.push_str(p);
-        }
-        s
-    }};
-}
 
 /// Judge one connection.
 pub fn judge(input: &ConnInput<'_>, cfg: &Config) -> Verdict {
@@ -84,6 +71,20 @@ impl std::fmt::Display for Ms {
     /// nearest rounding boundary is at least 1 ns away, 1/ns relative, far more than the float's
     /// 2^-52 relative error.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.integer() {
+            Some((q, 2, name)) => write!(f, "{}.{:02} {name}", q / 100, q % 100),
+            Some((q, 1, name)) => write!(f, "{}.{} {name}", q / 10, q % 10),
+            Some((q, _, name)) => write!(f, "{q} {name}"),
+            None => self.float_text(f),
+        }
+    }
+}
+
+impl Ms {
+    /// The rounded value in units of its last digit, how many digits follow the point, and the unit
+    /// name; `None` when the float path decides (see [`Ms`]'s `Display`).
+    #[inline]
+    fn integer(self) -> Option<(u64, u8, &'static str)> {
         let ns = self.0;
         // (nanoseconds per last digit, digits after the point, unit); the thresholds are the float
         // version's (ns / 1e6 >= 1000.0 exactly when ns >= 10^9, and so on).
@@ -95,14 +96,38 @@ impl std::fmt::Display for Ms {
         };
         let (q, r) = (ns / unit, ns % unit);
         if ns >= 1 << 50 || r * 2 == unit {
-            return self.float_text(f);
+            return None;
         }
-        let q = q + u64::from(r * 2 > unit);
+        Some((q + u64::from(r * 2 > unit), decimals, name))
+    }
+}
+
+impl Piece for Ms {
+    fn size(&self) -> usize {
+        12
+    }
+    /// The same text as `Display`, without `core::fmt` on the integer path.
+    fn push_to(&self, s: &mut String) {
+        let Some((q, decimals, name)) = self.integer() else {
+            let _ = write!(s, "{self}");
+            return;
+        };
+        let mut digits = itoa::Buffer::new();
         match decimals {
-            2 => write!(f, "{}.{:02} {name}", q / 100, q % 100),
-            1 => write!(f, "{}.{} {name}", q / 10, q % 10),
-            _ => write!(f, "{q} {name}"),
+            2 | 1 => {
+                let div = if decimals == 2 { 100 } else { 10 };
+                s.push_str(digits.format(q / div));
+                s.push('.');
+                let frac = q % div;
+                if decimals == 2 && frac < 10 {
+                    s.push('0');
+                }
+                s.push_str(digits.format(frac));
+            }
+            _ => s.push_str(digits.format(q)),
         }
+        s.push(' ');
+        s.push_str(name);
     }
 }
 
@@ -240,12 +265,12 @@ impl<'a> Judge<'a> {
         // One string, written in place (no intermediate `format!`s).
         let mut s = String::with_capacity(64);
         p.flags.write_names(&mut s, "+");
-        let _ = write!(s, " from {}, TTL {}", Endpoint(from), p.ttl);
+        cat_to!(s, " from ", Endpoint(from), ", TTL ", p.ttl);
         if let Some(id) = p.ip_id {
-            let _ = write!(s, ", IP ID {id}");
+            cat_to!(s, ", IP ID ", id);
         }
         if p.len > 0 {
-            let _ = write!(s, ", {} bytes", p.len);
+            cat_to!(s, ", ", p.len, " bytes");
         }
         s
     }
@@ -296,34 +321,33 @@ impl<'a> Judge<'a> {
                 "server"
             };
             if s.missed_bytes > 0 {
-                self.v.notes.push(format!(
-                    "{} bytes sent by the {who} are missing from the capture (packets lost by the capture or cut by its snaplen)",
-                    s.missed_bytes
-                ));
+                self.v.notes.push(cat!(s.missed_bytes, " bytes sent by the ", who, " are missing from the capture (packets lost by the capture or cut by its snaplen)"));
             }
             if s.inconsistent_bytes > 0 {
-                self.v.notes.push(format!(
-                    "{} retransmitted bytes from the {who} differ from the original (first copy kept)",
-                    s.inconsistent_bytes
+                self.v.notes.push(cat!(
+                    s.inconsistent_bytes,
+                    " retransmitted bytes from the ",
+                    who,
+                    " differ from the original (first copy kept)"
                 ));
             }
             if s.cap_hits > 0 {
-                self.v.notes.push(format!(
-                    "the out-of-order buffer for the {who}'s stream hit its limit {} time(s); the holes were skipped",
-                    s.cap_hits
+                self.v.notes.push(cat!(
+                    "the out-of-order buffer for the ",
+                    who,
+                    "'s stream hit its limit ",
+                    s.cap_hits,
+                    " time(s); the holes were skipped"
                 ));
             }
         }
         if t.duplicates > 0 {
-            self.v.notes.push(format!(
-                "{} packets were captured twice (several interfaces or capture points) and counted once",
-                t.duplicates
-            ));
+            self.v.notes.push(cat!(t.duplicates, " packets were captured twice (several interfaces or capture points) and counted once"));
         }
         if self.i.events_dropped > 0 {
-            self.v.notes.push(format!(
-                "{} TLS events beyond the per-connection limit were not kept",
-                self.i.events_dropped
+            self.v.notes.push(cat!(
+                self.i.events_dropped,
+                " TLS events beyond the per-connection limit were not kept"
             ));
         }
     }
@@ -394,9 +418,12 @@ impl<'a> Judge<'a> {
                     return self.proxy_refused(resp.status)
                 }
                 Some(_) => {
-                    self.reason(format!(
-                        "the client asked the proxy {} to CONNECT to {} and got a 2xx: TLS runs inside the tunnel",
-                        Endpoint(self.i.tcp.server), req.target
+                    self.reason(cat!(
+                        "the client asked the proxy ",
+                        Endpoint(self.i.tcp.server),
+                        " to CONNECT to ",
+                        req.target,
+                        " and got a 2xx: TLS runs inside the tunnel"
                     ));
                 }
                 None => {
@@ -458,7 +485,7 @@ impl<'a> Judge<'a> {
             self.evidence(
                 e.at,
                 Party::Client,
-                format!("CONNECT {target}"),
+                cat!("CONNECT ", target),
                 "the client asked the explicit proxy for a tunnel",
             );
         }
@@ -466,31 +493,38 @@ impl<'a> Judge<'a> {
             self.evidence(
                 e.at,
                 Party::Proxy,
-                format!("\"{line}\""),
+                cat!("\"", line, "\""),
                 "the proxy answered the CONNECT with a refusal; no TLS byte was ever sent",
             );
             self.decisive_at(e.at);
         }
-        self.reason(format!("CONNECT {target} was answered with HTTP {status}"));
+        self.reason(cat!("CONNECT ", target, " was answered with HTTP ", status));
         if let Some(r) = tls.connect_response() {
             if let Some((_, v)) = r
                 .headers
                 .iter()
                 .find(|(k, _)| k.eq_ignore_ascii_case("proxy-authenticate"))
             {
-                self.reason(format!("Proxy-Authenticate: {v}"));
+                self.reason(cat!("Proxy-Authenticate: ", v));
             }
             if let Some((_, v)) = r
                 .headers
                 .iter()
                 .find(|(k, _)| k.eq_ignore_ascii_case("x-squid-error"))
             {
-                self.reason(format!("X-Squid-Error: {v}"));
+                self.reason(cat!("X-Squid-Error: ", v));
             }
         }
-        self.v.explanation = format!(
-            "The client asked the proxy {} to CONNECT to {target}; {what} with \"{line}\". No TLS handshake took place: fix the proxy's rule or credentials, not TLS.",
-            Endpoint(self.i.tcp.server)
+        self.v.explanation = cat!(
+            "The client asked the proxy ",
+            Endpoint(self.i.tcp.server),
+            " to CONNECT to ",
+            target,
+            "; ",
+            what,
+            " with \"",
+            line,
+            "\". No TLS handshake took place: fix the proxy's rule or credentials, not TLS."
         );
     }
 
@@ -512,8 +546,10 @@ impl<'a> Judge<'a> {
                 self.packet_text(&close),
                 "the proxy closed the connection without answering the CONNECT",
             );
-            self.reason(format!(
-                "CONNECT {target} got no HTTP answer; the proxy {}",
+            self.reason(cat!(
+                "CONNECT ",
+                target,
+                " got no HTTP answer; the proxy ",
                 if reset {
                     "reset the connection"
                 } else {
@@ -521,10 +557,18 @@ impl<'a> Judge<'a> {
                 }
             ));
             self.v.candidates = vec![Cause::ProxyDenied, Cause::Unknown];
-            self.v.explanation = format!(
-                "The client asked the proxy {} to CONNECT to {target}, and the proxy {} without an answer: most likely its policy refused the tunnel.",
+            self.v.explanation = cat!(
+                "The client asked the proxy ",
                 Endpoint(self.i.tcp.server),
-                if reset { "reset the connection" } else { "closed the connection" }
+                " to CONNECT to ",
+                target,
+                ", and the proxy ",
+                if reset {
+                    "reset the connection"
+                } else {
+                    "closed the connection"
+                },
+                " without an answer: most likely its policy refused the tunnel."
             );
             return true;
         }
@@ -545,7 +589,7 @@ impl<'a> Judge<'a> {
             self.evidence(
                 e.at,
                 Party::Client,
-                format!("{} {} (Host: {host})", req.method, req.target),
+                cat!(req.method, " ", req.target, " (Host: ", host, ")"),
                 "a plain HTTP request",
             );
         }
@@ -569,32 +613,23 @@ impl<'a> Judge<'a> {
                         conf,
                     );
                     if let Some(e) = resp_ev {
-                        self.evidence(
-                            e.at,
-                            Party::Server,
-                            format!("\"{}\"", resp.status_line),
-                            why,
-                        );
+                        self.evidence(e.at, Party::Server, cat!("\"", resp.status_line, "\""), why);
                         self.decisive_at(e.at);
                     }
-                    self.reason(format!(
-                        "the HTTP request for {host}{} was answered with \"{}\"",
-                        req.target, resp.status_line
+                    self.reason(cat!(
+                        "the HTTP request for ",
+                        host,
+                        req.target,
+                        " was answered with \"",
+                        resp.status_line,
+                        "\""
                     ));
                     self.reason(why.to_string());
                     let body = resp.body_excerpt.trim();
                     if !body.is_empty() {
-                        self.reason(format!(
-                            "body: {}",
-                            body.chars().take(200).collect::<String>()
-                        ));
+                        self.reason(cat!("body: ", body.chars().take(200).collect::<String>()));
                     }
-                    self.v.explanation = format!(
-                        "The plain HTTP request to {host} ({}) was denied by a firewall: it answered \"{}\"{}. If {host} is a CRL/OCSP/AIA host, TLS clients that check revocation (Windows SChannel) fail on port 443 too.",
-                        Endpoint(self.i.tcp.server),
-                        resp.status_line,
-                        if body.contains("Action: Deny") { " with an \"Action: Deny\" page" } else { "" }
-                    );
+                    self.v.explanation = cat!("The plain HTTP request to ", host, " (", Endpoint(self.i.tcp.server), ") was denied by a firewall: it answered \"", resp.status_line, "\"", if body.contains("Action: Deny") { " with an \"Action: Deny\" page" } else { "" }, ". If ", host, " is a CRL/OCSP/AIA host, TLS clients that check revocation (Windows SChannel) fail on port 443 too.");
                 } else {
                     self.set(
                         Outcome::Cleartext,
@@ -606,14 +641,21 @@ impl<'a> Judge<'a> {
                         self.evidence(
                             e.at,
                             Party::Server,
-                            format!("\"{}\"", resp.status_line),
+                            cat!("\"", resp.status_line, "\""),
                             "the server answered the plain HTTP request",
                         );
                     }
-                    self.reason(format!("plain HTTP answered with \"{}\"", resp.status_line));
-                    self.v.explanation = format!(
-                        "A plain HTTP connection (no TLS): {} {} to {host} was answered with \"{}\".",
-                        req.method, req.target, resp.status_line
+                    self.reason(cat!("plain HTTP answered with \"", resp.status_line, "\""));
+                    self.v.explanation = cat!(
+                        "A plain HTTP connection (no TLS): ",
+                        req.method,
+                        " ",
+                        req.target,
+                        " to ",
+                        host,
+                        " was answered with \"",
+                        resp.status_line,
+                        "\"."
                     );
                 }
             }
@@ -629,14 +671,18 @@ impl<'a> Judge<'a> {
                     Confidence::Low,
                 );
                 self.reason("a plain HTTP request got no HTTP response");
-                self.v.explanation = format!(
-                    "A plain HTTP request to {host} ({}) got no response{}.",
+                self.v.explanation = cat!(
+                    "A plain HTTP request to ",
+                    host,
+                    " (",
                     Endpoint(self.i.tcp.server),
+                    ") got no response",
                     if close.is_some() {
                         " before the server side closed the connection"
                     } else {
                         " in the capture"
-                    }
+                    },
+                    "."
                 );
                 if let Some(c) = close {
                     self.decisive(&c);
@@ -700,17 +746,9 @@ impl<'a> Judge<'a> {
             self.evidence(e.at, Party::Client, "ClientHello", "the client started TLS");
         }
         self.v.explanation = if sure {
-            format!(
-                "The capture holds only the client's side of this connection ({} packets, none from {}): {}. The server's answers were not captured (asymmetric routing, a one-way SPAN port or a capture filter), so the handshake cannot be judged; capture on the client host itself.",
-                client.packets,
-                Endpoint(t.server),
-                why.join("; ")
-            )
+            cat!("The capture holds only the client's side of this connection (", client.packets, " packets, none from ", Endpoint(t.server), "): ", why.join("; "), ". The server's answers were not captured (asymmetric routing, a one-way SPAN port or a capture filter), so the handshake cannot be judged; capture on the client host itself.")
         } else {
-            format!(
-                "The capture has {} packet(s) from the client of this connection and nothing from {}, and no SYN: it started before the capture, or the capture holds one direction only. Too little to judge.",
-                client.packets, Endpoint(t.server)
-            )
+            cat!("The capture has ", client.packets, " packet(s) from the client of this connection and nothing from ", Endpoint(t.server), ", and no SYN: it started before the capture, or the capture holds one direction only. Too little to judge.")
         };
         true
     }
@@ -734,7 +772,7 @@ impl<'a> Judge<'a> {
         self.evidence(
             syn.at,
             Party::Client,
-            format!("SYN to {} (TTL {})", Endpoint(t.server), syn.ttl),
+            cat!("SYN to ", Endpoint(t.server), " (TTL ", syn.ttl, ")"),
             "the client opened the connection",
         );
         if let Some((at, icmp)) = self.i.icmp {
@@ -764,19 +802,23 @@ impl<'a> Judge<'a> {
             self.set(Outcome::SynUnreachable, cause, ended, Confidence::High);
             self.v.decisive = Some(*at);
             self.v.ttl_decisive = Some(icmp.ip.ttl);
-            let what = format!(
-                "{} from {} (TTL {})",
+            let what = cat!(
                 icmp.describe(),
+                " from ",
                 icmp.ip.src,
-                icmp.ip.ttl
+                " (TTL ",
+                icmp.ip.ttl,
+                ")"
             );
             let why = if from_server {
                 "the server's own address answered the SYN with an ICMP error".to_string()
             } else {
-                format!(
-                    "a device at {} (not the server {}) refused the SYN",
+                cat!(
+                    "a device at ",
                     icmp.ip.src,
-                    t.server.ip()
+                    " (not the server ",
+                    t.server.ip(),
+                    ") refused the SYN"
                 )
             };
             self.evidence(
@@ -789,9 +831,11 @@ impl<'a> Judge<'a> {
                 what.clone(),
                 why,
             );
-            self.reason(format!(
-                "the SYN to {} was answered by {what}",
-                Endpoint(t.server)
+            self.reason(cat!(
+                "the SYN to ",
+                Endpoint(t.server),
+                " was answered by ",
+                what
             ));
             if admin {
                 self.reason("\"administratively prohibited\" is what filtering devices send");
@@ -820,19 +864,24 @@ impl<'a> Judge<'a> {
             );
             self.decisive(&rst);
             self.evidence(rst.at, Party::Server, self.packet_text(&rst), "the SYN was answered by a reset: nothing accepts connections there, or a reject rule answered");
-            self.reason(format!(
-                "the SYN (frame {}) was answered by RST (frame {}) {}",
+            self.reason(cat!(
+                "the SYN (frame ",
                 syn.at.frame,
+                ") was answered by RST (frame ",
                 rst.at.frame,
+                ") ",
                 ms(rst.at.ts.since(syn.at.ts))
             ));
             self.v.candidates = vec![Cause::PortClosed, Cause::FirewallBlock];
             self.v.confidence = Confidence::Medium;
-            self.v.explanation = format!(
-                "The connection to {} was refused: the SYN was answered by a TCP reset (TTL {}) {} later. Nothing listens on that port, or a firewall rejects it with resets.",
+            self.v.explanation = cat!(
+                "The connection to ",
                 Endpoint(t.server),
+                " was refused: the SYN was answered by a TCP reset (TTL ",
                 rst.ttl,
-                ms(rst.at.ts.since(syn.at.ts))
+                ") ",
+                ms(rst.at.ts.since(syn.at.ts)),
+                " later. Nothing listens on that port, or a firewall rejects it with resets."
             );
             return true;
         }
@@ -844,14 +893,17 @@ impl<'a> Judge<'a> {
                 EndedBy::None,
                 Confidence::Low,
             );
-            self.reason(format!(
-                "one SYN, and the capture ended {} later",
-                ms(waited)
-            ));
-            self.v.explanation = format!(
-                "The capture ended {} after the SYN to {}, before any answer could be expected.",
+            self.reason(cat!(
+                "one SYN, and the capture ended ",
                 ms(waited),
-                Endpoint(t.server)
+                " later"
+            ));
+            self.v.explanation = cat!(
+                "The capture ended ",
+                ms(waited),
+                " after the SYN to ",
+                Endpoint(t.server),
+                ", before any answer could be expected."
             );
             return true;
         }
@@ -868,22 +920,19 @@ impl<'a> Judge<'a> {
             self.evidence(
                 last.at,
                 Party::Client,
-                format!("SYN retransmission #{} (TTL {})", syns - 1, last.ttl),
+                cat!("SYN retransmission #", syns - 1, " (TTL ", last.ttl, ")"),
                 "the client kept retrying: no answer came",
             );
         }
-        self.reason(format!(
-            "{} SYN(s) over {} got no SYN-ACK, no RST and no ICMP error; the capture went on {} after the last one",
+        self.reason(cat!(
             syns,
+            " SYN(s) over ",
             ms(last.at.ts.since(syn.at.ts)),
-            ms(self.i.capture_end.since(last.at.ts))
+            " got no SYN-ACK, no RST and no ICMP error; the capture went on ",
+            ms(self.i.capture_end.since(last.at.ts)),
+            " after the last one"
         ));
-        self.v.explanation = format!(
-            "The SYN to {} was never answered ({} attempts over {}): a firewall or NSG silently drops it, or the host is down or unrouted. Check network rules first; Azure Firewall network-rule denies look exactly like this.",
-            Endpoint(t.server),
-            syns,
-            ms(last.at.ts.since(syn.at.ts))
-        );
+        self.v.explanation = cat!("The SYN to ", Endpoint(t.server), " was never answered (", syns, " attempts over ", ms(last.at.ts.since(syn.at.ts)), "): a firewall or NSG silently drops it, or the host is down or unrouted. Check network rules first; Azure Firewall network-rule denies look exactly like this.");
         true
     }
 
@@ -906,10 +955,7 @@ impl<'a> Judge<'a> {
             if tls.server_hello().is_some() {
                 self.reason("a ServerHello was seen, so the ClientHello was lost by the capture");
             }
-            self.v.explanation = format!(
-                "The capture started after this connection's handshake (or lost it): {} bytes from the client and {} from the server were seen, but no ClientHello, so the handshake cannot be judged.",
-                client_bytes, server_bytes
-            );
+            self.v.explanation = cat!("The capture started after this connection's handshake (or lost it): ", client_bytes, " bytes from the client and ", server_bytes, " from the server were seen, but no ClientHello, so the handshake cannot be judged.");
             return;
         }
         if client_bytes > 0 {
@@ -921,8 +967,10 @@ impl<'a> Judge<'a> {
                 EndedBy::None,
                 Confidence::Medium,
             );
-            self.reason(format!(
-                "the client sent {client_bytes} bytes that are not a TLS ClientHello"
+            self.reason(cat!(
+                "the client sent ",
+                client_bytes,
+                " bytes that are not a TLS ClientHello"
             ));
             if let Some(e) = self.first_event(|e| matches!(e.event.kind, TlsEventKind::NotTls(_))) {
                 if let TlsEventKind::NotTls(n) = &e.event.kind {
@@ -934,15 +982,17 @@ impl<'a> Judge<'a> {
                     self.evidence(
                         e.at,
                         from,
-                        format!("{}: {}", n.looks_like, n.excerpt),
+                        cat!(n.looks_like, ": ", n.excerpt),
                         "the first bytes are not TLS",
                     );
                 }
             }
-            self.v.explanation = format!(
-                "This connection to {} carries another protocol{}, not TLS; nothing failed that tlsautopsy can judge.",
+            self.v.explanation = cat!(
+                "This connection to ",
                 Endpoint(t.server),
-                if not_tls { "" } else { " (unrecognised bytes)" }
+                " carries another protocol",
+                if not_tls { "" } else { " (unrecognised bytes)" },
+                ", not TLS; nothing failed that tlsautopsy can judge."
             );
             return;
         }
@@ -957,7 +1007,7 @@ impl<'a> Judge<'a> {
             self.evidence(
                 sa.at,
                 Party::Server,
-                format!("SYN-ACK from {} (TTL {})", Endpoint(t.server), sa.ttl),
+                cat!("SYN-ACK from ", Endpoint(t.server), " (TTL ", sa.ttl, ")"),
                 "TCP was accepted",
             );
         }
@@ -967,7 +1017,7 @@ impl<'a> Judge<'a> {
                     self.evidence(
                         e.at,
                         Party::Server,
-                        format!("{}: {}", n.looks_like, n.excerpt),
+                        cat!(n.looks_like, ": ", n.excerpt),
                         "the server spoke first, and not TLS",
                     );
                 }
@@ -997,18 +1047,14 @@ impl<'a> Judge<'a> {
                         "the server side closed before the client sent anything"
                     },
                 );
-                self.reason(format!(
-                    "TCP was established, no payload from the client, and the {} closed it {} later",
+                self.reason(cat!(
+                    "TCP was established, no payload from the client, and the ",
                     if by_client { "client" } else { "server" },
-                    ms(c.at.ts.since(start))
-                ));
-                self.v.explanation = format!(
-                    "TCP to {} was accepted and then closed by the {} {} later without a ClientHello: a TCP port test (like Test-NetConnection), or a client that gave up before TLS. A successful TCP test says nothing about TLS: {} the TCP handshake.",
-                    Endpoint(t.server),
-                    if by_client { "client" } else { "server" },
+                    " closed it ",
                     ms(c.at.ts.since(start)),
-                    "a transparent firewall (Azure Firewall application rules) completes"
-                );
+                    " later"
+                ));
+                self.v.explanation = cat!("TCP to ", Endpoint(t.server), " was accepted and then closed by the ", if by_client { "client" } else { "server" }, " ", ms(c.at.ts.since(start)), " later without a ClientHello: a TCP port test (like Test-NetConnection), or a client that gave up before TLS. A successful TCP test says nothing about TLS: ", "a transparent firewall (Azure Firewall application rules) completes", " the TCP handshake.");
             }
             None => {
                 let waited = self.i.capture_end.since(start);
@@ -1019,11 +1065,18 @@ impl<'a> Judge<'a> {
                         EndedBy::None,
                         Confidence::Low,
                     );
-                    self.reason(format!(
-                        "TCP established; the capture ended {} later",
-                        ms(waited)
+                    self.reason(cat!(
+                        "TCP established; the capture ended ",
+                        ms(waited),
+                        " later"
                     ));
-                    self.v.explanation = format!("TCP to {} was established {} before the capture ended, and no ClientHello had been sent yet.", Endpoint(t.server), ms(waited));
+                    self.v.explanation = cat!(
+                        "TCP to ",
+                        Endpoint(t.server),
+                        " was established ",
+                        ms(waited),
+                        " before the capture ended, and no ClientHello had been sent yet."
+                    );
                 } else {
                     self.set(
                         Outcome::NoClientHello,
@@ -1031,14 +1084,16 @@ impl<'a> Judge<'a> {
                         EndedBy::None,
                         Confidence::Medium,
                     );
-                    self.reason(format!(
-                        "TCP established; no payload from the client for {}",
+                    self.reason(cat!(
+                        "TCP established; no payload from the client for ",
                         ms(waited)
                     ));
-                    self.v.explanation = format!(
-                        "TCP to {} was established but the client sent no ClientHello in the {} the capture went on.",
+                    self.v.explanation = cat!(
+                        "TCP to ",
                         Endpoint(t.server),
-                        ms(waited)
+                        " was established but the client sent no ClientHello in the ",
+                        ms(waited),
+                        " the capture went on."
                     );
                 }
             }
@@ -1067,9 +1122,9 @@ impl<'a> Judge<'a> {
                     }
                     None => ch_what.push_str("no SNI"),
                 }
-                let _ = write!(ch_what, "; {}; {} bytes", offer.summary, ch.message_len);
+                cat_to!(ch_what, "; ", offer.summary, "; ", ch.message_len, " bytes");
                 if segments > 1 {
-                    let _ = write!(ch_what, " in {segments} TCP segments");
+                    cat_to!(ch_what, " in ", segments, " TCP segments");
                 }
                 ch_what.push(')');
                 let ch_frame = found.last.unwrap_or(ch_ev.at);
@@ -1095,7 +1150,11 @@ impl<'a> Judge<'a> {
                 };
                 let missed = t.stream_stats(Direction::ToServer).missed_bytes;
                 let what = if missed > 0 {
-                    format!("ClientHello, cut by the capture ({missed} bytes of the client's data were not kept)")
+                    cat!(
+                        "ClientHello, cut by the capture (",
+                        missed,
+                        " bytes of the client's data were not kept)"
+                    )
                 } else {
                     "ClientHello that could not be parsed (malformed, or larger than --max-handshake-message)".to_string()
                 };
@@ -1123,7 +1182,7 @@ impl<'a> Judge<'a> {
             self.evidence(
                 sa.at,
                 Party::Server,
-                format!("SYN-ACK from {} (TTL {})", Endpoint(t.server), sa.ttl),
+                cat!("SYN-ACK from ", Endpoint(t.server), " (TTL ", sa.ttl, ")"),
                 "TCP was accepted",
             );
         }
@@ -1198,7 +1257,7 @@ impl<'a> Judge<'a> {
             TlsEventKind::Alert(a) => (
                 names::alert_name(a.description)
                     .map(str::to_string)
-                    .unwrap_or_else(|| format!("alert_{}", a.description)),
+                    .unwrap_or_else(|| cat!("alert_", a.description)),
                 Some(a.description),
                 Some(a.level),
             ),
@@ -1223,7 +1282,7 @@ impl<'a> Judge<'a> {
         };
         let mut alert_text = cat!(level_text, "alert ", name);
         if let Some(c) = code {
-            let _ = write!(alert_text, " ({c})");
+            cat_to!(alert_text, " (", c, ")");
         }
         let what = cat!(alert_text, " from the ", party.as_str());
         let mut conf = Confidence::High;
@@ -1238,17 +1297,17 @@ impl<'a> Judge<'a> {
                     } else {
                         "The offer lacks what current servers require."
                     };
-                    (Cause::CipherMismatch, format!("The server found no cipher suite, group or signature algorithm in common with the client's offer ({}). {lack}", offer.summary))
+                    (Cause::CipherMismatch, cat!("The server found no cipher suite, group or signature algorithm in common with the client's offer (", offer.summary, "). ", lack))
                 }
-                Some(70) => (Cause::VersionMismatch, format!("The server does not accept any version the client offered ({}). Enable TLS 1.2/1.3 on the client (SChannel/.NET/OpenSSL settings).", offer.summary)),
-                Some(112) => (Cause::SniRejected, format!("The server does not serve the name the client asked for ({}).", tls.client_hello().and_then(|c| c.sni.clone()).unwrap_or_else(|| "no SNI".to_string()))),
+                Some(70) => (Cause::VersionMismatch, cat!("The server does not accept any version the client offered (", offer.summary, "). Enable TLS 1.2/1.3 on the client (SChannel/.NET/OpenSSL settings).")),
+                Some(112) => (Cause::SniRejected, cat!("The server does not serve the name the client asked for (", tls.client_hello().and_then(|c| c.sni.clone()).unwrap_or_else(|| "no SNI".to_string()), ").")),
                 Some(116) | Some(42) | Some(43) | Some(44) | Some(45) | Some(46) | Some(48) if cert_req.is_some() || code == Some(116) => (Cause::ClientCertificateRequired, "The server requires a client certificate and did not get an acceptable one.".to_string()),
                 Some(120) => (Cause::AlpnMismatch, "The server supports none of the application protocols (ALPN) the client offered.".to_string()),
                 Some(80) => (Cause::ServerError, "The server failed internally while handling the handshake.".to_string()),
                 Some(50) if segments > 1 => {
                     conf = Confidence::Medium;
                     self.v.candidates = vec![Cause::LargeClientHello, Cause::Unknown];
-                    (Cause::LargeClientHello, format!("The server could not decode a ClientHello that took {segments} TCP segments: it probably parsed only the first one."))
+                    (Cause::LargeClientHello, cat!("The server could not decode a ClientHello that took ", segments, " TCP segments: it probably parsed only the first one."))
                 }
                 Some(40) | Some(71) => {
                     conf = Confidence::Medium;
@@ -1266,7 +1325,7 @@ impl<'a> Judge<'a> {
                     let issuer = self.issuer_note();
                     (
                         Cause::CertificateRejected,
-                        format!("The client rejected the server's certificate{issuer}."),
+                        cat!("The client rejected the server's certificate", issuer, "."),
                     )
                 }
                 Some(70) => (
@@ -1311,7 +1370,7 @@ impl<'a> Judge<'a> {
                 let prov = provenance::check(self.i.tcp, &p);
                 self.v.ttl_decisive = Some(p.ttl);
                 for s in &prov.signals {
-                    self.reason(format!("the alert's packet: {s}"));
+                    self.reason(cat!("the alert's packet: ", s));
                 }
                 if prov.forged {
                     ended = EndedBy::Middlebox;
@@ -1342,7 +1401,7 @@ impl<'a> Judge<'a> {
         }
         self.reason(cat!(what, " ", when));
         if let (Some(d), Some(ch)) = (self.v.decisive, self.client_hello_done_at()) {
-            self.reason(format!("{} after the ClientHello", ms(d.ts.since(ch))));
+            self.reason(cat!(ms(d.ts.since(ch)), " after the ClientHello"));
         }
         self.v.explanation = cat!(
             "The ",
@@ -1371,27 +1430,29 @@ impl<'a> Judge<'a> {
             self.evidence(
                 e.at,
                 Party::Server,
-                format!(
-                    "Certificate: subject {}, issuer {}",
+                cat!(
+                    "Certificate: subject ",
                     leaf.subject_cn
                         .clone()
                         .unwrap_or_else(|| leaf.subject.clone()),
+                    ", issuer ",
                     issuer
                 ),
                 "the certificate the client was shown",
             );
         }
-        self.reason(format!(
-            "the server certificate was issued by \"{}\"",
-            leaf.issuer
+        self.reason(cat!(
+            "the server certificate was issued by \"",
+            leaf.issuer,
+            "\""
         ));
         let inspection =
             inspection_vendor(&leaf.issuer) || certs.iter().any(|c| inspection_vendor(&c.issuer));
         if inspection {
             self.reason("that issuer name is typical of a TLS-inspection device, not a public CA");
-            format!(" issued by \"{issuer}\", which looks like TLS inspection: bypass inspection for this name or trust that CA in the client")
+            cat!(" issued by \"", issuer, "\", which looks like TLS inspection: bypass inspection for this name or trust that CA in the client")
         } else {
-            format!(" issued by \"{issuer}\": the client does not trust that issuer (or the certificate is expired or for another name)")
+            cat!(" issued by \"", issuer, "\": the client does not trust that issuer (or the certificate is expired or for another name)")
         }
     }
 
@@ -1501,13 +1562,14 @@ impl<'a> Judge<'a> {
             self.v.ttl_decisive = Some(p.ttl);
         }
         let len = self.i.tls.stats(dir).last_record.map_or(0, |r| r.2);
-        let what = format!(
-            "encrypted alert from the {} ({len}-byte application_data record)",
-            party.as_str()
+        let what = cat!(
+            "encrypted alert from the ",
+            party.as_str(),
+            " (",
+            len,
+            "-byte application_data record)"
         );
-        let why = format!(
-            "TLS 1.3 encrypts alerts after the ServerHello; a {len}-byte record (2 alert bytes + 1 type byte + 16-byte tag) right before the close is an alert, not data"
-        );
+        let why = cat!("TLS 1.3 encrypts alerts after the ServerHello; a ", len, "-byte record (2 alert bytes + 1 type byte + 16-byte tag) right before the close is an alert, not data");
         self.evidence(at, party, what, why.clone());
         self.reason(why);
         let _ = offer;
@@ -1537,9 +1599,7 @@ impl<'a> Judge<'a> {
             } else {
                 " (TLS 1.3 hides the certificate; a TLS-inspection device or an untrusted or expired certificate is the usual cause)".to_string()
             };
-            self.v.explanation = format!(
-                "The client received the server's encrypted TLS 1.3 flight, answered with an encrypted alert instead of its Finished, and closed: it rejected the server's certificate{detail}."
-            );
+            self.v.explanation = cat!("The client received the server's encrypted TLS 1.3 flight, answered with an encrypted alert instead of its Finished, and closed: it rejected the server's certificate", detail, ".");
         }
     }
 
@@ -1599,9 +1659,12 @@ impl<'a> Judge<'a> {
             .proxy_target
             .as_ref()
             .map(|t| {
-                format!(
-                    " through the proxy {} (CONNECT {t})",
-                    Endpoint(self.i.tcp.server)
+                cat!(
+                    " through the proxy ",
+                    Endpoint(self.i.tcp.server),
+                    " (CONNECT ",
+                    t,
+                    ")"
                 )
             })
             .unwrap_or_default();
@@ -1644,17 +1707,19 @@ impl<'a> Judge<'a> {
                     self.evidence(
                         e.at,
                         Party::Server,
-                        format!("\"{}\" instead of a ServerHello", r.status_line),
+                        cat!("\"", r.status_line, "\" instead of a ServerHello"),
                         why,
                     );
-                    self.reason(format!(
-                        "the ClientHello was answered with \"{}\"",
-                        r.status_line
+                    self.reason(cat!(
+                        "the ClientHello was answered with \"",
+                        r.status_line,
+                        "\""
                     ));
                     self.reason(why);
-                    self.v.explanation = format!(
-                        "The ClientHello was answered with an HTTP deny page (\"{}\") instead of a ServerHello: a firewall or proxy in the path blocked it.",
-                        r.status_line
+                    self.v.explanation = cat!(
+                        "The ClientHello was answered with an HTTP deny page (\"",
+                        r.status_line,
+                        "\") instead of a ServerHello: a firewall or proxy in the path blocked it."
                     );
                 } else {
                     self.set(
@@ -1666,16 +1731,20 @@ impl<'a> Judge<'a> {
                     self.evidence(
                         e.at,
                         Party::Server,
-                        format!("\"{}\" instead of a ServerHello", r.status_line),
+                        cat!("\"", r.status_line, "\" instead of a ServerHello"),
                         "the server speaks plain HTTP on this port",
                     );
-                    self.reason(format!(
-                        "the ClientHello was answered with \"{}\"",
-                        r.status_line
+                    self.reason(cat!(
+                        "the ClientHello was answered with \"",
+                        r.status_line,
+                        "\""
                     ));
-                    self.v.explanation = format!(
-                        "The server at {} speaks plain HTTP, not TLS: it answered the ClientHello with \"{}\". Use http:// or the right port.",
-                        Endpoint(self.i.tcp.server), r.status_line
+                    self.v.explanation = cat!(
+                        "The server at ",
+                        Endpoint(self.i.tcp.server),
+                        " speaks plain HTTP, not TLS: it answered the ClientHello with \"",
+                        r.status_line,
+                        "\". Use http:// or the right port."
                     );
                 }
             }
@@ -1693,10 +1762,7 @@ impl<'a> Judge<'a> {
                     "the server answered in SSL 2.0",
                 );
                 self.reason("the server answered with an SSL 2.0 ServerHello; SSL 2.0 handshakes are not followed further");
-                self.v.explanation = format!(
-                    "The server at {} negotiated SSL 2.0, a protocol broken since 1996 (RFC 6176 forbids it): the connection went ahead, but no current client should accept it.",
-                    Endpoint(self.i.tcp.server)
-                );
+                self.v.explanation = cat!("The server at ", Endpoint(self.i.tcp.server), " negotiated SSL 2.0, a protocol broken since 1996 (RFC 6176 forbids it): the connection went ahead, but no current client should accept it.");
             }
             TlsEventKind::NotTls(n) => {
                 self.set(
@@ -1708,16 +1774,22 @@ impl<'a> Judge<'a> {
                 self.evidence(
                     e.at,
                     Party::Server,
-                    format!("{}: \"{}\"", n.looks_like, n.excerpt),
+                    cat!(n.looks_like, ": \"", n.excerpt, "\""),
                     "the server answered with bytes that are not TLS",
                 );
-                self.reason(format!(
-                    "the server answered with {} instead of a ServerHello",
-                    n.looks_like
+                self.reason(cat!(
+                    "the server answered with ",
+                    n.looks_like,
+                    " instead of a ServerHello"
                 ));
-                self.v.explanation = format!(
-                    "The server at {} does not speak TLS on this port: it answered the ClientHello with {} (\"{}\").",
-                    Endpoint(self.i.tcp.server), n.looks_like, n.excerpt
+                self.v.explanation = cat!(
+                    "The server at ",
+                    Endpoint(self.i.tcp.server),
+                    " does not speak TLS on this port: it answered the ClientHello with ",
+                    n.looks_like,
+                    " (\"",
+                    n.excerpt,
+                    "\")."
                 );
             }
             _ => {}
@@ -1733,16 +1805,18 @@ impl<'a> Judge<'a> {
         }) {
             let (what, why) = match &e.event.kind {
                 TlsEventKind::ServerHello(sh) if sh.hello_retry_request => (
-                    format!(
-                        "HelloRetryRequest (group {})",
-                        sh.key_share_group.map(offer::group).unwrap_or_default()
+                    cat!(
+                        "HelloRetryRequest (group ",
+                        sh.key_share_group.map(offer::group).unwrap_or_default(),
+                        ")"
                     ),
                     "the server asked for another key share",
                 ),
                 TlsEventKind::ServerHello(sh) => (
-                    format!(
-                        "ServerHello: {}, {}",
+                    cat!(
+                        "ServerHello: ",
                         names::version_name(sh.version()),
+                        ", ",
                         offer::suite(sh.cipher_suite)
                     ),
                     "the server accepted the offer",
@@ -1757,11 +1831,12 @@ impl<'a> Judge<'a> {
                 self.evidence(
                     e.at,
                     Party::Server,
-                    format!(
-                        "Certificate: subject {}, issuer {}",
+                    cat!(
+                        "Certificate: subject ",
                         leaf.subject_cn
                             .clone()
                             .unwrap_or_else(|| leaf.subject.clone()),
+                        ", issuer ",
                         leaf.issuer_cn
                             .clone()
                             .unwrap_or_else(|| leaf.issuer.clone())
@@ -1782,9 +1857,10 @@ impl<'a> Judge<'a> {
                 EndedBy::None,
                 Confidence::Low,
             );
-            self.reason(format!(
-                "the server's hello arrived; the capture ended {} after the last packet",
-                ms(waited)
+            self.reason(cat!(
+                "the server's hello arrived; the capture ended ",
+                ms(waited),
+                " after the last packet"
             ));
             self.v.explanation =
                 "The server's hello arrived, then the capture ended before the handshake finished."
@@ -1807,7 +1883,7 @@ impl<'a> Judge<'a> {
         if !by_client {
             let prov = provenance::check(t, &c);
             for s in &prov.signals {
-                self.reason(format!("the {kind}: {s}"));
+                self.reason(cat!("the ", kind, ": ", s));
             }
             if prov.forged {
                 ended = EndedBy::Middlebox;
@@ -1818,7 +1894,13 @@ impl<'a> Judge<'a> {
             c.at,
             party,
             self.packet_text(&c),
-            format!("the {} {kind} the connection with no alert", party.as_str()),
+            cat!(
+                "the ",
+                party.as_str(),
+                " ",
+                kind,
+                " the connection with no alert"
+            ),
         );
         self.set(
             Outcome::AbortedAfterServerHello,
@@ -1831,15 +1913,22 @@ impl<'a> Judge<'a> {
             self.v.candidates = vec![Cause::CertificateRejected, Cause::Unknown];
             let issuer = self.issuer_note();
             self.reason("clients that validate the certificate after the handshake (Windows SChannel, .NET) close without an alert");
-            self.v.explanation = format!(
-                "The server's hello and certificate arrived, then the client {kind} the connection without an alert: it most likely rejected the certificate{issuer}."
+            self.v.explanation = cat!(
+                "The server's hello and certificate arrived, then the client ",
+                kind,
+                " the connection without an alert: it most likely rejected the certificate",
+                issuer,
+                "."
             );
         } else if hrr {
             self.v.candidates = vec![Cause::CipherMismatch, Cause::Unknown];
             self.reason("the server sent a HelloRetryRequest and the client did not send a second ClientHello");
-            self.v.explanation = format!(
-                "The server asked for another key share (HelloRetryRequest) and the {} then {kind} the connection: the client could not or would not offer that group.",
-                party.as_str()
+            self.v.explanation = cat!(
+                "The server asked for another key share (HelloRetryRequest) and the ",
+                party.as_str(),
+                " then ",
+                kind,
+                " the connection: the client could not or would not offer that group."
             );
         } else {
             self.v.candidates = vec![
@@ -1847,15 +1936,14 @@ impl<'a> Judge<'a> {
                 Cause::CertificateRejected,
                 Cause::Unknown,
             ];
-            self.v.explanation = format!(
-                "The server's hello arrived, then the {} {kind} the connection {} after the ClientHello, without any alert. A device that blocks on the certificate, or an endpoint that failed, does this; the wire does not say which.",
-                party.as_str(),
-                self.v.client_hello_to_decisive_ns.map(|n| ms(n).to_string()).unwrap_or_default()
-            );
+            self.v.explanation = cat!("The server's hello arrived, then the ", party.as_str(), " ", kind, " the connection ", self.v.client_hello_to_decisive_ns.map(|n| ms(n).to_string()).unwrap_or_default(), " after the ClientHello, without any alert. A device that blocks on the certificate, or an endpoint that failed, does this; the wire does not say which.");
         }
-        self.reason(format!(
-            "the {} {kind} the connection after the server's hello, with no alert",
-            party.as_str()
+        self.reason(cat!(
+            "the ",
+            party.as_str(),
+            " ",
+            kind,
+            " the connection after the server's hello, with no alert"
         ));
     }
 
@@ -1902,13 +1990,15 @@ impl<'a> Judge<'a> {
                     EndedBy::None,
                     Confidence::Low,
                 );
-                self.reason(format!(
-                    "the capture ended {} after the ClientHello, with no answer yet",
-                    ms(waited)
+                self.reason(cat!(
+                    "the capture ended ",
+                    ms(waited),
+                    " after the ClientHello, with no answer yet"
                 ));
-                self.v.explanation = format!(
-                    "The ClientHello was sent {} before the capture ended; no answer had arrived yet.",
-                    ms(waited)
+                self.v.explanation = cat!(
+                    "The ClientHello was sent ",
+                    ms(waited),
+                    " before the capture ended; no answer had arrived yet."
                 );
                 return;
             }
@@ -1927,22 +2017,26 @@ impl<'a> Judge<'a> {
                     d.at,
                     Party::Client,
                     self.packet_text(&d),
-                    format!(
-                        "the client gave up after {} without a single byte from the server",
-                        ms(waited)
+                    cat!(
+                        "the client gave up after ",
+                        ms(waited),
+                        " without a single byte from the server"
                     ),
                 );
-                self.reason(format!(
-                    "nothing came back from the server for {}; then the client closed",
-                    ms(waited)
+                self.reason(cat!(
+                    "nothing came back from the server for ",
+                    ms(waited),
+                    "; then the client closed"
                 ));
             } else {
                 let prov = provenance::check(t, &d);
                 forged = prov.forged;
                 for s in &prov.signals {
-                    self.reason(format!(
-                        "the {}: {s}",
-                        if d.flags.rst() { "reset" } else { "FIN" }
+                    self.reason(cat!(
+                        "the ",
+                        if d.flags.rst() { "reset" } else { "FIN" },
+                        ": ",
+                        s
                     ));
                 }
                 ended = if forged {
@@ -1964,22 +2058,30 @@ impl<'a> Judge<'a> {
                     d.at,
                     party,
                     self.packet_text(&d),
-                    format!(
-                        "the {} {kind} the connection {} after the ClientHello with no TLS byte",
+                    cat!(
+                        "the ",
                         party.as_str(),
-                        ms(d.at.ts.since(ch_at))
+                        " ",
+                        kind,
+                        " the connection ",
+                        ms(d.at.ts.since(ch_at)),
+                        " after the ClientHello with no TLS byte"
                     ),
                 );
-                self.reason(format!(
-                    "the server side {kind} the connection {} after the ClientHello without sending any TLS byte",
-                    ms(d.at.ts.since(ch_at))
+                self.reason(cat!(
+                    "the server side ",
+                    kind,
+                    " the connection ",
+                    ms(d.at.ts.since(ch_at)),
+                    " after the ClientHello without sending any TLS byte"
                 ));
             }
         } else {
             let waited = self.i.capture_end.since(ch_at);
-            self.reason(format!(
-                "nothing came back from the server for {} (until the end of the capture)",
-                ms(waited)
+            self.reason(cat!(
+                "nothing came back from the server for ",
+                ms(waited),
+                " (until the end of the capture)"
             ));
             // The last thing on the wire: the client's last (re)transmission, still unanswered.
             if let Some(last) = t.side[0].last_data {
@@ -1989,10 +2091,12 @@ impl<'a> Judge<'a> {
                     last.at,
                     Party::Client,
                     self.packet_text(&last),
-                    format!(
-                        "the client's last {}; the capture went on {} with nothing from the server",
+                    cat!(
+                        "the client's last ",
                         if retrans { "retransmission" } else { "data" },
-                        ms(self.i.capture_end.since(last.at.ts))
+                        "; the capture went on ",
+                        ms(self.i.capture_end.since(last.at.ts)),
+                        " with nothing from the server"
                     ),
                 );
             }
@@ -2000,7 +2104,7 @@ impl<'a> Judge<'a> {
         if outcome == Outcome::SilenceAfterClientHello {
             let retrans = t.stream_stats(Direction::ToServer).retransmissions;
             if retrans > 0 {
-                self.reason(format!("the client retransmitted {retrans} time(s)"));
+                self.reason(cat!("the client retransmitted ", retrans, " time(s)"));
             }
             if acked.is_none() {
                 self.reason("the ClientHello was never acknowledged: it was dropped on the way, or the peer is gone");
@@ -2015,9 +2119,7 @@ impl<'a> Judge<'a> {
             && offer.acceptable
         {
             self.v.candidates = vec![Cause::LargeClientHello, Cause::FirewallBlock];
-            self.reason(format!(
-                "the ClientHello needed {segments} TCP segments; devices and servers that read only the first segment fail exactly like this (tldr.fail)"
-            ));
+            self.reason(cat!("the ClientHello needed ", segments, " TCP segments; devices and servers that read only the first segment fail exactly like this (tldr.fail)"));
             (Cause::LargeClientHello, Confidence::Medium)
         } else if !offer.acceptable && offer.problem.is_none() {
             self.v.candidates = vec![
@@ -2084,7 +2186,7 @@ impl<'a> Judge<'a> {
                 x.push_str(how);
                 match delay {
                     Some(d) => {
-                        let _ = write!(x, " {d} later with no TLS bytes.");
+                        cat_to!(x, " ", d, " later with no TLS bytes.");
                     }
                     None => x.push_str("  later with no TLS bytes."),
                 }
@@ -2094,7 +2196,7 @@ impl<'a> Judge<'a> {
                 x.push_str(&sni_text);
                 x.push_str(") was sent, but no byte came back");
                 if let Some(d) = delay {
-                    let _ = write!(x, " before the client gave up {d} later");
+                    cat_to!(x, " before the client gave up ", d, " later");
                 }
                 x.push('.');
             }
@@ -2103,7 +2205,14 @@ impl<'a> Judge<'a> {
             let (ttl, ref_ttl) = (self.v.ttl_decisive, t.syn_ack.map(|s| s.ttl));
             match (ttl, ref_ttl) {
                 (Some(a), Some(b)) if a != b => {
-                    let _ = write!(x, " The packet carries TTL {a} while the SYN-ACK carried {b}: it was sent by a device in the path, not the server.");
+                    cat_to!(
+                        x,
+                        " The packet carries TTL ",
+                        a,
+                        " while the SYN-ACK carried ",
+                        b,
+                        ": it was sent by a device in the path, not the server."
+                    );
                 }
                 _ => x.push_str(
                     " The packet cannot have come from the server: a device in the path sent it.",
@@ -2125,7 +2234,7 @@ impl<'a> Judge<'a> {
                 x.push('.');
             }
             Cause::LargeClientHello => {
-                let _ = write!(x, " The ClientHello took {segments} TCP segments; a device or server that reads only the first one fails like this (tldr.fail). Retry with post-quantum key shares disabled, or update the device.");
+                cat_to!(x, " The ClientHello took ", segments, " TCP segments; a device or server that reads only the first one fails like this (tldr.fail). Retry with post-quantum key shares disabled, or update the device.");
             }
             Cause::VersionMismatch => x.push_str(" The client offered only versions older than TLS 1.2, and servers like Windows SChannel reset instead of alerting: enable TLS 1.2 on the client."),
             Cause::CipherMismatch => x.push_str(" The client offered no modern cipher suite, and servers like Windows SChannel reset instead of alerting: enable ECDHE with AES-GCM on the client."),
@@ -2184,7 +2293,9 @@ mod tests {
         }
         values.extend([u64::MAX, 1 << 50, (1 << 50) - 1, 1 << 53]);
         for ns in values {
-            assert_eq!(Ms(ns).to_string(), Float(Ms(ns)).to_string(), "{ns} ns");
+            let float = Float(Ms(ns)).to_string();
+            assert_eq!(Ms(ns).to_string(), float, "{ns} ns");
+            assert_eq!(super::cat!(Ms(ns)), float, "{ns} ns, appended in place");
         }
     }
 }
