@@ -17,7 +17,8 @@
 //! - [`run`] reads the inputs and drives the analysis; [`shard`] does it with several threads
 //!   (`--threads`), [`progress`] shows how far it got.
 //! - [`live`] runs the same pipeline on packets captured from network interfaces (`tlsautopsy live`).
-//! - [`addr`] writes addresses as text (for the verdicts and the reports).
+//! - [`addr`] writes addresses as text (for the verdicts and the reports); [`recent`] remembers the
+//!   answers to work that comes back with the same input (certificates, cipher suite lists).
 #![forbid(unsafe_code)]
 
 pub mod addr;
@@ -30,6 +31,7 @@ pub mod fuzzing;
 pub mod limits;
 pub mod live;
 pub mod progress;
+pub mod recent;
 pub mod report;
 pub mod run;
 pub mod shard;

@@ -22,6 +22,7 @@ use super::{
 };
 use crate::analyze::Connection;
 use crate::capture::Timestamp;
+use crate::recent::Recent;
 use crate::tcp::Direction;
 use crate::tls::names;
 use crate::verdict::offer;
@@ -283,24 +284,85 @@ impl WriteJson for Rfc3339 {
     }
 }
 
-/// Code points by name, as a list of strings (cipher suites, groups, versions). `name` is one of the
-/// table lookups [`offer::suite_name`], [`offer::group_name`], [`names::version_str`], whose names
-/// need no escaping (the test `names_need_no_escaping` checks every code point).
+/// Which table names a list of code points.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameKind {
+    /// [`names::version_str`].
+    Version,
+    /// [`offer::suite_name`].
+    Suite,
+    /// [`offer::group_name`].
+    Group,
+}
+
+impl NameKind {
+    /// The code point's name (or its hex value).
+    pub fn name(self, code: u16) -> Cow<'static, str> {
+        match self {
+            NameKind::Version => names::version_str(code),
+            NameKind::Suite => offer::suite_name(code),
+            NameKind::Group => offer::group_name(code),
+        }
+    }
+}
+
+/// Code points by name, as a list of strings (cipher suites, groups, versions). The names need no
+/// escaping (the test `names_need_no_escaping` checks every code point).
 pub struct Names<'a> {
     pub codes: &'a [u16],
-    pub name: fn(u16) -> Cow<'static, str>,
+    pub kind: NameKind,
+}
+
+/// Lists longer than this are written every time (a memory entry stays under about 8 KB).
+const RENDERED_MAX_CODES: usize = 160;
+/// Lists remembered per kind.
+const RENDERED_ENTRIES: usize = 8;
+
+thread_local! {
+    /// Each kind's recent lists, as written ([`Names::write_json`]).
+    static RENDERED: std::cell::RefCell<[Recent<Box<[u16]>, Box<[u8]>>; 3]> =
+        const { std::cell::RefCell::new([const { Recent::new(RENDERED_ENTRIES) }; 3]) };
+}
+
+impl Names<'_> {
+    fn write_each(&self, w: &mut Vec<u8>) {
+        write_seq(w, self.codes, |w, c| {
+            write_plain(w, self.kind.name(*c).as_bytes())
+        });
+    }
 }
 
 impl Serialize for Names<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.codes.iter().map(|c| (self.name)(*c)))
+        s.collect_seq(self.codes.iter().map(|c| self.kind.name(*c)))
     }
 }
 
 impl WriteJson for Names<'_> {
+    /// A client program sends the same lists in every ClientHello (they are its TLS fingerprint),
+    /// so the text of each kind's recent lists is remembered by their code points: about 50
+    /// instructions to compare against about 100 a name to write (a ClientHello's ~45 names were
+    /// 4% of a connection-heavy run). The text depends on the code points alone.
     fn write_json(&self, w: &mut Vec<u8>) {
-        write_seq(w, self.codes, |w, c| {
-            write_plain(w, (self.name)(*c).as_bytes())
+        let kind = self.kind as usize;
+        if self.codes.len() > RENDERED_MAX_CODES {
+            return self.write_each(w);
+        }
+        let hit = RENDERED.with_borrow_mut(|memo| {
+            let text = memo.get_mut(kind)?.get(self.codes)?;
+            w.extend_from_slice(text);
+            Some(())
+        });
+        if hit.is_some() {
+            return;
+        }
+        let start = w.len();
+        self.write_each(w);
+        let text: Box<[u8]> = w.get(start..).unwrap_or_default().into();
+        RENDERED.with_borrow_mut(|memo| {
+            if let Some(m) = memo.get_mut(kind) {
+                m.put(self.codes.into(), text);
+            }
         });
     }
 }
@@ -507,15 +569,15 @@ pub fn connection<'a>(c: &'a ConnReport<'a>) -> JsonConnection<'a> {
         client_hello: ch.map(|ch| JsonClientHello {
             versions: Names {
                 codes: offer::offered_version_codes(ch),
-                name: names::version_str,
+                kind: NameKind::Version,
             },
             cipher_suites: Names {
                 codes: &ch.cipher_suites,
-                name: offer::suite_name,
+                kind: NameKind::Suite,
             },
             groups: Names {
                 codes: &ch.groups,
-                name: offer::group_name,
+                kind: NameKind::Group,
             },
             key_shares: KeyShares(&ch.key_shares),
             signature_algorithms: ch.signature_algorithms.len(),
@@ -738,6 +800,37 @@ mod tests {
                     !super::super::jsonw::needs_escape(name.as_bytes()),
                     "{code:#06x} {name:?}"
                 );
+            }
+        }
+    }
+
+    /// Lists written from memory are the lists written afresh, whatever came before: the same
+    /// codes as another kind, one code changed, a prefix, more lists than are remembered, and lists
+    /// too long to remember.
+    #[test]
+    fn remembered_lists_are_the_same() {
+        let base: Vec<u16> = vec![
+            0x1301, 0x1302, 0x0a0a, 0xc02f, 0x001d, 0x0304, 0x0303, 0xfafa,
+        ];
+        let mut lists = vec![base.clone(), base[..3].to_vec(), Vec::new()];
+        for i in 0..base.len() {
+            let mut l = base.clone();
+            l[i] ^= 1;
+            lists.push(l);
+        }
+        for n in 0..12u16 {
+            lists.push((0..n).map(|k| k.wrapping_mul(0x1111)).collect());
+        }
+        lists.push((0..=RENDERED_MAX_CODES as u16 + 5).collect());
+        for round in 0..3 {
+            for codes in lists.iter().chain(lists.iter().rev()) {
+                for kind in [NameKind::Version, NameKind::Suite, NameKind::Group] {
+                    let n = Names { codes, kind };
+                    let mut w = Vec::new();
+                    n.write_json(&mut w);
+                    let want = serde_json::to_vec(&n).expect("serializes");
+                    assert_eq!(w, want, "round {round}, {kind:?} {codes:04x?}");
+                }
             }
         }
     }

@@ -14,6 +14,7 @@ use x509_parser::prelude::FromDer;
 use x509_parser::x509::{AttributeTypeAndValue, X509Name};
 
 use super::CertInfo;
+use crate::recent::Recent;
 
 /// At most this many certificates of one Certificate message are decoded and kept.
 pub const MAX_CERTS: usize = 32;
@@ -38,9 +39,9 @@ const CACHE_ENTRIES: usize = 16;
 const CACHE_MAX_DER: usize = 16 << 10;
 
 thread_local! {
-    /// (DER, what it decodes to), the most recently used last.
-    static RECENT: std::cell::RefCell<Vec<(Box<[u8]>, CertInfo)>> =
-        const { std::cell::RefCell::new(Vec::new()) };
+    /// What each certificate decodes to, by its DER bytes.
+    static RECENT: std::cell::RefCell<Recent<Box<[u8]>, CertInfo>> =
+        const { std::cell::RefCell::new(Recent::new(CACHE_ENTRIES)) };
 }
 
 /// [`cert_info`], remembered for the last [`CACHE_ENTRIES`] distinct certificates. A capture sees
@@ -51,23 +52,11 @@ pub fn cached_cert_info(der: &[u8]) -> CertInfo {
     if der.len() > CACHE_MAX_DER {
         return cert_info(der);
     }
-    let hit = RECENT.with_borrow_mut(|recent| {
-        let i = recent.iter().rposition(|(d, _)| **d == *der)?;
-        let entry = recent.remove(i);
-        let info = entry.1.clone();
-        recent.push(entry);
-        Some(info)
-    });
-    if let Some(info) = hit {
+    if let Some(info) = RECENT.with_borrow_mut(|recent| recent.get(der).cloned()) {
         return info;
     }
     let info = cert_info(der);
-    RECENT.with_borrow_mut(|recent| {
-        if recent.len() >= CACHE_ENTRIES {
-            recent.remove(0);
-        }
-        recent.push((der.into(), info.clone()));
-    });
+    RECENT.with_borrow_mut(|recent| recent.put(der.into(), info.clone()));
     info
 }
 

@@ -49,38 +49,22 @@ impl<T: Piece + ?Sized> Piece for &T {
     }
 }
 
-impl Piece for str {
-    #[inline]
-    fn size(&self) -> usize {
-        self.len()
-    }
-    #[inline]
-    fn push_to(&self, s: &mut String) {
-        s.push_str(self)
-    }
+/// Text appended as it is.
+macro_rules! text_piece {
+    ($($t:ty),+) => {$(
+        impl Piece for $t {
+            #[inline]
+            fn size(&self) -> usize {
+                self.len()
+            }
+            #[inline]
+            fn push_to(&self, s: &mut String) {
+                s.push_str(self)
+            }
+        }
+    )+};
 }
-
-impl Piece for String {
-    #[inline]
-    fn size(&self) -> usize {
-        self.len()
-    }
-    #[inline]
-    fn push_to(&self, s: &mut String) {
-        s.push_str(self)
-    }
-}
-
-impl Piece for Cow<'_, str> {
-    #[inline]
-    fn size(&self) -> usize {
-        self.len()
-    }
-    #[inline]
-    fn push_to(&self, s: &mut String) {
-        s.push_str(self)
-    }
-}
+text_piece!(str, String, Cow<'_, str>);
 
 macro_rules! integer_piece {
     ($($t:ty),+) => {$(
