@@ -318,9 +318,12 @@ const RENDERED_MAX_CODES: usize = 160;
 /// Lists remembered per kind.
 const RENDERED_ENTRIES: usize = 8;
 
+/// Lists of code points and their JSON text.
+type RenderedLists = Recent<Box<[u16]>, Box<[u8]>>;
+
 thread_local! {
     /// Each kind's recent lists, as written ([`Names::write_json`]).
-    static RENDERED: std::cell::RefCell<[Recent<Box<[u16]>, Box<[u8]>>; 3]> =
+    static RENDERED: std::cell::RefCell<[RenderedLists; 3]> =
         const { std::cell::RefCell::new([const { Recent::new(RENDERED_ENTRIES) }; 3]) };
 }
 
