@@ -931,12 +931,12 @@ fn record_packet(
             out.push(seq, Phase::Peak, 0, What::Buffered(p));
         }
     };
-    let judged = if judged.is_empty() {
-        None
-    } else {
-        Some(judged.drain(..))
-    };
-    for (i, (conn, verdict)) in judged.into_iter().flatten().enumerate() {
+    if judged.is_empty() {
+        // (Most packets judge nothing: no drain to build and drop.)
+        after_packet(out, &mut created, &mut peak);
+        return;
+    }
+    for (i, (conn, verdict)) in judged.drain(..).enumerate() {
         // Port reuse and eviction come before the packet's connection is created; the total buffer
         // limit after the packet.
         let phase = if conn.judged_because == JudgedBecause::MemoryLimit {
