@@ -1,9 +1,9 @@
 //! Is a ClientHello's offer one that a current server (Azure front ends, OpenSSL, SChannel defaults)
 //! accepts? If it is, a connection that dies right after it was not killed by a parameter mismatch.
 
-use super::text::{cat, cat_to};
 use std::borrow::Cow;
 
+use super::text::{cat, cat_to};
 use super::Cause;
 use crate::tls::names;
 use crate::tls::ClientHello;
