@@ -134,7 +134,10 @@ impl LadderRow {
 #[derive(Clone, Debug, Default)]
 pub struct Ladder {
     pub head: Vec<LadderRow>,
-    pub tail: std::collections::VecDeque<LadderRow>,
+    /// The last rows, a ring once full: the oldest is at `tail_start` ([`Ladder::rows`] gives
+    /// them in order). A full ring's oldest row is overwritten in place (no shifting).
+    tail: Vec<LadderRow>,
+    tail_start: usize,
     /// Rows dropped between head and tail.
     pub omitted: u64,
 }
@@ -146,20 +149,27 @@ impl Ladder {
             push_with_room(&mut self.head, 16, row);
             return;
         }
-        if self.tail.len() == LADDER_TAIL {
-            self.tail.pop_front();
+        if self.tail.len() < LADDER_TAIL {
+            self.tail.push(row);
+            return;
+        }
+        if let Some(oldest) = self.tail.get_mut(self.tail_start) {
+            *oldest = row;
+            self.tail_start = (self.tail_start + 1) % LADDER_TAIL;
             self.omitted += 1;
         }
-        self.tail.push_back(row);
     }
 
     /// Add a label to the row of `frame`, if that row is still kept.
     pub fn label(&mut self, at: FrameRef, label: String) {
+        let start = self.tail_start.min(self.tail.len());
+        let (newer, older) = self.tail.split_at_mut(start);
         let row = self
             .head
             .iter_mut()
             .rev()
-            .chain(self.tail.iter_mut().rev())
+            .chain(newer.iter_mut().rev())
+            .chain(older.iter_mut().rev())
             .find(|r| r.at == at && !r.duplicate);
         if let Some(row) = row {
             let labels = row.labels.get_or_insert_with(Box::default);
@@ -169,9 +179,16 @@ impl Ladder {
         }
     }
 
+    /// Every kept row, in no particular order.
+    fn rows_mut(&mut self) -> impl Iterator<Item = &mut LadderRow> {
+        self.head.iter_mut().chain(self.tail.iter_mut())
+    }
+
     /// All kept rows in order.
     pub fn rows(&self) -> impl Iterator<Item = &LadderRow> {
-        self.head.iter().chain(self.tail.iter())
+        let start = self.tail_start.min(self.tail.len());
+        let (newer, older) = self.tail.split_at(start);
+        self.head.iter().chain(older.iter()).chain(newer.iter())
     }
 }
 
@@ -439,12 +456,7 @@ impl TcpConn {
         self.segments.swap(0, 1);
         self.last_sig.swap(0, 1);
         self.first_bytes.swap(0, 1);
-        for row in self
-            .ladder
-            .head
-            .iter_mut()
-            .chain(self.ladder.tail.iter_mut())
-        {
+        for row in self.ladder.rows_mut() {
             row.dir = row.dir.reverse();
         }
         self.role_basis = basis;
@@ -745,6 +757,54 @@ mod tests {
             file: 0,
             frame: k,
             ts: Timestamp(k),
+        }
+    }
+
+    /// The ladder keeps the first LADDER_HEAD rows and the last LADDER_TAIL in order, however many
+    /// times its ring of last rows wrapped, and labels only rows it still keeps.
+    #[test]
+    fn ladder_keeps_head_and_last_rows_in_order() {
+        let row = |k: u64| LadderRow {
+            at: frame(k),
+            dir: Direction::ToServer,
+            flags: TcpFlags::from_bits(0x10),
+            rel_seq: k,
+            len: 0,
+            ttl: 64,
+            labels: None,
+            duplicate: false,
+        };
+        for n in [0, 1, 63, 64, 65, 75, 76, 77, 100, 64 + 12 * 7 + 5] {
+            let mut l = Ladder::default();
+            for k in 0..n {
+                l.push(row(k));
+            }
+            let kept: Vec<u64> = l.rows().map(|r| r.at.frame).collect();
+            let tail_from = n.saturating_sub(LADDER_TAIL as u64).max(LADDER_HEAD as u64);
+            let want: Vec<u64> = (0..n.min(LADDER_HEAD as u64)).chain(tail_from..n).collect();
+            assert_eq!(kept, want, "{n} rows");
+            assert_eq!(l.omitted, n - want.len() as u64, "{n} rows");
+            // The newest and the oldest kept tail row take labels; a dropped row does not.
+            if n > (LADDER_HEAD + LADDER_TAIL) as u64 {
+                l.label(frame(n - 1), "newest".into());
+                l.label(frame(tail_from), "oldest".into());
+                l.label(frame(tail_from - 1), "dropped".into());
+                l.label(frame(3), "head".into());
+                let labelled: Vec<(u64, &[String])> = l
+                    .rows()
+                    .filter(|r| !r.labels().is_empty())
+                    .map(|r| (r.at.frame, r.labels()))
+                    .collect();
+                assert_eq!(
+                    labelled,
+                    vec![
+                        (3, &["head".to_string()][..]),
+                        (tail_from, &["oldest".to_string()][..]),
+                        (n - 1, &["newest".to_string()][..]),
+                    ],
+                    "{n} rows"
+                );
+            }
         }
     }
 
