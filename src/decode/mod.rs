@@ -370,6 +370,7 @@ impl Decoder {
     }
 
     /// Decodes one frame. Never fails: what cannot be decoded comes back as [`Decoded::Skipped`].
+    #[inline]
     pub fn decode<'a>(&mut self, frame: &Frame<'a>) -> Decoded<'a> {
         let data: &'a [u8] = frame.data;
         let decoded = match link::to_network(frame.link, data) {
