@@ -824,9 +824,11 @@ impl Worker {
             let owner = peek
                 .peek_tcp(frame)
                 .map(|(a, ap, b, bp)| shard_of(flow_hash(a, ap, b, bp), n) as usize);
-            match owner.and_then(|w| Some((w, cur.get_mut(w)?, own.get_mut(w)?))) {
+            // (Only a batch that got a slot can have filled up.)
+            let full = match owner.and_then(|w| Some((w, cur.get_mut(w)?, own.get_mut(w)?))) {
                 Some((w, b, o)) => {
                     b.push(file, frame, at, when, true);
+                    let mut full = b.full();
                     let len = frame.data.len() as u64;
                     *o = (o.0 + 1, o.1 + len);
                     routed = (routed.0 + 1, routed.1 + len);
@@ -834,17 +836,22 @@ impl Worker {
                         for (x, b) in cur.iter_mut().enumerate() {
                             if x != w {
                                 b.push_sweep(when);
+                                full |= b.full();
                             }
                         }
                     }
+                    full
                 }
                 None => {
+                    let mut full = false;
                     for b in cur.iter_mut() {
                         b.push(file, frame, at, when, false);
+                        full |= b.full();
                     }
+                    full
                 }
-            }
-            if cur.iter().any(Batch::full) {
+            };
+            if full {
                 going = ship(&mut self, &mut cur, seq);
             }
             going
@@ -970,10 +977,13 @@ struct Stream {
     done: bool,
 }
 
+/// Global id of each live connection, by (shard, id in the shard).
+type Ids = HashMap<(usize, u64), u64, foldhash::fast::FixedState>;
+
 /// The merger's running state.
 struct Merger {
     /// Global id of each live connection, by (shard, id in the shard).
-    ids: HashMap<(usize, u64), u64>,
+    ids: Ids,
     next_id: u64,
     live: usize,
     max_live: usize,
@@ -985,7 +995,7 @@ struct Merger {
 
 impl Stream {
     /// Reads the next event (waiting for the worker if need be) and works out its key.
-    fn next(&mut self, shard: usize, ids: &HashMap<(usize, u64), u64>) -> io::Result<()> {
+    fn next(&mut self, shard: usize, ids: &Ids) -> io::Result<()> {
         let ev = loop {
             if let Some(e) = self.chunk.pop() {
                 break e;
@@ -1030,7 +1040,7 @@ fn merge(
     let n = rxs.len();
     let mut summary = Summary::default();
     let mut m = Merger {
-        ids: HashMap::new(),
+        ids: Ids::default(),
         next_id: 1,
         live: 0,
         max_live: 0,
