@@ -26,7 +26,7 @@ impl TlsSession {
         let d = self.d(dir);
         let have = d.detect.len();
         let mut probe = d.detect.clone();
-        probe.extend(data.iter().take(DETECT_MAX.saturating_sub(have)));
+        probe.extend_from_slice(prefix(data, DETECT_MAX.saturating_sub(have)));
         let Some(kind) = classify(&probe, from_client) else {
             let took = probe.len().saturating_sub(have);
             d.detect = probe;
@@ -62,7 +62,7 @@ impl TlsSession {
                 d.mode = Mode::NotTls;
                 // The event shows what is at hand now; `not_tls()` grows to the full excerpt.
                 let mut avail = saved.clone();
-                avail.extend(data.iter().take(MAX_EXCERPT_CHARS));
+                avail.extend_from_slice(prefix(data, MAX_EXCERPT_CHARS));
                 // TLS may start right after the plaintext (STARTTLS): keep it out of the excerpt.
                 if let Some(tls_at) = self.late_start_in(dir, start, &avail) {
                     avail.truncate(tls_at);
@@ -99,7 +99,7 @@ impl TlsSession {
     ) -> usize {
         let d = self.d(dir);
         let take = total.saturating_sub(d.buf.len()).min(data.len());
-        d.buf.extend(data.iter().take(take));
+        d.buf.extend_from_slice(prefix(data, take));
         if d.buf.len() < total {
             return take;
         }
@@ -130,7 +130,7 @@ impl TlsSession {
         let d = self.d(dir);
         let old = d.buf.len();
         let take = MAX_HTTP_HEAD.saturating_sub(old).min(data.len());
-        d.buf.extend(data.iter().take(take));
+        d.buf.extend_from_slice(prefix(data, take));
         // `complete` is false when the block is cut at MAX_HTTP_HEAD: report it as far as it got.
         let (head_len, used, complete) = match find_head_end(&d.buf, old) {
             Some(end) => (end, end.saturating_sub(old), true),
@@ -228,7 +228,8 @@ impl TlsSession {
         let mut excerpt = excerpt;
         if excerpt {
             let room = MAX_BODY_EXCERPT.saturating_sub(d.excerpt_raw.len());
-            d.excerpt_raw.extend(data.iter().take(take.min(room)));
+            d.excerpt_raw
+                .extend_from_slice(prefix(data, take.min(room)));
             let text: String = crate::tls::text(&d.excerpt_raw).into();
             if d.excerpt_raw.len() >= MAX_BODY_EXCERPT {
                 excerpt = false;
@@ -264,4 +265,9 @@ impl TlsSession {
         };
         take
     }
+}
+
+/// The first `n` bytes of `data` (all of it when shorter).
+fn prefix(data: &[u8], n: usize) -> &[u8] {
+    data.get(..n).unwrap_or(data)
 }
