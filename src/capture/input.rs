@@ -114,11 +114,17 @@ impl Input {
         // it; into another buffer when someone else holds this one.
         let shared = Arc::get_mut(&mut self.buf).is_none();
         if shared || self.buf.len().saturating_sub(self.start) < n {
+            let grown = n
+                .checked_next_power_of_two()
+                .unwrap_or(n)
+                .min(self.max_capacity)
+                .max(n);
             let cap = if n > self.buf.len() {
-                n.checked_next_power_of_two()
-                    .unwrap_or(n)
-                    .min(self.max_capacity)
-                    .max(n)
+                grown
+            } else if shared {
+                // A fresh buffer is as large as this record needs, not as large as this one grew
+                // for an earlier, larger record: each batch in flight may hold one.
+                grown.max(INITIAL_CAPACITY).min(self.buf.len())
             } else {
                 self.buf.len()
             };
@@ -157,15 +163,16 @@ impl Input {
 }
 
 impl Input {
-    /// A buffer of at least `len` bytes nobody else holds: a retired one, or a new one (retired
-    /// ones too small for it, now that the buffer grew, are freed once nobody holds them).
+    /// A buffer of at least `len` bytes nobody else holds: a retired one, or a new one. Retired
+    /// ones nobody holds are freed when they are too small for it (the buffer grew) or more than
+    /// four times its size (grown for an earlier, larger record).
     fn spare(&mut self, len: usize) -> Arc<[u8]> {
-        self.retired
-            .retain(|b| b.len() >= len || Arc::strong_count(b) > 1);
+        let fits = |b: &Arc<[u8]>| b.len() >= len && b.len() / 4 <= len;
+        self.retired.retain(|b| fits(b) || Arc::strong_count(b) > 1);
         let free = self
             .retired
             .iter_mut()
-            .position(|b| b.len() >= len && Arc::get_mut(b).is_some());
+            .position(|b| fits(b) && Arc::get_mut(b).is_some());
         match free {
             Some(i) => self.retired.swap_remove(i),
             None => zeroed(len),
@@ -269,6 +276,44 @@ mod tests {
         input.consume(I / 2);
         assert!(input.fill(I / 2).unwrap());
         assert_eq!(Arc::as_ptr(input.block()), cur);
+    }
+
+    /// Holders (the batches of a flow-sharded run) get buffers of the usual size again once a record
+    /// that needed a larger one has passed: each batch in flight holds one, so buffers grown for one
+    /// record must not be handed on.
+    #[test]
+    fn a_buffer_grown_for_one_record_is_not_handed_on() {
+        const I: usize = INITIAL_CAPACITY;
+        let mut lens = vec![1000usize; 20];
+        lens.push(4 * I + 123);
+        lens.extend(std::iter::repeat_n(1000, 800));
+        let total: usize = lens.iter().sum();
+        let data: Vec<u8> = (0..total).map(|i| (i % 251) as u8).collect();
+        let mut input = Input::new(Box::new(ShortReads::new(data.clone(), I)), &[], 64 * I);
+        let mut held = std::collections::VecDeque::new();
+        let mut offset = 0;
+        let mut largest_after = 0;
+        for (k, &len) in lens.iter().enumerate() {
+            assert!(input.fill(len).unwrap());
+            assert_eq!(
+                &input.data()[..len],
+                &data[offset..offset + len],
+                "record {k}"
+            );
+            held.push_back(input.block().clone());
+            if held.len() > 8 {
+                held.pop_front();
+            }
+            for (pos, b) in held.iter().enumerate() {
+                assert!(b.len() >= I, "held buffer {pos}");
+            }
+            if k > 20 + 300 {
+                largest_after = largest_after.max(input.block().len());
+            }
+            input.consume(len);
+            offset += len;
+        }
+        assert_eq!(largest_after, I, "buffers after the large record");
     }
 
     #[test]
