@@ -80,3 +80,135 @@ fn a_client_hello_over_the_handshake_limit_is_judged_with_an_unreadable_offer() 
         "{c}"
     );
 }
+
+/// Every shipped pcap, cut at snaplens from headers-only (66 bytes: Ethernet, IPv4 and a TCP header
+/// with timestamps) up: a cut capture may say less than the whole one (`undetermined`, cause
+/// `unknown`), never something else. A handshake that completed is never judged failed, a failure
+/// is never judged ok or as another failure, and a cause is the whole capture's or `unknown`.
+/// Known limits, asserted as they are: an ICMPv6 error cut before the ports of the packet it
+/// quotes cannot be matched to its connection (the SYN looks unanswered), and a CONNECT request
+/// cut before its end leaves the proxy's refusal unattributed.
+#[test]
+fn a_cut_capture_says_less_never_something_else() {
+    let known_limits = [
+        ("syn_unreachable_v6.pcap", 80, "syn_unanswered"),
+        ("syn_unreachable_v6.pcap", 96, "syn_unanswered"),
+        ("proxy_403.pcap", 160, "cleartext"),
+    ];
+    let mut checked = 0;
+    let mut dir: Vec<_> = std::fs::read_dir(common::root().join("captures"))
+        .expect("captures")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
+        .collect();
+    dir.sort();
+    for full_path in dir {
+        let name = full_path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .to_string();
+        let bytes = std::fs::read(&full_path).expect("capture");
+        if bytes.len() < 24 || bytes[..4] != [0xd4, 0xc3, 0xb2, 0xa1] {
+            continue;
+        }
+        let full = common::analyze_json(&[&full_path], &[]);
+        for snaplen in [66, 72, 80, 96, 128, 160, 200, 256, 400, 600, 1000] {
+            let cut = common::analyze_json(&[&cut(&name, snaplen)], &[]);
+            for c in &cut.connections {
+                let Some(f) = full
+                    .connections
+                    .iter()
+                    .find(|f| f["client"] == c["client"] && f["server"] == c["server"])
+                else {
+                    continue;
+                };
+                checked += 1;
+                let at = format!(
+                    "{name} at snaplen {snaplen}: {} -> {}",
+                    f["outcome"], c["outcome"]
+                );
+                if let Some((_, _, outcome)) = known_limits
+                    .iter()
+                    .find(|(n, s, _)| *n == name && *s == snaplen)
+                {
+                    assert_eq!(
+                        c["outcome"], *outcome,
+                        "{at}: known limit changed, update the test"
+                    );
+                    continue;
+                }
+                let (fc, cc) = (f["class"].as_str(), c["class"].as_str());
+                assert!(cc == fc || cc == Some("undetermined"), "{at}");
+                if cc != Some("undetermined") {
+                    assert_eq!(c["outcome"], f["outcome"], "{at}");
+                }
+                assert!(
+                    c["cause"] == "unknown" || c["cause"] == f["cause"],
+                    "{at}: cause {}",
+                    c["cause"]
+                );
+            }
+        }
+    }
+    assert!(checked > 400, "only {checked} connections compared");
+}
+
+#[test]
+fn headers_only_says_what_tcp_shows_and_nothing_more() {
+    // Nothing of the ClientHello was kept: whether it was TLS cannot be told, but who ended the
+    // connection, when, and from how far away (TTL) still can.
+    let run = common::analyze_json(&[&cut("azfw_reset_after_ch.pcap", 66)], &[]);
+    let c = &run.connections[0];
+    assert_eq!(c["outcome"], "midstream", "{c}");
+    assert_eq!(c["class"], "undetermined");
+    assert_eq!(c["cause"], "unknown");
+    assert_eq!(c["ended_by"], "server");
+    let cands = c["candidates"].to_string();
+    assert!(
+        cands.contains("firewall_block") && cands.contains("cipher_mismatch"),
+        "{cands}"
+    );
+    let text = c["explanation"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("517 bytes") && text.contains("snaplen"),
+        "{text}"
+    );
+    assert!(!text.contains("nothing failed"), "{text}");
+    // An injected reset is told by its TTL from the headers alone.
+    let run = common::analyze_json(&[&cut("injected_rst.pcap", 66)], &[]);
+    let c = &run.connections[0];
+    assert_eq!(c["outcome"], "midstream", "{c}");
+    assert_eq!(c["ended_by"], "middlebox", "{c}");
+    // A completed handshake cut to headers is not called cleartext, nor failed.
+    let run = common::analyze_json(&[&cut("tls12_ok.pcap", 66)], &[]);
+    assert_eq!(run.connections[0]["outcome"], "midstream");
+}
+
+#[test]
+fn a_server_answer_cut_by_the_snaplen_is_not_silence() {
+    // The ServerHello's record header survives at 96 bytes, its body does not.
+    let run = common::analyze_json(&[&cut("tls13_ok.pcap", 96)], &[]);
+    let c = &run.connections[0];
+    assert_eq!(c["class"], "undetermined", "{c}");
+    let why = c["reasons"].to_string();
+    assert!(why.contains("the server answered with"), "{why}");
+    assert!(why.contains("record header says handshake"), "{why}");
+}
+
+#[test]
+fn records_are_found_again_after_a_cut_flight() {
+    // At 400 bytes the server's certificate flight is cut, but its ChangeCipherSpec and Finished
+    // (TLS 1.2), or its later records (TLS 1.3), start later segments: the handshake completed.
+    for name in [
+        "tls12_ok.pcap",
+        "tls13_ok.pcap",
+        "tls12_ok_gnutls_python.pcap",
+    ] {
+        let run = common::analyze_json(&[&cut(name, 400)], &[]);
+        assert_eq!(
+            run.connections[0]["outcome"], "handshake_complete",
+            "{name}"
+        );
+    }
+}

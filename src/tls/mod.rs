@@ -52,6 +52,15 @@ fn text(b: &[u8]) -> Cow<'_, str> {
     }
 }
 
+/// Whether a stream's first bytes start an HTTP request (a method and a space), as the session's
+/// detection reads them.
+pub fn starts_http_request(first: &[u8]) -> bool {
+    matches!(
+        http::classify(first, true),
+        Some(http::Detected::HttpRequest)
+    )
+}
+
 /// Largest handshake message we reassemble (as rustls does: a 16 MB claim must not allocate 16 MB).
 pub const MAX_HANDSHAKE_MESSAGE: usize = 64 * 1024;
 

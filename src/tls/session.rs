@@ -77,6 +77,9 @@ enum Mode {
     },
     /// Not TLS: collecting the excerpt and scanning for TLS that starts later (STARTTLS, tunnels).
     NotTls,
+    /// TLS records whose framing a gap broke (a segment cut by the snaplen, packets the capture
+    /// lost): waiting for a segment that starts with a record header ([`TlsSession::step_resync`]).
+    Resync,
     /// Not parsed any more (malformed, lost sync, or done): bytes are only counted.
     Stopped,
 }
@@ -289,10 +292,16 @@ impl TlsSession {
             self.client_after_flight = true;
         }
         match self.dr(dir).mode {
-            Mode::Stopped => {}
+            Mode::Stopped | Mode::Resync => {}
             Mode::NotTls => self.d(dir).late.reset_after_gap(),
-            Mode::Detect | Mode::Sslv2 { .. } | Mode::HttpHead { .. } => {
-                self.lose_sync(dir, start, end, out)
+            Mode::Detect | Mode::Sslv2 { .. } => self.lose_sync(dir, start, end, out),
+            Mode::HttpHead { .. } => {
+                // An HTTP head cut by the capture (a CONNECT request, a proxy's answer): what the
+                // next captured segment starts with is sniffed again, so TLS in a tunnel is seen.
+                self.lose_sync(dir, start, end, out);
+                let d = self.d(dir);
+                d.buf.clear();
+                d.mode = Mode::Detect;
             }
             Mode::HttpBody { remaining, .. } => match remaining {
                 None => {
@@ -473,6 +482,54 @@ impl TlsSession {
         self.d(dir).mode = Mode::Stopped;
     }
 
+    /// A gap broke the record framing of a TLS stream: said once ([`TlsEventKind::LostSync`]),
+    /// then records are looked for again where a captured segment begins
+    /// ([`TlsSession::step_resync`]). A snaplen cuts every segment, so the records of a later flight
+    /// (a TLS 1.2 server's ChangeCipherSpec and Finished, TLS 1.3 application data) are still seen.
+    /// Handshake messages are not decoded after that: a record found this way may continue a
+    /// message whose start was lost.
+    pub(super) fn lose_framing(
+        &mut self,
+        dir: Direction,
+        start: u64,
+        end: u64,
+        out: &mut Vec<TlsEvent>,
+    ) {
+        self.lose_sync(dir, start, end, out);
+        if dir == Direction::ToClient && self.tls13_negotiated() {
+            // After a TLS 1.3 ServerHello every server record is encrypted: what the gap hid was
+            // (part of) the server's encrypted flight.
+            self.server_encrypted = true;
+        }
+        let d = self.d(dir);
+        d.mode = Mode::Resync;
+        d.rec = None;
+        d.hdr_len = 0;
+        d.hs.reset();
+        d.hs_desync = true;
+    }
+
+    /// [`Mode::Resync`]: `data` begins where a captured segment begins (the bytes before it were a
+    /// gap). Framing resumes there if it starts with a record header a TLS stack writes (content
+    /// type 20 to 23, version 3.x, a length within the limit), which bytes inside a record match
+    /// about once in three million segments; otherwise the segment is passed over.
+    pub(super) fn step_resync(&mut self, dir: Direction, data: &[u8]) -> usize {
+        let header = match data {
+            [t, 3, minor, l1, l2, ..] => {
+                (20..=23).contains(t)
+                    && *minor <= 4
+                    && (1..=MAX_RECORD_LEN).contains(&be16(*l1, *l2))
+            }
+            _ => false,
+        };
+        if header {
+            self.d(dir).mode = Mode::Tls;
+            0
+        } else {
+            data.len()
+        }
+    }
+
     fn lose_sync(&mut self, dir: Direction, start: u64, end: u64, out: &mut Vec<TlsEvent>) {
         let d = self.d(dir);
         d.mode = Mode::Stopped;
@@ -496,6 +553,7 @@ impl TlsSession {
                     self.step_http_body(dir, data, remaining, excerpt)
                 }
                 Mode::NotTls => self.step_not_tls(dir, data, out),
+                Mode::Resync => self.step_resync(dir, data),
                 Mode::Stopped => data.len(),
             };
             let used = used.min(data.len());

@@ -412,9 +412,59 @@ fn gap_across_records_loses_sync_once() {
     assert_eq!(lost.len(), 1);
     assert_eq!(lost[0].dir, ToClient);
     assert_eq!(lost[0].start, recs[0].0 as u64 + 50);
-    // Nothing more is parsed from the server; the ServerHello content was lost with it.
+    // The rest of that segment starts inside a record and is passed over; the server's later
+    // segments start with record headers, and their records are read again (encrypted: the
+    // handshake messages in them are not decoded).
+    let sv = kinds(&ev, ToClient);
+    assert_eq!(sv[0], &TlsEventKind::LostSync);
+    assert!(sv.len() > 1, "{sv:?}");
+    assert!(sv[1..]
+        .iter()
+        .all(|k| matches!(k, TlsEventKind::EncryptedRecord { .. })));
+    // The ServerHello, and with it the version, was lost: completion is not claimed.
     assert_ne!(s.progress(), HandshakeProgress::Complete);
-    assert_eq!(kinds(&ev, ToClient).len(), 1);
+    assert!(s.server_hello().is_none());
+}
+
+/// A gap that ends where a captured segment begins with a record header (a snaplen cuts every
+/// segment): framing resumes there; one that ends inside a record, or on bytes that only look like
+/// part of a header, does not resume framing until a segment that starts with one.
+#[test]
+fn framing_resumes_at_a_record_header_after_a_gap() {
+    let mut s = TlsSession::new();
+    let mut ev = Vec::new();
+    // Server: a record header claims 100 bytes, 10 arrive, then the capture cut the rest.
+    s.feed(ToClient, &[22, 3, 3, 0, 100, 2, 0, 0, 96, 3], &mut ev);
+    s.gap(ToClient, 200, &mut ev);
+    // A segment starting inside a record: passed over.
+    s.feed(ToClient, &[0x55; 40], &mut ev);
+    s.gap(ToClient, 10, &mut ev);
+    // Bytes that start like a header but claim no length (0) or too much: not a header.
+    s.feed(ToClient, &[23, 3, 3, 0, 0, 1, 2], &mut ev);
+    s.gap(ToClient, 10, &mut ev);
+    s.feed(ToClient, &[23, 3, 3, 0xff, 0xff, 1, 2], &mut ev);
+    s.gap(ToClient, 10, &mut ev);
+    // A segment starting with an application-data record: framing resumes.
+    s.feed(ToClient, &[23, 3, 3, 0, 30], &mut ev);
+    s.feed(ToClient, &[0xaa; 30], &mut ev);
+    s.feed(ToClient, &[21, 3, 3, 0, 26], &mut ev);
+    s.feed(ToClient, &[0xbb; 26], &mut ev);
+    let sv = kinds(&ev, ToClient);
+    assert_eq!(
+        sv.iter().filter(|k| ***k == TlsEventKind::LostSync).count(),
+        1
+    );
+    let records: Vec<_> = ev
+        .iter()
+        .filter_map(|e| match e.kind {
+            TlsEventKind::EncryptedRecord { content_type, len } => Some((content_type, len)),
+            _ => None,
+        })
+        .collect();
+    // The alert after the gap is 26 bytes, not a 2-byte plaintext alert: an encrypted one (a
+    // ChangeCipherSpec may have been lost in the gap).
+    assert_eq!(records, vec![(23, 30), (21, 26)]);
+    assert!(!ev.iter().any(|e| matches!(e.kind, TlsEventKind::Alert(_))));
 }
 
 #[test]

@@ -29,6 +29,7 @@ pub fn judge(input: &ConnInput<'_>, cfg: &Config) -> Verdict {
     let mut j = Judge::new(input, cfg);
     j.common_facts();
     j.decide();
+    j.unless_cut();
     j.finish()
 }
 
@@ -128,6 +129,16 @@ impl Piece for Ms {
         }
         s.push(' ');
         s.push_str(name);
+    }
+}
+
+/// What the explanations say of the ClientHello's name: "SNI x", "no SNI", or "cut by the capture"
+/// when its offer could not be read.
+fn sni_text(sni: Option<&str>, offer: &Offer) -> String {
+    match sni {
+        Some(s) => cat!("SNI ", s),
+        None if !offer.acceptable && offer.problem.is_none() => "cut by the capture".to_string(),
+        None => "no SNI".to_string(),
     }
 }
 
@@ -404,6 +415,86 @@ impl<'a> Judge<'a> {
         earliest(s.first_fin, s.first_rst)
     }
 
+    /// Some failures are read from what the capture did not show: no Finished after the
+    /// ServerHello (`aborted_after_server_hello`), an alert whose content is encrypted (a TLS 1.3
+    /// alert, or one after a ChangeCipherSpec). When a gap in the capture (a snaplen too small for
+    /// TLS, lost packets) broke the record framing of the stream that reading rests on, after the
+    /// ServerHello, what the capture did not show may be in the gap: a Finished, which makes an
+    /// encrypted alert a plain close. The reading is then given as what the capture suggests, not
+    /// as a judgement (`midstream`, cause unknown).
+    fn unless_cut(&mut self) {
+        let rests_on = match self.v.outcome {
+            Outcome::AbortedAfterServerHello => [true, true],
+            Outcome::ClientAlert | Outcome::ServerAlert => match &self.v.alert {
+                Some(a) if a.code.is_none() => {
+                    let client = self.v.outcome == Outcome::ClientAlert;
+                    [client, !client]
+                }
+                _ => return,
+            },
+            _ => return,
+        };
+        let sh_at = self
+            .first_event(|e| matches!(e.event.kind, TlsEventKind::ServerHello(_)))
+            .map(|e| e.at);
+        let gap = self.first_event(|e| {
+            e.event.kind == TlsEventKind::LostSync
+                && rests_on[e.event.dir.index()]
+                && sh_at.is_none_or(|sh| e.at >= sh)
+        });
+        let Some(gap) = gap else {
+            return;
+        };
+        let lost = self.i.tcp.stream_stats(gap.event.dir).missed_bytes;
+        let was = self.v.outcome;
+        if self.v.cause != Cause::Unknown && !self.v.candidates.contains(&self.v.cause) {
+            self.v.candidates.insert(0, self.v.cause);
+        }
+        self.v.outcome = Outcome::Midstream;
+        self.v.cause = Cause::Unknown;
+        self.v.confidence = Confidence::Low;
+        let whose = if gap.event.dir == Direction::ToServer {
+            "client"
+        } else {
+            "server"
+        };
+        self.evidence(
+            gap.at,
+            if gap.event.dir == Direction::ToServer {
+                Party::Client
+            } else {
+                Party::Server
+            },
+            cat!(
+                "the ",
+                whose,
+                "'s records lost here (",
+                lost,
+                " bytes missing from its stream)"
+            ),
+            "the capture cut or lost bytes the reading rests on",
+        );
+        self.reason(cat!(
+            "a gap in the capture broke the ",
+            whose,
+            "'s records after the ServerHello, and reading this as ",
+            was.as_str(),
+            " rests on what the capture did not show"
+        ));
+        let suggested = std::mem::take(&mut self.v.explanation);
+        self.v.explanation = cat!(
+            "The capture lost bytes of the ",
+            whose,
+            "'s side of this handshake (",
+            lost,
+            " bytes: a snaplen too small for TLS, or lost packets), so it cannot be judged. What it kept suggests ",
+            was.as_str(),
+            " (",
+            suggested.trim_end_matches('.'),
+            "), but a Finished, or what an encrypted alert was, may be among the lost bytes. Capture again with whole packets (tcpdump -s 0; pktmon --pkt-size 0)."
+        );
+    }
+
     fn finish(mut self) -> Verdict {
         self.v.evidence.sort_by_key(|e| e.at);
         self.v
@@ -531,6 +622,37 @@ impl<'a> Judge<'a> {
     /// A CONNECT that got no answer: decide on how the proxy connection ended. Returns true when decided.
     fn proxy_unanswered(&mut self) -> bool {
         let target = self.v.proxy_target.clone().unwrap_or_default();
+        let t = self.i.tcp;
+        let missing = t.stream_stats(Direction::ToClient).missed_bytes;
+        if t.side[1].payload_bytes > 0 && missing > 0 {
+            // The proxy did answer, but the capture cut what it said.
+            self.set(
+                Outcome::Midstream,
+                Cause::Unknown,
+                EndedBy::None,
+                Confidence::Low,
+            );
+            self.v.candidates = vec![Cause::ProxyDenied, Cause::ProxyAuthRequired];
+            self.reason(cat!(
+                "CONNECT ",
+                target,
+                " was answered with ",
+                t.side[1].payload_bytes,
+                " bytes, ",
+                missing,
+                " of them missing from the capture: the proxy's answer cannot be read"
+            ));
+            self.v.explanation = cat!(
+                "The client asked the proxy ",
+                Endpoint(t.server),
+                " to CONNECT to ",
+                target,
+                ", and the proxy answered, but ",
+                missing,
+                " bytes of its answer are missing from the capture (a snaplen too small, or lost packets), so whether it allowed the tunnel cannot be told. Capture again with whole packets (tcpdump -s 0; pktmon --pkt-size 0)."
+            );
+            return true;
+        }
         if let Some(close) = self.close_of(Direction::ToClient) {
             let reset = close.flags.rst();
             self.set(
@@ -959,8 +1081,57 @@ impl<'a> Judge<'a> {
             return;
         }
         if client_bytes > 0 {
-            // The client spoke, but not TLS.
             let not_tls = tls.stats(Direction::ToServer).not_tls;
+            let server_not_tls = tls.stats(Direction::ToClient).not_tls;
+            if !not_tls && !server_not_tls && t.stream_stats(Direction::ToServer).missed_bytes > 0 {
+                // The client's bytes were cut before anything could be told from them, and the
+                // server's do not tell either.
+                self.payload_not_captured();
+                return;
+            }
+            // Plain text whose answer the capture cut: what the server said (a deny page?) is unknown.
+            let lost = t.stream_stats(Direction::ToServer).missed_bytes
+                + t.stream_stats(Direction::ToClient).missed_bytes;
+            let answered = self
+                .first_event(|e| matches!(e.event.kind, TlsEventKind::HttpResponse(_)))
+                .is_some();
+            if lost > 0 && !answered {
+                let http = crate::tls::starts_http_request(t.first_bytes(Direction::ToServer));
+                let (what, hidden) = if http {
+                    ("plain HTTP", "a deny page (Azure Firewall's HTTP 470, a proxy's 403) would look like this")
+                } else {
+                    (
+                        "another protocol",
+                        "TLS carried inside it (SOCKS, STARTTLS) may be among the lost bytes",
+                    )
+                };
+                self.set(
+                    Outcome::Midstream,
+                    Cause::Unknown,
+                    EndedBy::None,
+                    Confidence::Low,
+                );
+                self.reason(cat!(
+                    "the connection starts with ",
+                    what,
+                    ", not TLS, and the capture lost ",
+                    lost,
+                    " bytes of it: what followed cannot be read"
+                ));
+                self.v.explanation = cat!(
+                    "This connection to ",
+                    Endpoint(t.server),
+                    " starts with ",
+                    what,
+                    ", not TLS, but the capture lost ",
+                    lost,
+                    " bytes of it (a snaplen too small, or lost packets), so what followed cannot be read: ",
+                    hidden,
+                    ". Capture again with whole packets (tcpdump -s 0; pktmon --pkt-size 0)."
+                );
+                return;
+            }
+            // The client spoke, but not TLS.
             self.set(
                 Outcome::Cleartext,
                 Cause::None,
@@ -1098,6 +1269,127 @@ impl<'a> Judge<'a> {
                 }
             }
         }
+    }
+
+    /// The client sent bytes, but the capture kept too few of them to tell what they were (a
+    /// headers-only snaplen such as tcpdump's old 68 bytes, or lost packets): TLS cannot be judged,
+    /// and calling the connection anything, cleartext included, would be a guess. What TCP shows is
+    /// said, and what it would mean if the bytes were a ClientHello.
+    fn payload_not_captured(&mut self) {
+        let t = self.i.tcp;
+        let [client, server] = [Direction::ToServer, Direction::ToClient].map(|d| {
+            let sent = t.side[d.index()].payload_bytes;
+            (sent, sent.saturating_sub(t.stream_stats(d).missed_bytes))
+        });
+        self.set(
+            Outcome::Midstream,
+            Cause::Unknown,
+            EndedBy::None,
+            Confidence::Low,
+        );
+        self.reason(cat!(
+            "the client sent ",
+            client.0,
+            " bytes, ",
+            client.0.saturating_sub(client.1),
+            " of them missing from the capture: too few are left to tell whether they began with a ClientHello"
+        ));
+        if let Some(p) = t.side[0].first_data {
+            self.evidence(
+                p.at,
+                Party::Client,
+                cat!(
+                    "the client's first data, ",
+                    p.len,
+                    " bytes, not in the capture"
+                ),
+                "the capture cut the payload (snaplen) or lost it",
+            );
+        }
+        let first_data = t.side[0].first_data.map(|p| p.at.ts);
+        let closer = earliest(
+            self.close_of(Direction::ToServer),
+            self.close_of(Direction::ToClient),
+        )
+        .filter(|c| first_data.is_some_and(|f| c.at.ts >= f));
+        let mut shape = String::new();
+        match (server.0, closer) {
+            (0, Some(c)) => {
+                // The headers still tell who ended it, when, and (TTL) from how far away.
+                let by_client = c.dir == Direction::ToServer;
+                // (Verb, noun, the packet.)
+                let (how, noun, packet) = if c.flags.rst() {
+                    ("reset", "reset", "RST")
+                } else {
+                    ("closed", "close", "FIN")
+                };
+                let after = first_data.map_or(0, |f| c.at.ts.since(f));
+                let (mut ended, mut party) = if by_client {
+                    (EndedBy::Client, Party::Client)
+                } else {
+                    (EndedBy::Server, Party::Server)
+                };
+                let mut forged = false;
+                if !by_client {
+                    let prov = provenance::check(t, &c);
+                    for s in &prov.signals {
+                        self.reason(cat!("the ", packet, ": ", s));
+                    }
+                    if prov.forged {
+                        (ended, party, forged) = (EndedBy::Middlebox, Party::Middlebox, true);
+                    }
+                }
+                self.v.ended_by = ended;
+                self.decisive(&c);
+                self.evidence(
+                    c.at,
+                    party,
+                    self.packet_text(&c),
+                    "how the connection ended",
+                );
+                self.reason(cat!(
+                    "the server sent no byte; the ",
+                    party.as_str(),
+                    " ",
+                    how,
+                    " the connection ",
+                    ms(after),
+                    " after the client's first data"
+                ));
+                if forged {
+                    self.v.candidates = vec![Cause::FirewallBlock];
+                    shape = cat!(" The ", packet, " that ended it ", ms(after), " after the client's data was sent by a device in the path, not by the host that answered the SYN (see the reasons): that is a block, whatever the data was.");
+                } else if !by_client {
+                    self.v.candidates = vec![
+                        Cause::FirewallBlock,
+                        Cause::CipherMismatch,
+                        Cause::VersionMismatch,
+                    ];
+                    shape = cat!(" The server side ", how, " the connection ", ms(after), " after the client's data without sending a byte: if that data was a ClientHello, this is a ", noun, " after the ClientHello, a block or a version or cipher mismatch, which only the ClientHello can tell apart.");
+                }
+            }
+            (0, None) => self.reason("the server sent no byte"),
+            (sent, _) => {
+                self.reason(cat!(
+                    "the server sent ",
+                    sent,
+                    " bytes, ",
+                    sent.saturating_sub(server.1),
+                    " of them missing from the capture"
+                ));
+            }
+        }
+        self.v.explanation = cat!(
+            "TCP to ",
+            Endpoint(t.server),
+            " was accepted and the client sent ",
+            client.0,
+            " bytes, but ",
+            client.0.saturating_sub(client.1),
+            " of them are missing from the capture (a snaplen too small for TLS, or lost packets), so whether this was TLS cannot be told, let alone judged.",
+            shape,
+            " Capture again with whole packets (tcpdump -s 0; pktmon --pkt-size 0)."
+        );
     }
 
     // ---- after the ClientHello -----------------------------------------------------------------
@@ -1241,8 +1533,60 @@ impl<'a> Judge<'a> {
         if tls.server_hello().is_some() || tls.hello_retry().is_some() {
             return self.after_server_hello();
         }
-        // 5. No TLS byte from the server.
+        // 5. The server answered, but the capture did not keep enough of it to read.
+        if t.side[1].payload_bytes > 0 && t.stream_stats(Direction::ToClient).missed_bytes > 0 {
+            return self.answer_not_captured(&offer, sni);
+        }
+        // 6. No TLS byte from the server.
         self.no_server_answer(&offer, segments, sni);
+    }
+
+    /// The server sent bytes after the ClientHello, but the capture kept too few of them to read a
+    /// ServerHello or an alert (a small snaplen, or lost packets): neither silence nor a judgement.
+    fn answer_not_captured(&mut self, offer: &Offer, sni: Option<&str>) {
+        let t = self.i.tcp;
+        let sent = t.side[1].payload_bytes;
+        let missing = t.stream_stats(Direction::ToClient).missed_bytes.min(sent);
+        self.set(
+            Outcome::Midstream,
+            Cause::Unknown,
+            EndedBy::None,
+            Confidence::Low,
+        );
+        // What the first bytes kept still say: a TLS record header's content type.
+        let said = match t.first_bytes(Direction::ToClient).first() {
+            Some(22) => "; its first record header says handshake (a ServerHello, most likely)",
+            Some(21) => "; its first record header says alert",
+            Some(23) => "; its first record header says application data",
+            _ => "",
+        };
+        self.reason(cat!(
+            "the server answered with ",
+            sent,
+            " bytes, ",
+            missing,
+            " of them missing from the capture: too few are left to read its answer",
+            said
+        ));
+        if let Some(p) = t.side[1].first_data {
+            self.evidence(
+                p.at,
+                Party::Server,
+                cat!("the server's first data, ", p.len, " bytes"),
+                "the server answered; the capture did not keep enough of it to read",
+            );
+        }
+        self.v.explanation = cat!(
+            "TCP to ",
+            Endpoint(t.server),
+            " was accepted, the ClientHello (",
+            sni_text(sni, offer),
+            ") was sent, and the server answered with ",
+            sent,
+            " bytes, but ",
+            missing,
+            " of them are missing from the capture (a snaplen too small for TLS, or lost packets), so the answer cannot be read and the handshake cannot be judged. Capture again with whole packets (tcpdump -s 0; pktmon --pkt-size 0)."
+        );
     }
 
     fn alert(&mut self, e: &TlsEventAt, offer: &Offer, segments: u32) {
@@ -1270,7 +1614,12 @@ impl<'a> Judge<'a> {
             from: party,
         });
         self.decisive_at(e.at);
-        let before_sh = tls.server_hello().is_none() && tls.hello_retry().is_none();
+        // Before any ServerHello only if none was seen and none can hide in bytes the capture cut
+        // from what the server sent before the alert.
+        let server_cut = self.i.tcp.stream_stats(Direction::ToClient).missed_bytes > 0;
+        let before_sh = tls.server_hello().is_none()
+            && tls.hello_retry().is_none()
+            && !(server_cut && (!from_server || e.event.start > 0));
         let cert_req = self.first_event(|x| {
             x.event.dir == Direction::ToClient
                 && matches!(x.event.kind, TlsEventKind::Handshake(13))
@@ -2165,13 +2514,7 @@ impl<'a> Judge<'a> {
         let t = self.i.tcp;
         // One string, written in place: every connection without an answer gets this sentence.
         let mut x = String::with_capacity(512);
-        let sni_text = match sni {
-            Some(s) => cat!("SNI ", s),
-            None if !offer.acceptable && offer.problem.is_none() => {
-                "cut by the capture".to_string()
-            }
-            None => "no SNI".to_string(),
-        };
+        let sni_text = sni_text(sni, offer);
         let delay = self.v.client_hello_to_decisive_ns.map(ms);
         let ended = match outcome {
             Outcome::ResetAfterClientHello => Some("reset"),
@@ -2188,7 +2531,8 @@ impl<'a> Judge<'a> {
                     Some(d) => {
                         cat_to!(x, " ", d, " later with no TLS bytes.");
                     }
-                    None => x.push_str("  later with no TLS bytes."),
+                    // No ClientHello time to measure from: no duration.
+                    None => x.push_str(" with no TLS bytes."),
                 }
             }
             None => {
