@@ -22,7 +22,7 @@ use serde::Serialize;
 /// | `http_blocked` | an HTTP deny page (e.g. Azure Firewall's `HTTP/1.1 470`) answered the request |
 /// | `proxy_refused` | an explicit proxy refused the `CONNECT` (403, 407, ...) |
 /// | `in_progress` | the capture ended while the handshake was still moving |
-/// | `midstream` | the capture started after the handshake (or saw too little) to judge |
+/// | `midstream` | the capture started after the handshake, or cut or lost the bytes it would be judged by (a small snaplen): too little to judge |
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
