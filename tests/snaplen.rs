@@ -7,7 +7,12 @@ fn cut(name: &str, snaplen: usize) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("tlsautopsy-snaplen-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp");
     let p = dir.join(format!("{snaplen}-{name}"));
-    std::fs::write(&p, common::snaplen_cut(&bytes, snaplen)).expect("write");
+    let cut = if name.ends_with(".pcapng") {
+        common::snaplen_cut_pcapng(&bytes, snaplen)
+    } else {
+        common::snaplen_cut(&bytes, snaplen)
+    };
+    std::fs::write(&p, cut).expect("write");
     p
 }
 
@@ -81,8 +86,8 @@ fn a_client_hello_over_the_handshake_limit_is_judged_with_an_unreadable_offer() 
     );
 }
 
-/// Every shipped pcap, cut at snaplens from headers-only (66 bytes: Ethernet, IPv4 and a TCP header
-/// with timestamps) up: a cut capture may say less than the whole one (`undetermined`, cause
+/// Every shipped pcap and pcapng, cut at snaplens from inside the TCP header (40, 54 bytes) and
+/// headers-only (66 bytes: Ethernet, IPv4 and a TCP header with timestamps) up: a cut capture may say less than the whole one (`undetermined`, cause
 /// `unknown`), never something else. A handshake that completed is never judged failed, a failure
 /// is never judged ok or as another failure, and a cause is the whole capture's or `unknown`.
 /// Known limits, asserted as they are: an ICMPv6 error cut before the ports of the packet it
@@ -95,11 +100,11 @@ fn a_cut_capture_says_less_never_something_else() {
         ("syn_unreachable_v6.pcap", 96, "syn_unanswered"),
         ("proxy_403.pcap", 160, "cleartext"),
     ];
-    let mut checked = 0;
+    let (mut checked, mut checked_pcapng) = (0, 0);
     let mut dir: Vec<_> = std::fs::read_dir(common::root().join("captures"))
         .expect("captures")
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
         .collect();
     dir.sort();
     for full_path in dir {
@@ -109,11 +114,13 @@ fn a_cut_capture_says_less_never_something_else() {
             .to_string_lossy()
             .to_string();
         let bytes = std::fs::read(&full_path).expect("capture");
-        if bytes.len() < 24 || bytes[..4] != [0xd4, 0xc3, 0xb2, 0xa1] {
+        let pcap = bytes.len() >= 24 && bytes[..4] == [0xd4, 0xc3, 0xb2, 0xa1];
+        let pcapng = bytes.len() >= 28 && bytes[8..12] == [0x4d, 0x3c, 0x2b, 0x1a];
+        if !pcap && !pcapng {
             continue;
         }
         let full = common::analyze_json(&[&full_path], &[]);
-        for snaplen in [66, 72, 80, 96, 128, 160, 200, 256, 400, 600, 1000] {
+        for snaplen in [40, 54, 66, 72, 80, 96, 128, 160, 200, 256, 400, 600, 1000] {
             let cut = common::analyze_json(&[&cut(&name, snaplen)], &[]);
             for c in &cut.connections {
                 let Some(f) = full
@@ -124,6 +131,7 @@ fn a_cut_capture_says_less_never_something_else() {
                     continue;
                 };
                 checked += 1;
+                checked_pcapng += usize::from(pcapng);
                 let at = format!(
                     "{name} at snaplen {snaplen}: {} -> {}",
                     f["outcome"], c["outcome"]
@@ -151,7 +159,11 @@ fn a_cut_capture_says_less_never_something_else() {
             }
         }
     }
-    assert!(checked > 400, "only {checked} connections compared");
+    assert!(checked > 500, "only {checked} connections compared");
+    assert!(
+        checked_pcapng > 30,
+        "only {checked_pcapng} pcapng connections compared"
+    );
 }
 
 #[test]

@@ -108,6 +108,45 @@ pub fn snaplen_cut(pcap: &[u8], snaplen: usize) -> Vec<u8> {
     out
 }
 
+/// The same pcapng (little-endian) with every Enhanced Packet Block's data cut to `snaplen` bytes,
+/// as a capture taken with that snaplen would have it; other blocks are kept as they are.
+pub fn snaplen_cut_pcapng(pcapng: &[u8], snaplen: usize) -> Vec<u8> {
+    assert!(
+        pcapng.len() >= 28
+            && pcapng[..4] == [0x0a, 0x0d, 0x0d, 0x0a]
+            && pcapng[8..12] == [0x4d, 0x3c, 0x2b, 0x1a],
+        "little-endian pcapng expected"
+    );
+    let u32_at =
+        |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"));
+    let mut out = Vec::with_capacity(pcapng.len());
+    let mut pos = 0;
+    while pos + 12 <= pcapng.len() {
+        let (kind, len) = (u32_at(pcapng, pos), u32_at(pcapng, pos + 4) as usize);
+        let block = &pcapng[pos..pos + len];
+        if kind == 6 {
+            let caplen = u32_at(block, 20) as usize;
+            let keep = caplen.min(snaplen);
+            let options = &block[28 + caplen.next_multiple_of(4)..len - 4];
+            let mut body = block[8..20].to_vec();
+            body.extend_from_slice(&(keep as u32).to_le_bytes());
+            body.extend_from_slice(&block[24..28]);
+            body.extend_from_slice(&block[28..28 + keep]);
+            body.resize(body.len().next_multiple_of(4), 0);
+            body.extend_from_slice(options);
+            let total = (body.len() + 12) as u32;
+            out.extend_from_slice(&6u32.to_le_bytes());
+            out.extend_from_slice(&total.to_le_bytes());
+            out.extend_from_slice(&body);
+            out.extend_from_slice(&total.to_le_bytes());
+        } else {
+            out.extend_from_slice(block);
+        }
+        pos += len;
+    }
+    out
+}
+
 /// A classic pcap file (little-endian, microseconds) written by hand.
 pub struct Pcap(pub Vec<u8>);
 
