@@ -52,6 +52,11 @@ impl V4Text {
     fn bytes(&self) -> &[u8] {
         self.buf.get(..self.len).unwrap_or_default()
     }
+
+    /// The text (ASCII digits, dots and a colon).
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(self.bytes()).unwrap_or_default()
+    }
 }
 
 /// `ip:port`, or `[v6]:port` for IPv6, into a byte buffer.
@@ -68,10 +73,7 @@ pub fn write_endpoint(w: &mut Vec<u8>, a: &SocketAddr) {
 /// `ip:port`, or `[v6]:port` for IPv6, appended to a string.
 pub fn push_endpoint(s: &mut String, a: &SocketAddr) {
     match a {
-        SocketAddr::V4(v4) => {
-            let t = V4Text::new(*v4.ip(), Some(v4.port()));
-            s.push_str(std::str::from_utf8(t.bytes()).unwrap_or_default());
-        }
+        SocketAddr::V4(v4) => s.push_str(V4Text::new(*v4.ip(), Some(v4.port())).as_str()),
         SocketAddr::V6(_) => {
             use std::fmt::Write as _;
             let _ = write!(s, "{a}");
@@ -82,9 +84,7 @@ pub fn push_endpoint(s: &mut String, a: &SocketAddr) {
 /// An address as its `Display` writes it, appended to a string.
 pub fn push_ip(s: &mut String, ip: &IpAddr) {
     match ip {
-        IpAddr::V4(v4) => {
-            s.push_str(std::str::from_utf8(V4Text::new(*v4, None).bytes()).unwrap_or_default())
-        }
+        IpAddr::V4(v4) => s.push_str(V4Text::new(*v4, None).as_str()),
         IpAddr::V6(_) => {
             use std::fmt::Write as _;
             let _ = write!(s, "{ip}");
@@ -117,10 +117,7 @@ pub struct Endpoint(pub SocketAddr);
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
-            SocketAddr::V4(v4) => {
-                let t = V4Text::new(*v4.ip(), Some(v4.port()));
-                f.pad(std::str::from_utf8(t.bytes()).unwrap_or_default())
-            }
+            SocketAddr::V4(v4) => f.pad(V4Text::new(*v4.ip(), Some(v4.port())).as_str()),
             SocketAddr::V6(_) => fmt::Display::fmt(&self.0, f),
         }
     }

@@ -977,7 +977,7 @@ struct Stream {
     done: bool,
 }
 
-/// Global id of each live connection, by (shard, id in the shard).
+/// The merger's id map ([`Merger::ids`]), hashed with foldhash.
 type Ids = HashMap<(usize, u64), u64, foldhash::fast::FixedState>;
 
 /// The merger's running state.

@@ -19,6 +19,9 @@ use crate::capture::Timestamp;
 use crate::tcp::{Direction, PacketFacts};
 use crate::tls::{names, HandshakeProgress, HttpResponse, TlsEventKind};
 
+/// What every verdict on a capture that cut or lost the bytes it needed ends with.
+const WHOLE_PACKETS: &str = "Capture again with whole packets (tcpdump -s 0; pktmon --pkt-size 0).";
+
 /// Largest application-data record that is taken for an encrypted alert: 2 alert bytes + 1 content
 /// type byte + a 16-byte AEAD tag = 19 with AES-GCM or ChaCha20-Poly1305 (TLS 1.3); a little slack for
 /// padding. A TLS 1.3 Finished is at least 32 + 1 + 16 = 49 bytes.
@@ -409,6 +412,21 @@ impl<'a> Judge<'a> {
         }
     }
 
+    /// Bytes of `dir`'s stream missing from the capture (snaplen, lost packets).
+    fn missed(&self, dir: Direction) -> u64 {
+        self.i.tcp.stream_stats(dir).missed_bytes
+    }
+
+    /// Too little was captured to judge: `midstream`, cause unknown, confidence low.
+    fn undetermined(&mut self) {
+        self.set(
+            Outcome::Midstream,
+            Cause::Unknown,
+            EndedBy::None,
+            Confidence::Low,
+        );
+    }
+
     /// First FIN or RST of a side.
     fn close_of(&self, dir: Direction) -> Option<PacketFacts> {
         let s = &self.i.tcp.side[dir.index()];
@@ -445,7 +463,7 @@ impl<'a> Judge<'a> {
         let Some(gap) = gap else {
             return;
         };
-        let lost = self.i.tcp.stream_stats(gap.event.dir).missed_bytes;
+        let lost = self.missed(gap.event.dir);
         let was = self.v.outcome;
         if self.v.cause != Cause::Unknown && !self.v.candidates.contains(&self.v.cause) {
             self.v.candidates.insert(0, self.v.cause);
@@ -491,7 +509,8 @@ impl<'a> Judge<'a> {
             was.as_str(),
             " (",
             suggested.trim_end_matches('.'),
-            "), but a Finished, or what an encrypted alert was, may be among the lost bytes. Capture again with whole packets (tcpdump -s 0; pktmon --pkt-size 0)."
+            "), but a Finished, or what an encrypted alert was, may be among the lost bytes. ",
+            WHOLE_PACKETS
         );
     }
 
@@ -623,15 +642,10 @@ impl<'a> Judge<'a> {
     fn proxy_unanswered(&mut self) -> bool {
         let target = self.v.proxy_target.clone().unwrap_or_default();
         let t = self.i.tcp;
-        let missing = t.stream_stats(Direction::ToClient).missed_bytes;
+        let missing = self.missed(Direction::ToClient);
         if t.side[1].payload_bytes > 0 && missing > 0 {
             // The proxy did answer, but the capture cut what it said.
-            self.set(
-                Outcome::Midstream,
-                Cause::Unknown,
-                EndedBy::None,
-                Confidence::Low,
-            );
+            self.undetermined();
             self.v.candidates = vec![Cause::ProxyDenied, Cause::ProxyAuthRequired];
             self.reason(cat!(
                 "CONNECT ",
@@ -649,7 +663,8 @@ impl<'a> Judge<'a> {
                 target,
                 ", and the proxy answered, but ",
                 missing,
-                " bytes of its answer are missing from the capture (a snaplen too small, or lost packets), so whether it allowed the tunnel cannot be told. Capture again with whole packets (tcpdump -s 0; pktmon --pkt-size 0)."
+                " bytes of its answer are missing from the capture (a snaplen too small, or lost packets), so whether it allowed the tunnel cannot be told. ",
+                WHOLE_PACKETS
             );
             return true;
         }
@@ -1067,12 +1082,7 @@ impl<'a> Judge<'a> {
         let server_bytes = t.side[1].payload_bytes;
         let no_syn = t.syn.is_none();
         if tls.is_tls() || (no_syn && (client_bytes > 0 || server_bytes > 0)) {
-            self.set(
-                Outcome::Midstream,
-                Cause::Unknown,
-                EndedBy::None,
-                Confidence::Low,
-            );
+            self.undetermined();
             self.reason("no ClientHello was captured for this connection");
             if tls.server_hello().is_some() {
                 self.reason("a ServerHello was seen, so the ClientHello was lost by the capture");
@@ -1083,15 +1093,14 @@ impl<'a> Judge<'a> {
         if client_bytes > 0 {
             let not_tls = tls.stats(Direction::ToServer).not_tls;
             let server_not_tls = tls.stats(Direction::ToClient).not_tls;
-            if !not_tls && !server_not_tls && t.stream_stats(Direction::ToServer).missed_bytes > 0 {
+            if !not_tls && !server_not_tls && self.missed(Direction::ToServer) > 0 {
                 // The client's bytes were cut before anything could be told from them, and the
                 // server's do not tell either.
                 self.payload_not_captured();
                 return;
             }
             // Plain text whose answer the capture cut: what the server said (a deny page?) is unknown.
-            let lost = t.stream_stats(Direction::ToServer).missed_bytes
-                + t.stream_stats(Direction::ToClient).missed_bytes;
+            let lost = self.missed(Direction::ToServer) + self.missed(Direction::ToClient);
             let answered = self
                 .first_event(|e| matches!(e.event.kind, TlsEventKind::HttpResponse(_)))
                 .is_some();
@@ -1105,12 +1114,7 @@ impl<'a> Judge<'a> {
                         "TLS carried inside it (SOCKS, STARTTLS) may be among the lost bytes",
                     )
                 };
-                self.set(
-                    Outcome::Midstream,
-                    Cause::Unknown,
-                    EndedBy::None,
-                    Confidence::Low,
-                );
+                self.undetermined();
                 self.reason(cat!(
                     "the connection starts with ",
                     what,
@@ -1127,7 +1131,8 @@ impl<'a> Judge<'a> {
                     lost,
                     " bytes of it (a snaplen too small, or lost packets), so what followed cannot be read: ",
                     hidden,
-                    ". Capture again with whole packets (tcpdump -s 0; pktmon --pkt-size 0)."
+                    ". ",
+                    WHOLE_PACKETS
                 );
                 return;
             }
@@ -1277,21 +1282,17 @@ impl<'a> Judge<'a> {
     /// said, and what it would mean if the bytes were a ClientHello.
     fn payload_not_captured(&mut self) {
         let t = self.i.tcp;
+        // (Bytes sent, and how many of them are missing from the capture.)
         let [client, server] = [Direction::ToServer, Direction::ToClient].map(|d| {
             let sent = t.side[d.index()].payload_bytes;
-            (sent, sent.saturating_sub(t.stream_stats(d).missed_bytes))
+            (sent, self.missed(d).min(sent))
         });
-        self.set(
-            Outcome::Midstream,
-            Cause::Unknown,
-            EndedBy::None,
-            Confidence::Low,
-        );
+        self.undetermined();
         self.reason(cat!(
             "the client sent ",
             client.0,
             " bytes, ",
-            client.0.saturating_sub(client.1),
+            client.1,
             " of them missing from the capture: too few are left to tell whether they began with a ClientHello"
         ));
         if let Some(p) = t.side[0].first_data {
@@ -1374,7 +1375,7 @@ impl<'a> Judge<'a> {
                     "the server sent ",
                     sent,
                     " bytes, ",
-                    sent.saturating_sub(server.1),
+                    server.1,
                     " of them missing from the capture"
                 ));
             }
@@ -1385,10 +1386,11 @@ impl<'a> Judge<'a> {
             " was accepted and the client sent ",
             client.0,
             " bytes, but ",
-            client.0.saturating_sub(client.1),
+            client.1,
             " of them are missing from the capture (a snaplen too small for TLS, or lost packets), so whether this was TLS cannot be told, let alone judged.",
             shape,
-            " Capture again with whole packets (tcpdump -s 0; pktmon --pkt-size 0)."
+            " ",
+            WHOLE_PACKETS
         );
     }
 
@@ -1534,7 +1536,7 @@ impl<'a> Judge<'a> {
             return self.after_server_hello();
         }
         // 5. The server answered, but the capture did not keep enough of it to read.
-        if t.side[1].payload_bytes > 0 && t.stream_stats(Direction::ToClient).missed_bytes > 0 {
+        if t.side[1].payload_bytes > 0 && self.missed(Direction::ToClient) > 0 {
             return self.answer_not_captured(&offer, sni);
         }
         // 6. No TLS byte from the server.
@@ -1546,13 +1548,8 @@ impl<'a> Judge<'a> {
     fn answer_not_captured(&mut self, offer: &Offer, sni: Option<&str>) {
         let t = self.i.tcp;
         let sent = t.side[1].payload_bytes;
-        let missing = t.stream_stats(Direction::ToClient).missed_bytes.min(sent);
-        self.set(
-            Outcome::Midstream,
-            Cause::Unknown,
-            EndedBy::None,
-            Confidence::Low,
-        );
+        let missing = self.missed(Direction::ToClient).min(sent);
+        self.undetermined();
         // What the first bytes kept still say: a TLS record header's content type.
         let said = match t.first_bytes(Direction::ToClient).first() {
             Some(22) => "; its first record header says handshake (a ServerHello, most likely)",
@@ -1585,7 +1582,8 @@ impl<'a> Judge<'a> {
             sent,
             " bytes, but ",
             missing,
-            " of them are missing from the capture (a snaplen too small for TLS, or lost packets), so the answer cannot be read and the handshake cannot be judged. Capture again with whole packets (tcpdump -s 0; pktmon --pkt-size 0)."
+            " of them are missing from the capture (a snaplen too small for TLS, or lost packets), so the answer cannot be read and the handshake cannot be judged. ",
+            WHOLE_PACKETS
         );
     }
 
@@ -1616,7 +1614,7 @@ impl<'a> Judge<'a> {
         self.decisive_at(e.at);
         // Before any ServerHello only if none was seen and none can hide in bytes the capture cut
         // from what the server sent before the alert.
-        let server_cut = self.i.tcp.stream_stats(Direction::ToClient).missed_bytes > 0;
+        let server_cut = self.missed(Direction::ToClient) > 0;
         let before_sh = tls.server_hello().is_none()
             && tls.hello_retry().is_none()
             && !(server_cut && (!from_server || e.event.start > 0));
