@@ -125,13 +125,19 @@ impl io::Read for ShortReads {
     }
 }
 
-/// The same input read in small pieces, holding some frames' read buffers
-/// ([`CaptureReader::next_frame_in_block`], as `--threads` does): the frames are the same, and a
-/// held buffer keeps the bytes of its frame however many reads come after.
+/// The same input read in small pieces (in place or ahead in another thread), holding some frames'
+/// read buffers ([`CaptureReader::next_frame_in_block`], as `--threads` does): the frames are the
+/// same, and a held buffer keeps the bytes of its frame however many reads come after.
 fn held_blocks(name: &str, data: &[u8], frames: u64) {
     let step = usize::from(data.first().copied().unwrap_or(0)) * 61 + 1;
-    let pieces = ShortReads::new(data.to_vec(), step);
-    let Ok(mut r) = CaptureReader::from_reader(name.into(), Box::new(pieces)) else {
+    let pieces = Box::new(ShortReads::new(data.to_vec(), step));
+    // Read in place, or ahead in another thread, by the first byte.
+    let r = if data.first().is_some_and(|b| b & 1 == 1) {
+        CaptureReader::read_ahead(name.into(), pieces)
+    } else {
+        CaptureReader::from_reader(name.into(), pieces)
+    };
+    let Ok(mut r) = r else {
         return;
     };
     let mut held: std::collections::VecDeque<(std::sync::Arc<[u8]>, usize, Vec<u8>)> =

@@ -804,7 +804,9 @@ impl Worker {
         let mut routed = (0u64, 0u64);
         let mut own = vec![(0u64, 0u64); cur.len()];
         let mut first_ts: Option<Timestamp> = None;
-        let mut open = |p: &str| CaptureReader::open(Path::new(p));
+        // (Reading ahead in yet another thread only pays with a CPU to spare.)
+        let ahead = crate::capture::read_ahead_wanted(n as usize);
+        let mut open = |p: &str| CaptureReader::open_ahead(Path::new(p), ahead);
         let mut going = true;
         let inputs = crate::run::read_inputs(paths, &mut open, progress, |file, frame, at| {
             seq += 1;

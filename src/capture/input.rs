@@ -6,8 +6,20 @@
 //! reading into a buffer someone else still holds, the input moves on to a fresh one and copies
 //! only the unconsumed bytes (the start of a record cut by the end of the last read) to its front;
 //! the buffers it left are kept and reused once nobody else holds them.
+//!
+//! # Reading ahead
+//! An input made with [`Input::ahead`] has another thread read the source ([`read_ahead`]): the
+//! kernel's copy of the file into memory (a quarter of a one-thread run on a large capture, see
+//! BENCHMARKS.md) then runs beside the analysis instead of before it. The thread reads into buffers
+//! of its own ([`AHEAD_READ`] bytes after [`AHEAD_ROOM`] bytes of headroom) and hands each over
+//! whole, [`AHEAD_DEPTH`] at most in flight: nothing is copied again, except the start of a record
+//! cut by the end of a read, which goes into the headroom in front of the next buffer's bytes
+//! ([`Input::append`]; a record longer than the headroom is joined in a buffer of its own). Buffers
+//! go back to the thread once nobody holds them. The bytes, offsets and errors are those of reading
+//! in place; only who reads differs.
 
 use std::io::{self, Read};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Arc;
 
 /// Initial buffer size: enough for any ordinary packet and many small ones. 256 KB reads measured
@@ -19,8 +31,40 @@ pub(crate) const INITIAL_CAPACITY: usize = 256 * 1024;
 /// more are freed (the others are bounded by whoever holds them).
 const MAX_RETIRED: usize = 64;
 
+/// Headroom in front of the bytes of a buffer read ahead: the start of a record cut by the end of
+/// the previous read is copied there (a longer one is joined in a buffer of its own).
+const AHEAD_ROOM: usize = 64 * 1024;
+/// Bytes read ahead into one buffer (one `read` call).
+const AHEAD_READ: usize = 256 * 1024;
+/// Buffers read ahead and not yet taken.
+const AHEAD_DEPTH: usize = 2;
+
+/// Where the bytes come from.
+enum Source {
+    /// Read here, into the current buffer, when a record needs more bytes.
+    Here(Box<dyn Read + Send>),
+    /// Read ahead by another thread ([`read_ahead`]).
+    Ahead {
+        /// Buffers read into; a read error ends them. Closed at the end of the source.
+        read: Receiver<io::Result<Chunk>>,
+        /// Buffers nobody holds any more, for the thread to read into again.
+        back: Sender<Arc<[u8]>>,
+        /// Buffers the thread made so far (the others went round).
+        made: usize,
+    },
+}
+
+/// A buffer read ahead.
+struct Chunk {
+    buf: Arc<[u8]>,
+    /// Where its bytes end (they start at [`AHEAD_ROOM`]).
+    end: usize,
+    /// Buffers the thread made so far.
+    made: usize,
+}
+
 pub(crate) struct Input {
-    src: Box<dyn Read + Send>,
+    src: Source,
     buf: Arc<[u8]>,
     /// Buffers left while someone else held them ([`Input::block`]), to reuse once nobody does.
     retired: Vec<Arc<[u8]>>,
@@ -45,7 +89,7 @@ impl Input {
             dst.copy_from_slice(head);
         }
         Input {
-            src,
+            src: Source::Here(src),
             buf,
             retired: Vec::new(),
             start: 0,
@@ -54,6 +98,36 @@ impl Input {
             offset: 0,
             max_capacity: max_capacity.max(cap),
         }
+    }
+
+    /// Like [`Input::new`], but another thread reads `src` ahead (see the module docs); reads in
+    /// place if no thread can be started.
+    pub(crate) fn ahead(src: Box<dyn Read + Send>, head: &[u8], max_capacity: usize) -> Input {
+        let mut input = Input::new(src, head, max_capacity);
+        let (tx, read) = sync_channel(AHEAD_DEPTH);
+        let (back, rx) = channel();
+        // The source goes to the thread once it runs, so it stays here if none can be started.
+        let (give, take) = channel::<Box<dyn Read + Send>>();
+        let spawned = std::thread::Builder::new()
+            .name("read-ahead".into())
+            .spawn(move || {
+                if let Ok(src) = take.recv() {
+                    read_ahead(src, &tx, &rx);
+                }
+            });
+        if spawned.is_ok() {
+            let ahead = Source::Ahead {
+                read,
+                back,
+                made: 0,
+            };
+            let here = std::mem::replace(&mut input.src, ahead);
+            if let Source::Here(src) = here {
+                // (The thread waits for it: it cannot be gone.)
+                let _ = give.send(src);
+            }
+        }
+        input
     }
 
     /// Unconsumed bytes currently buffered.
@@ -110,6 +184,9 @@ impl Input {
         if n > self.max_capacity {
             return Err(io::Error::other("record larger than the read buffer limit"));
         }
+        if matches!(self.src, Source::Ahead { .. }) {
+            return self.fill_ahead(n);
+        }
         // Make room: move the unconsumed bytes to the front, growing the buffer if one record needs
         // it; into another buffer when someone else holds this one.
         let shared = Arc::get_mut(&mut self.buf).is_none();
@@ -147,11 +224,13 @@ impl Input {
             if self.eof {
                 return Ok(false);
             }
-            let Some(space) = Arc::get_mut(&mut self.buf).and_then(|b| b.get_mut(self.end..))
-            else {
+            let (Source::Here(src), Some(space)) = (
+                &mut self.src,
+                Arc::get_mut(&mut self.buf).and_then(|b| b.get_mut(self.end..)),
+            ) else {
                 return Ok(false);
             };
-            match self.src.read(space) {
+            match src.read(space) {
                 Ok(0) => self.eof = true,
                 Ok(k) => self.end = self.end.saturating_add(k).min(self.buf.len()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -188,6 +267,143 @@ impl Input {
             self.retired.retain(|b| Arc::strong_count(b) > 1);
         }
         self.retired.push(old);
+    }
+}
+
+impl Input {
+    /// [`Input::fill`] from buffers read ahead.
+    fn fill_ahead(&mut self, n: usize) -> io::Result<bool> {
+        while self.available() < n {
+            let Source::Ahead { read, made, .. } = &mut self.src else {
+                return Ok(false);
+            };
+            if self.eof {
+                return Ok(false);
+            }
+            match read.recv() {
+                Ok(Ok(chunk)) => {
+                    *made = chunk.made;
+                    self.append(chunk.buf, chunk.end);
+                }
+                Ok(Err(e)) => {
+                    self.eof = true;
+                    return Err(e);
+                }
+                // The end of the source.
+                Err(_) => self.eof = true,
+            }
+        }
+        Ok(true)
+    }
+
+    /// Takes a buffer read ahead, its bytes at `AHEAD_ROOM..end`, as the current one: the
+    /// unconsumed bytes go into its headroom, right in front of them. A record longer than the
+    /// headroom is joined in a buffer of its own (rare: a pcapng block of over 64 KB cut by a read).
+    fn append(&mut self, mut next: Arc<[u8]>, end: usize) {
+        let (start, kept) = (self.start, self.available());
+        if let Some((at, b)) = AHEAD_ROOM.checked_sub(kept).zip(Arc::get_mut(&mut next)) {
+            if let (Some(dst), Some(src)) = (b.get_mut(at..AHEAD_ROOM), self.buf.get(start..)) {
+                dst.copy_from_slice(src.get(..kept).unwrap_or(&[]));
+            }
+            let old = std::mem::replace(&mut self.buf, next);
+            (self.start, self.end) = (at, end.min(self.buf.len()));
+            self.hand_back(old);
+            return;
+        }
+        let bytes = next.get(AHEAD_ROOM..end).unwrap_or(&[]);
+        let room = self.buf.len().saturating_sub(self.end) >= bytes.len();
+        if let Some(dst) = Arc::get_mut(&mut self.buf)
+            .filter(|_| room)
+            .and_then(|b| b.get_mut(self.end..)?.get_mut(..bytes.len()))
+        {
+            // (A record joined piece by piece grows in place once there is room.)
+            dst.copy_from_slice(bytes);
+            self.end = self.end.saturating_add(bytes.len());
+            self.hand_back(next);
+            return;
+        }
+        let len = kept.saturating_add(bytes.len());
+        let mut joined = zeroed(len.checked_next_power_of_two().unwrap_or(len));
+        if let (Some(b), Some(src)) = (Arc::get_mut(&mut joined), self.buf.get(start..)) {
+            let (front, back) = b.split_at_mut(kept.min(b.len()));
+            front.copy_from_slice(src.get(..front.len()).unwrap_or(&[]));
+            if let Some(dst) = back.get_mut(..bytes.len()) {
+                dst.copy_from_slice(bytes);
+            }
+        }
+        let old = std::mem::replace(&mut self.buf, joined);
+        (self.start, self.end) = (0, len);
+        self.hand_back(old);
+        self.hand_back(next);
+    }
+
+    /// Buffers the reading thread made so far (0 when reading in place).
+    #[cfg(test)]
+    fn buffers_made(&self) -> usize {
+        match self.src {
+            Source::Ahead { made, .. } => made,
+            Source::Here(_) => 0,
+        }
+    }
+
+    /// A buffer left behind: back to the reading thread once nobody holds it (those held are
+    /// kept until they are let go, looked at whenever another is left). Buffers not read ahead
+    /// (the first, joined ones) are freed instead.
+    fn hand_back(&mut self, old: Arc<[u8]>) {
+        let Source::Ahead { back, .. } = &self.src else {
+            return;
+        };
+        self.retired.push(old);
+        self.retired.retain(|b| {
+            if Arc::strong_count(b) > 1 {
+                return true;
+            }
+            if b.len() == AHEAD_ROOM + AHEAD_READ {
+                let _ = back.send(Arc::clone(b));
+            }
+            false
+        });
+    }
+}
+
+/// The reading thread of [`Input::ahead`]: reads `src` into buffers ([`AHEAD_READ`] bytes after
+/// [`AHEAD_ROOM`]; handed back ones, else new ones) and sends each, until the end of the source, a
+/// read error (sent too), or the input is gone.
+fn read_ahead(
+    mut src: Box<dyn Read + Send>,
+    read: &SyncSender<io::Result<Chunk>>,
+    back: &Receiver<Arc<[u8]>>,
+) {
+    let mut made = 0;
+    loop {
+        let mut buf = back.try_recv().unwrap_or_else(|_| {
+            made += 1;
+            zeroed(AHEAD_ROOM + AHEAD_READ)
+        });
+        let Some(space) = Arc::get_mut(&mut buf).and_then(|b| b.get_mut(AHEAD_ROOM..)) else {
+            continue;
+        };
+        let got = loop {
+            match src.read(space) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => break r,
+            }
+        };
+        let sent = match got {
+            Ok(0) => return,
+            Ok(k) => read.send(Ok(Chunk {
+                buf,
+                end: AHEAD_ROOM.saturating_add(k),
+                made,
+            })),
+            Err(e) => {
+                let _ = read.send(Err(e));
+                return;
+            }
+        };
+        if sent.is_err() {
+            return;
+        }
     }
 }
 
@@ -314,6 +530,96 @@ mod tests {
             offset += len;
         }
         assert_eq!(largest_after, I, "buffers after the large record");
+    }
+
+    /// What reading ahead hands out is what reading in place does: the same bytes at the same
+    /// offsets, whatever the pieces the source gives, across records longer than the headroom and
+    /// than a whole read; held buffers keep their bytes; the buffers go round instead of being
+    /// allocated anew.
+    #[test]
+    fn reading_ahead_gives_the_bytes_reading_in_place_does() {
+        let lens: Vec<usize> = (0..900usize)
+            .map(|i| match i % 97 {
+                13 => AHEAD_ROOM + 17,
+                50 => AHEAD_READ + AHEAD_ROOM / 2,
+                71 => 3 * AHEAD_READ + 5,
+                _ => 40 + (i * 7919) % 1600,
+            })
+            .collect();
+        let total: usize = lens.iter().sum();
+        let data: Vec<u8> = (0..total)
+            .map(|i| (i % 251) as u8 ^ (i >> 12) as u8)
+            .collect();
+        let cap = 8 * AHEAD_READ;
+        for step in [AHEAD_READ + AHEAD_ROOM, 65536, 1000] {
+            let mut here = Input::new(
+                Box::new(ShortReads::new(data[7..].to_vec(), step)),
+                &data[..7],
+                cap,
+            );
+            let mut ahead = Input::ahead(
+                Box::new(ShortReads::new(data[7..].to_vec(), step)),
+                &data[..7],
+                cap,
+            );
+            let mut held = std::collections::VecDeque::new();
+            let mut offset = 0;
+            for (k, &len) in lens.iter().enumerate() {
+                // A header first, then the whole record, as the reader asks.
+                for want in [len.min(16), len] {
+                    assert!(here.fill(want).unwrap());
+                    assert!(ahead.fill(want).unwrap(), "step {step}, record {k}");
+                }
+                assert_eq!(ahead.offset(), here.offset());
+                let got = ahead.slice(ahead.position(), len);
+                assert_eq!(got, &data[offset..offset + len], "step {step}, record {k}");
+                assert_eq!(here.data().get(..len), Some(got));
+                if k % 5 == 0 {
+                    held.push_back((Arc::clone(ahead.block()), ahead.position(), offset, len));
+                    if held.len() > 6 {
+                        held.pop_front();
+                    }
+                }
+                for (b, pos, at, n) in &held {
+                    assert_eq!(&b[*pos..*pos + *n], &data[*at..*at + *n], "a held buffer");
+                }
+                here.consume(len);
+                ahead.consume(len);
+                offset += len;
+            }
+            assert!(!ahead.fill(1).unwrap() && !here.fill(1).unwrap());
+            assert_eq!(ahead.offset(), total as u64);
+            // In flight: those read ahead, the one being read, the current one, the held ones.
+            let made = ahead.buffers_made();
+            assert!(
+                (1..=AHEAD_DEPTH + 2 + 6 + 1).contains(&made),
+                "step {step}: {made} buffers"
+            );
+        }
+    }
+
+    /// A read error reaches the reader after the bytes read before it, and ends the input.
+    #[test]
+    fn a_read_error_while_reading_ahead_comes_through() {
+        struct Fails(usize);
+        impl Read for Fails {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0 == 0 {
+                    return Err(io::Error::other("disk on fire"));
+                }
+                let n = buf.len().min(self.0).min(1000);
+                buf[..n].fill(9);
+                self.0 -= n;
+                Ok(n)
+            }
+        }
+        let mut input = Input::ahead(Box::new(Fails(5000)), &[], 1 << 20);
+        assert!(input.fill(5000).unwrap());
+        assert!(input.data().iter().all(|&b| b == 9));
+        let e = input.fill(5001).unwrap_err();
+        assert_eq!(e.to_string(), "disk on fire");
+        assert_eq!(input.available(), 5000);
+        assert!(!input.fill(5001).unwrap());
     }
 
     #[test]

@@ -23,8 +23,8 @@ pub(crate) mod testutil;
 
 pub use error::{CaptureError, ForeignFormat};
 pub use reader::{
-    block_type_name, CaptureFormat, CaptureReader, CaptureStats, FrameBlock, InterfaceInfo,
-    MAX_INTERFACES, MAX_PCAPNG_BLOCK_LEN, MAX_PCAP_CAPLEN,
+    block_type_name, read_ahead_wanted, CaptureFormat, CaptureReader, CaptureStats, FrameBlock,
+    InterfaceInfo, MAX_INTERFACES, MAX_PCAPNG_BLOCK_LEN, MAX_PCAP_CAPLEN,
 };
 
 /// Nanoseconds since the Unix epoch.

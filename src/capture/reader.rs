@@ -254,11 +254,26 @@ fn tsresol_units(tsresol: u8) -> Option<u64> {
     }
 }
 
+/// Whether to read ahead in another thread ([`CaptureReader::read_ahead`]) beside `busy` threads
+/// of analysis: when a CPU is left to run it on (measured: with none left, the three threads on two
+/// CPUs were slower than two), unless the environment says `TLSAUTOPSY_READ_AHEAD=0` (to measure
+/// one thread alone).
+pub fn read_ahead_wanted(busy: usize) -> bool {
+    std::env::var_os("TLSAUTOPSY_READ_AHEAD").is_none_or(|v| v != "0")
+        && std::thread::available_parallelism().is_ok_and(|n| n.get() > busy)
+}
+
 impl CaptureReader {
-    /// Opens a capture file; `-` means standard input.
+    /// Opens a capture file; `-` means standard input. Another thread reads it ahead
+    /// ([`CaptureReader::read_ahead`]) when [`read_ahead_wanted`] beside one thread.
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
+        Self::open_ahead(path, read_ahead_wanted(1))
+    }
+
+    /// [`CaptureReader::open`], read ahead in another thread or not.
+    pub fn open_ahead(path: &Path, ahead: bool) -> Result<Self, CaptureError> {
         if path.as_os_str() == "-" {
-            return Self::from_reader("<stdin>".to_string(), Box::new(std::io::stdin()));
+            return Self::with_source("<stdin>".to_string(), Box::new(std::io::stdin()), ahead);
         }
         let shown = path.display().to_string();
         let io_err = |e: std::io::Error| match e.kind() {
@@ -275,7 +290,7 @@ impl CaptureReader {
             return Err(CaptureError::IsDirectory { path: shown });
         }
         let file = std::fs::File::open(path).map_err(io_err)?;
-        Self::from_reader(shown, Box::new(file))
+        Self::with_source(shown, Box::new(file), ahead)
     }
 
     /// Bytes of the input consumed so far.
@@ -284,7 +299,22 @@ impl CaptureReader {
     }
 
     /// Reads a capture from any byte stream; `name` is used in messages (and its extension as a hint).
-    pub fn from_reader(name: String, mut r: Box<dyn Read + Send>) -> Result<Self, CaptureError> {
+    pub fn from_reader(name: String, r: Box<dyn Read + Send>) -> Result<Self, CaptureError> {
+        Self::with_source(name, r, false)
+    }
+
+    /// Like [`CaptureReader::from_reader`], but another thread reads the stream ahead, into
+    /// buffers it hands over without copying (see [`crate::capture`]'s input module): the same
+    /// frames, offsets and errors, with the kernel's copy of the file beside the analysis.
+    pub fn read_ahead(name: String, r: Box<dyn Read + Send>) -> Result<Self, CaptureError> {
+        Self::with_source(name, r, true)
+    }
+
+    fn with_source(
+        name: String,
+        mut r: Box<dyn Read + Send>,
+        ahead: bool,
+    ) -> Result<Self, CaptureError> {
         let mut head = [0u8; SNIFF_LEN];
         let got = read_head(&mut *r, &mut head).map_err(|source| CaptureError::Io {
             name: name.clone(),
@@ -311,7 +341,11 @@ impl CaptureReader {
         let max_buf = usize::try_from(MAX_PCAPNG_BLOCK_LEN)
             .unwrap_or(usize::MAX)
             .saturating_add(64);
-        let input = Input::new(r, head, max_buf);
+        let input = if ahead {
+            Input::ahead(r, head, max_buf)
+        } else {
+            Input::new(r, head, max_buf)
+        };
         let mut reader = CaptureReader {
             name,
             input,

@@ -1465,3 +1465,35 @@ proptest::proptest! {
         drain(b);
     }
 }
+
+/// Reading ahead in another thread gives what reading in place does, for every shipped and peer
+/// capture: the same frames, the same end (or error), the same bytes read and stats; from a file,
+/// and from a stream that gives short pieces (a pipe).
+#[test]
+fn reading_ahead_reads_every_capture_as_reading_in_place_does() {
+    let files = crate::capture::testutil::all_capture_files();
+    assert!(files.len() > 20, "{} captures", files.len());
+    for (i, p) in files.iter().enumerate() {
+        let bytes = std::fs::read(p).unwrap();
+        let name = p.display().to_string();
+        let read = |r: Result<CaptureReader, CaptureError>| {
+            let mut r = r.map_err(|e| e.to_string())?;
+            let (frames, err) = read_all(&mut r);
+            Ok::<_, String>((
+                frames,
+                err.map(|e| e.to_string()),
+                r.bytes_read(),
+                format!("{:?}", r.stats()),
+            ))
+        };
+        let here = read(CaptureReader::open_ahead(p, false));
+        let file = read(CaptureReader::open_ahead(p, true));
+        assert_eq!(file, here, "{name}, from the file");
+        let step = [13, 1000, 70_000][i % 3];
+        let piped = read(CaptureReader::read_ahead(
+            name.clone(),
+            Box::new(ShortReads::new(bytes, step)),
+        ));
+        assert_eq!(piped, here, "{name}, in pieces of {step}");
+    }
+}
