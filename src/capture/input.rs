@@ -68,6 +68,8 @@ pub(crate) struct Input {
     buf: Arc<[u8]>,
     /// Buffers left while someone else held them ([`Input::block`]), to reuse once nobody does.
     retired: Vec<Arc<[u8]>>,
+    /// Reading ahead: a buffer a record was joined in, to join the next long one in.
+    joined: Option<Arc<[u8]>>,
     /// Start of unconsumed data in `buf`.
     start: usize,
     /// End of valid data in `buf`.
@@ -92,6 +94,7 @@ impl Input {
             src: Source::Here(src),
             buf,
             retired: Vec::new(),
+            joined: None,
             start: 0,
             end: head.len(),
             eof: false,
@@ -283,7 +286,7 @@ impl Input {
             match read.recv() {
                 Ok(Ok(chunk)) => {
                     *made = chunk.made;
-                    self.append(chunk.buf, chunk.end);
+                    self.append(chunk.buf, chunk.end, n);
                 }
                 Ok(Err(e)) => {
                     self.eof = true;
@@ -298,8 +301,9 @@ impl Input {
 
     /// Takes a buffer read ahead, its bytes at `AHEAD_ROOM..end`, as the current one: the
     /// unconsumed bytes go into its headroom, right in front of them. A record longer than the
-    /// headroom is joined in a buffer of its own (rare: a pcapng block of over 64 KB cut by a read).
-    fn append(&mut self, mut next: Arc<[u8]>, end: usize) {
+    /// headroom is joined in a buffer of its own (rare: a pcapng block of over 64 KB cut by a read),
+    /// sized for the `want` bytes asked for, so a record arriving in many pieces is joined in place.
+    fn append(&mut self, mut next: Arc<[u8]>, end: usize, want: usize) {
         let (start, kept) = (self.start, self.available());
         if let Some((at, b)) = AHEAD_ROOM.checked_sub(kept).zip(Arc::get_mut(&mut next)) {
             if let (Some(dst), Some(src)) = (b.get_mut(at..AHEAD_ROOM), self.buf.get(start..)) {
@@ -323,7 +327,12 @@ impl Input {
             return;
         }
         let len = kept.saturating_add(bytes.len());
-        let mut joined = zeroed(len.checked_next_power_of_two().unwrap_or(len));
+        let size = len.max(want);
+        let mut joined = match self.joined.take() {
+            // (Not one grown for a record many times larger: see `spare`.)
+            Some(j) if j.len() >= size && j.len() / 4 <= size && Arc::strong_count(&j) == 1 => j,
+            _ => zeroed(size),
+        };
         if let (Some(b), Some(src)) = (Arc::get_mut(&mut joined), self.buf.get(start..)) {
             let (front, back) = b.split_at_mut(kept.min(b.len()));
             front.copy_from_slice(src.get(..front.len()).unwrap_or(&[]));
@@ -347,22 +356,26 @@ impl Input {
     }
 
     /// A buffer left behind: back to the reading thread once nobody holds it (those held are
-    /// kept until they are let go, looked at whenever another is left). Buffers not read ahead
-    /// (the first, joined ones) are freed instead.
+    /// kept until they are let go, looked at whenever another is left). Of the others (the first
+    /// one, joined ones) the largest is kept to join into again, the rest freed.
     fn hand_back(&mut self, old: Arc<[u8]>) {
         let Source::Ahead { back, .. } = &self.src else {
             return;
         };
         self.retired.push(old);
-        self.retired.retain(|b| {
+        let mut i = 0;
+        while let Some(b) = self.retired.get(i) {
             if Arc::strong_count(b) > 1 {
-                return true;
+                i += 1;
+                continue;
             }
+            let b = self.retired.swap_remove(i);
             if b.len() == AHEAD_ROOM + AHEAD_READ {
-                let _ = back.send(Arc::clone(b));
+                let _ = back.send(b);
+            } else if self.joined.as_ref().is_none_or(|j| j.len() < b.len()) {
+                self.joined = Some(b);
             }
-            false
-        });
+        }
     }
 }
 
