@@ -330,9 +330,12 @@ impl Input {
         let size = len.max(want);
         let mut joined = match self.joined.take() {
             // (Not one grown for a record many times larger: see `spare`.)
-            Some(j) if j.len() >= size && j.len() / 4 <= size && Arc::strong_count(&j) == 1 => j,
+            Some(j) if j.len() >= size && j.len() / 4 <= size => j,
             _ => zeroed(size),
         };
+        if Arc::get_mut(&mut joined).is_none() {
+            joined = zeroed(size);
+        }
         if let (Some(b), Some(src)) = (Arc::get_mut(&mut joined), self.buf.get(start..)) {
             let (front, back) = b.split_at_mut(kept.min(b.len()));
             front.copy_from_slice(src.get(..front.len()).unwrap_or(&[]));
