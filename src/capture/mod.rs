@@ -3,6 +3,10 @@
 //! The reader yields [`Frame`]s borrowed from its buffer. Frame numbers are 1-based per file, in file order,
 //! exactly as Wireshark numbers them. This module imports nothing else from the crate.
 //!
+//! The bytes are read in place or, with a CPU to spare ([`read_ahead_wanted`]), by another thread
+//! ahead of the reader ([`CaptureReader::read_ahead`]): the same frames, offsets and errors either
+//! way.
+//!
 //! Wire data is untrusted: nothing here may panic or allocate without bound whatever the input.
 #![deny(
     clippy::unwrap_used,
