@@ -256,11 +256,15 @@ fn tsresol_units(tsresol: u8) -> Option<u64> {
 
 /// Whether to read ahead in another thread ([`CaptureReader::read_ahead`]) beside `busy` threads
 /// of analysis: when a CPU is left to run it on (measured: with none left, the three threads on two
-/// CPUs were slower than two), unless the environment says `TLSAUTOPSY_READ_AHEAD=0` (to measure
-/// one thread alone).
+/// CPUs were slower than two). The environment decides instead when it says
+/// `TLSAUTOPSY_READ_AHEAD=0` (never: to measure one thread alone) or `=1` (always: to test it
+/// however many CPUs there are).
 pub fn read_ahead_wanted(busy: usize) -> bool {
-    std::env::var_os("TLSAUTOPSY_READ_AHEAD").is_none_or(|v| v != "0")
-        && std::thread::available_parallelism().is_ok_and(|n| n.get() > busy)
+    match std::env::var_os("TLSAUTOPSY_READ_AHEAD") {
+        Some(v) if v == "0" => false,
+        Some(v) if v == "1" => true,
+        _ => std::thread::available_parallelism().is_ok_and(|n| n.get() > busy),
+    }
 }
 
 impl CaptureReader {
