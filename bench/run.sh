@@ -49,13 +49,14 @@ row() {
     CPUS[$name]=$c
     printf '%-44s %10s %10.0f %12.1f %10s\n' "$name" "$s" "$(awk "BEGIN{print $BYTES/1e6/($s>0?$s:1e-9)}")" "$(awk "BEGIN{print $k/1024}")" "$c"
 }
-ONE="TLSAUTOPSY_READ_AHEAD=0 $BIN/tlsautopsy"
+ONE="TLSAUTOPSY_HELPERS=0 $BIN/tlsautopsy"
 row "cat" "cat '$F'"
 row "tcpdump -r -w /dev/null" "tcpdump -r '$F' -w /dev/null"
-# As shipped: one analysis thread, the file read ahead by another (when a CPU is left for it).
+# As shipped: one analysing thread, with helpers when a CPU is left for them (another thread reads
+# the file ahead, the calling thread prints).
 row "tlsautopsy analyze --json" "$BIN/tlsautopsy analyze --json '$F'"
-# Strictly one thread: the same, reading in place.
-row "  one thread only (TLSAUTOPSY_READ_AHEAD=0)" "$ONE analyze --json '$F'"
+# Strictly one thread: the same, reading, analysing and printing on one thread.
+row "  one thread only (TLSAUTOPSY_HELPERS=0)" "$ONE analyze --json '$F'"
 row "tlsautopsy analyze --json --threads 2" "$BIN/tlsautopsy analyze --json --threads 2 '$F'"
 # What these cores give two jobs that share nothing: two strictly one-thread runs at once. Twice the
 # work in the time of one would be 2.0; a shared or throttled machine gives less, and --threads 2
@@ -67,22 +68,22 @@ if command -v tshark >/dev/null && [[ ${SKIP_TSHARK:-0} != 1 ]]; then
 fi
 T=${SECS[tcpdump -r -w /dev/null]}; TC=${CPUS[tcpdump -r -w /dev/null]}
 D=${SECS[tlsautopsy analyze --json]}; DC=${CPUS[tlsautopsy analyze --json]}
-O=${SECS[  one thread only (TLSAUTOPSY_READ_AHEAD=0)]}; OC=${CPUS[  one thread only (TLSAUTOPSY_READ_AHEAD=0)]}
+O=${SECS[  one thread only (TLSAUTOPSY_HELPERS=0)]}; OC=${CPUS[  one thread only (TLSAUTOPSY_HELPERS=0)]}
 T2=${SECS[tlsautopsy analyze --json --threads 2]}; P=${SECS[2 x one thread only at once (ceiling)]}
-awk "BEGIN{printf \"ratio tlsautopsy/tcpdump speed: %.2f as shipped (read ahead), %.2f one thread only (CPU time: %.2f, %.2f)\n\", $T/$D, $T/$O, $TC/$DC, $TC/$OC}"
-awk "BEGIN{printf \"speed-up of --threads 2 over one thread only: %.2f (two independent runs at once: %.2f); over the read-ahead run: %.2f\n\", $O/$T2, 2*$O/$P, $D/$T2}"
+awk "BEGIN{printf \"ratio tlsautopsy/tcpdump speed: %.2f as shipped (helpers), %.2f one thread only (CPU time: %.2f, %.2f)\n\", $T/$D, $T/$O, $TC/$DC, $TC/$OC}"
+awk "BEGIN{printf \"speed-up of --threads 2 over one thread only: %.2f (two independent runs at once: %.2f); over the shipped run: %.2f\n\", $O/$T2, 2*$O/$P, $D/$T2}"
 if [[ -n ${SECS[tshark -Y tls.handshake (1 run)]:-} ]]; then
     awk "BEGIN{printf \"ratio tlsautopsy/tshark speed: %.1f as shipped, %.1f one thread only\n\", ${SECS[tshark -Y tls.handshake (1 run)]}/$D, ${SECS[tshark -Y tls.handshake (1 run)]}/$O}"
 fi
 
 # Correctness at scale: the summary counts equal the generator's.
 $BIN/tlsautopsy analyze --json "$F" | tail -n 1 >"$DIR/summary.json" || true
-# --threads 2 and reading ahead print exactly what one thread reading in place prints.
-if cmp -s <(TLSAUTOPSY_READ_AHEAD=0 $BIN/tlsautopsy analyze --json "$F") <($BIN/tlsautopsy analyze --json --threads 2 "$F") &&
-   cmp -s <(TLSAUTOPSY_READ_AHEAD=0 $BIN/tlsautopsy analyze --json "$F") <($BIN/tlsautopsy analyze --json "$F"); then
-    echo "--threads 2 and read-ahead output: identical to one thread's"
+# --threads 2 and the helpers print exactly what strictly one thread prints.
+if cmp -s <(TLSAUTOPSY_HELPERS=0 $BIN/tlsautopsy analyze --json "$F") <($BIN/tlsautopsy analyze --json --threads 2 "$F") &&
+   cmp -s <(TLSAUTOPSY_HELPERS=0 $BIN/tlsautopsy analyze --json "$F") <($BIN/tlsautopsy analyze --json "$F"); then
+    echo "--threads 2 and helpers output: identical to strictly one thread's"
 else
-    echo "--threads 2 or read-ahead output: DIFFERS from one thread's"; exit 1
+    echo "--threads 2 or helpers output: DIFFERS from strictly one thread's"; exit 1
 fi
 python3 - "$F.expected.json" "$DIR/summary.json" <<'PY'
 import json, sys

@@ -214,7 +214,9 @@ pub fn run_config(
     let opts = options_for(opts, sink);
     let threads = config.thread_count();
     let progress = config.progress.as_ref();
-    let result = if threads <= 1 {
+    let result = if threads <= 1 && helpers_wanted(1) {
+        run_apart(paths, opts, sink, progress)
+    } else if threads <= 1 {
         let mut open = |p: &str| CaptureReader::open(Path::new(p));
         run_single(paths, opts, sink, &mut open, progress)
     } else {
@@ -252,10 +254,21 @@ fn run_single(
     open: &mut dyn FnMut(&str) -> Result<CaptureReader, CaptureError>,
     progress: Option<&Progress>,
 ) -> std::io::Result<Summary> {
+    sink.begin(paths)?;
+    single_after_begin(paths, opts, sink, open, progress)
+}
+
+/// [`run_single`] once `sink` has begun.
+fn single_after_begin(
+    paths: &[String],
+    opts: Options,
+    sink: &mut dyn ReportSink,
+    open: &mut dyn FnMut(&str) -> Result<CaptureReader, CaptureError>,
+    progress: Option<&Progress>,
+) -> std::io::Result<Summary> {
     let mut analyzer = Analyzer::new(opts);
     let mut summary = Summary::default();
     let names: Vec<String> = paths.to_vec();
-    sink.begin(&names)?;
     let mut io_err: Option<std::io::Error> = None;
     let mut emit = |summary: &mut Summary,
                     conn: Box<crate::analyze::Connection>,
@@ -283,6 +296,119 @@ fn run_single(
     summary.totals = totals;
     sink.finish(&summary)?;
     Ok(summary)
+}
+
+/// Whether helper threads run beside `busy` threads of analysis: one that reads the input ahead
+/// ([`CaptureReader::read_ahead`]) and, with one analysing thread, this one printing while another
+/// analyses ([`run_apart`]). They do when a CPU is left for them (measured on 2 CPUs: beside two
+/// analysing threads, reading ahead made `--threads 2` slower, see BENCHMARKS.md). The
+/// environment decides instead when it says `TLSAUTOPSY_HELPERS=0` (never: everything on one
+/// thread, to measure it alone) or `=1` (always: to test them however many CPUs there are).
+pub fn helpers_wanted(busy: usize) -> bool {
+    match std::env::var_os("TLSAUTOPSY_HELPERS") {
+        Some(v) if v == "0" => false,
+        Some(v) if v == "1" => true,
+        _ => std::thread::available_parallelism().is_ok_and(|n| n.get() > busy),
+    }
+}
+
+/// Judged connections the analysing thread of [`run_apart`] gathers before handing them over.
+/// (Standard output is buffered anyway: a few more do not delay what a pipe shows.)
+const APART_CHUNK: usize = 16;
+/// Chunks handed over and not yet printed.
+const APART_DEPTH: usize = 8;
+
+type Judged = (Box<crate::analyze::Connection>, crate::verdict::Verdict);
+
+/// One thread, analysing as [`run_single`] does, with two helpers: another thread reads the input
+/// ahead, and the judged connections are printed here while the analysing thread goes on (the
+/// printers' work, a JSON line or a ladder per connection, was a fifth of a connection-heavy run and
+/// more with `--all`). The analysing thread hands them over in chunks of [`APART_CHUNK`], in the
+/// order judged; each chunk comes back to it to be freed there (where they were allocated) and
+/// reused. Output, summary and errors are [`run_single`]'s; if no thread can be started, this
+/// is [`run_single`].
+fn run_apart(
+    paths: &[String],
+    opts: Options,
+    sink: &mut dyn ReportSink,
+    progress: Option<&Progress>,
+) -> std::io::Result<Summary> {
+    use std::sync::mpsc::{channel, sync_channel};
+    let (tx, rx) = sync_channel::<Vec<Judged>>(APART_DEPTH);
+    let (back, recycled) = channel::<Vec<Judged>>();
+    let analyse = move || {
+        let mut analyzer = Analyzer::new(opts);
+        let mut chunk: Vec<Judged> = Vec::with_capacity(APART_CHUNK);
+        // False once the printing thread is gone (it failed): stop reading.
+        let mut going = true;
+        let hand = |c, v, chunk: &mut Vec<Judged>, going: &mut bool| {
+            chunk.push((c, v));
+            if chunk.len() >= APART_CHUNK {
+                // A chunk printed comes back: its connections are freed here, its room reused.
+                let mut next = recycled.try_recv().unwrap_or_default();
+                next.clear();
+                *going &= tx.send(std::mem::replace(chunk, next)).is_ok();
+            }
+        };
+        let mut open = |p: &str| CaptureReader::open_ahead(Path::new(p), true);
+        let inputs = read_inputs(paths, &mut open, progress, |file_idx, frame, _| {
+            analyzer.frame(file_idx, frame, &mut |c, v| {
+                hand(c, v, &mut chunk, &mut going)
+            });
+            going
+        });
+        let totals = analyzer.finish(&mut |c, v| hand(c, v, &mut chunk, &mut going));
+        if !chunk.is_empty() {
+            let _ = tx.send(chunk);
+        }
+        (inputs, totals)
+    };
+    let names: Vec<String> = paths.to_vec();
+    sink.begin(&names)?;
+    std::thread::scope(|scope| {
+        let analysing = match std::thread::Builder::new()
+            .name("tlsautopsy-analyse".into())
+            .spawn_scoped(scope, analyse)
+        {
+            Ok(h) => h,
+            Err(_) => {
+                let mut open = |p: &str| CaptureReader::open(Path::new(p));
+                return single_after_begin(paths, opts, sink, &mut open, progress);
+            }
+        };
+        let mut summary = Summary::default();
+        let mut io_err: Option<std::io::Error> = None;
+        for chunk in rx.iter() {
+            for (conn, v) in &chunk {
+                summary.count(v);
+                if io_err.is_none() {
+                    io_err = sink
+                        .connection(&ConnReport {
+                            conn,
+                            verdict: v,
+                            files: &names,
+                            json_tail: None,
+                        })
+                        .err();
+                }
+            }
+            // (Once the analysing thread is done, the last ones are freed here.)
+            let _ = back.send(chunk);
+        }
+        let (inputs, totals) = analysing.join().map_err(|p| {
+            std::io::Error::other(format!(
+                "the analysis thread panicked: {}",
+                crate::shard::panic_message(p.as_ref())
+            ))
+        })?;
+        if let Some(e) = io_err {
+            return Err(e);
+        }
+        summary.inputs = inputs;
+        summary.totals = totals;
+        sink.finish(&summary)?;
+        Ok(summary)
+    })
 }
 
 /// Frames between two updates of the progress bar.

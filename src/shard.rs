@@ -477,7 +477,7 @@ pub fn run(
 }
 
 /// A panic's message.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
@@ -805,7 +805,7 @@ impl Worker {
         let mut own = vec![(0u64, 0u64); cur.len()];
         let mut first_ts: Option<Timestamp> = None;
         // (Reading ahead in yet another thread only pays with a CPU to spare.)
-        let ahead = crate::capture::read_ahead_wanted(n as usize);
+        let ahead = crate::run::helpers_wanted(n as usize);
         let mut open = |p: &str| CaptureReader::open_ahead(Path::new(p), ahead);
         let mut going = true;
         let inputs = crate::run::read_inputs(paths, &mut open, progress, |file, frame, at| {

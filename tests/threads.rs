@@ -13,13 +13,14 @@ fn run(args: &[&str], files: &[PathBuf]) -> (i32, Vec<u8>, String) {
     run_reading(args, files, None)
 }
 
-/// One run, the input read ahead by another thread where a CPU is left for it (`None`), always
-/// (`Some(true)`: `TLSAUTOPSY_READ_AHEAD=1`) or never (`Some(false)`: `=0`, strictly in place).
+/// One run, with helper threads (reading ahead; with one analysing thread, printing apart) where a
+/// CPU is left for them (`None`), always (`Some(true)`: `TLSAUTOPSY_HELPERS=1`) or never
+/// (`Some(false)`: `=0`, strictly one thread).
 fn run_reading(args: &[&str], files: &[PathBuf], ahead: Option<bool>) -> (i32, Vec<u8>, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tlsautopsy"));
-    cmd.env_remove("TLSAUTOPSY_READ_AHEAD");
+    cmd.env_remove("TLSAUTOPSY_HELPERS");
     if let Some(a) = ahead {
-        cmd.env("TLSAUTOPSY_READ_AHEAD", if a { "1" } else { "0" });
+        cmd.env("TLSAUTOPSY_HELPERS", if a { "1" } else { "0" });
     }
     let out = cmd
         .args(args)
@@ -36,10 +37,11 @@ fn run_reading(args: &[&str], files: &[PathBuf], ahead: Option<bool>) -> (i32, V
 
 /// `analyze --json`, `analyze --all` and `analyze --summary-only` with --threads 1, 2 and 3 on
 /// `files`: same stdout, stderr and exit status. (With `--json` and with `--summary-only` the
-/// threads free a judged connection's details before the merger prints it.) One thread reading in
-/// place is the reference; one thread and three threads are run reading ahead whatever the CPUs
-/// (the buffers read ahead held by the threads' batches), two threads as the machine decides.
-/// Returns a description of each difference.
+/// threads free a judged connection's details before the merger prints it.) Strictly one thread
+/// is the reference; one thread and three threads are run with their helpers whatever the CPUs
+/// (one thread: reading ahead, analysing on another thread than the one printing; three: the
+/// buffers read ahead held by the threads' batches), two threads as the machine decides. Returns a
+/// description of each difference.
 fn compare(files: &[PathBuf]) -> Vec<String> {
     let mut diffs = Vec::new();
     let shown = || {

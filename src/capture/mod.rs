@@ -3,9 +3,9 @@
 //! The reader yields [`Frame`]s borrowed from its buffer. Frame numbers are 1-based per file, in file order,
 //! exactly as Wireshark numbers them. This module imports nothing else from the crate.
 //!
-//! The bytes are read in place or, with a CPU to spare ([`read_ahead_wanted`]), by another thread
-//! ahead of the reader ([`CaptureReader::read_ahead`]): the same frames, offsets and errors either
-//! way.
+//! The bytes are read in place or by another thread ahead of the reader
+//! ([`CaptureReader::read_ahead`], [`CaptureReader::open_ahead`]): the same frames, offsets and
+//! errors either way.
 //!
 //! Wire data is untrusted: nothing here may panic or allocate without bound whatever the input.
 #![deny(
@@ -27,8 +27,8 @@ pub(crate) mod testutil;
 
 pub use error::{CaptureError, ForeignFormat};
 pub use reader::{
-    block_type_name, read_ahead_wanted, CaptureFormat, CaptureReader, CaptureStats, FrameBlock,
-    InterfaceInfo, MAX_INTERFACES, MAX_PCAPNG_BLOCK_LEN, MAX_PCAP_CAPLEN,
+    block_type_name, CaptureFormat, CaptureReader, CaptureStats, FrameBlock, InterfaceInfo,
+    MAX_INTERFACES, MAX_PCAPNG_BLOCK_LEN, MAX_PCAP_CAPLEN,
 };
 
 /// Nanoseconds since the Unix epoch.

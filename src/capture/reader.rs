@@ -254,27 +254,14 @@ fn tsresol_units(tsresol: u8) -> Option<u64> {
     }
 }
 
-/// Whether to read ahead in another thread ([`CaptureReader::read_ahead`]) beside `busy` threads
-/// of analysis: when a CPU is left to run it on (measured: with none left, the three threads on two
-/// CPUs were slower than two). The environment decides instead when it says
-/// `TLSAUTOPSY_READ_AHEAD=0` (never: to measure one thread alone) or `=1` (always: to test it
-/// however many CPUs there are).
-pub fn read_ahead_wanted(busy: usize) -> bool {
-    match std::env::var_os("TLSAUTOPSY_READ_AHEAD") {
-        Some(v) if v == "0" => false,
-        Some(v) if v == "1" => true,
-        _ => std::thread::available_parallelism().is_ok_and(|n| n.get() > busy),
-    }
-}
-
 impl CaptureReader {
-    /// Opens a capture file; `-` means standard input. Another thread reads it ahead
-    /// ([`CaptureReader::read_ahead`]) when [`read_ahead_wanted`] beside one thread.
+    /// Opens a capture file; `-` means standard input.
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
-        Self::open_ahead(path, read_ahead_wanted(1))
+        Self::open_ahead(path, false)
     }
 
-    /// [`CaptureReader::open`], read ahead in another thread or not.
+    /// [`CaptureReader::open`], read ahead in another thread ([`CaptureReader::read_ahead`]) or
+    /// in place.
     pub fn open_ahead(path: &Path, ahead: bool) -> Result<Self, CaptureError> {
         if path.as_os_str() == "-" {
             return Self::with_source("<stdin>".to_string(), Box::new(std::io::stdin()), ahead);
