@@ -316,7 +316,7 @@ pub fn helpers_wanted(busy: usize) -> bool {
 /// (Standard output is buffered anyway: a few more do not delay what a pipe shows.)
 const APART_CHUNK: usize = 16;
 /// Chunks handed over and not yet printed.
-const APART_DEPTH: usize = 8;
+const APART_DEPTH: usize = 4;
 
 type Judged = (Box<crate::analyze::Connection>, crate::verdict::Verdict);
 
