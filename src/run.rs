@@ -1,4 +1,8 @@
 //! Running an analysis over files: read every input, feed the analyzer, print each judged connection.
+//!
+//! With one analysing thread: all on the calling thread ([`run_single`]), or, with a CPU to spare
+//! ([`helpers_wanted`]), with two helpers ([`run_apart`]: another thread reads ahead, the calling
+//! thread prints while a third analyses). With more: [`crate::shard`]. The output is the same.
 
 use std::collections::BTreeMap;
 use std::path::Path;
