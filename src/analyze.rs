@@ -87,6 +87,47 @@ impl Default for Options {
     }
 }
 
+/// A judged connection's verdict, still to be made: the rules ([`verdict::judge`]) read the
+/// connection as it was when judged, with the capture's end as it was then, and the analyzer adds
+/// its notes (why the connection was judged early, the limits it hit). [`Judgment::verdict`] makes
+/// it on whichever thread wants it: the analysing one, or the one printing while another analyses
+/// ([`crate::run`]). The same verdict either way: nothing changes the connection in between.
+#[derive(Debug)]
+pub struct Judgment {
+    capture_end: Timestamp,
+    cfg: verdict::Config,
+    notes: Vec<String>,
+}
+
+/// Turns a `done` that takes verdicts into one that takes judgments, for callers that want the
+/// verdict where the connection is judged.
+pub fn with_verdict(
+    mut done: impl FnMut(Box<Connection>, Verdict),
+) -> impl FnMut(Box<Connection>, Judgment) {
+    move |c, j| {
+        let v = j.verdict(&c);
+        done(c, v)
+    }
+}
+
+impl Judgment {
+    /// The verdict of `conn`, the connection this judgment was made with.
+    pub fn verdict(&self, conn: &Connection) -> Verdict {
+        let input = ConnInput {
+            tcp: &conn.tcp,
+            tls: &conn.tls,
+            events: &conn.events,
+            events_dropped: conn.events_dropped,
+            icmp: conn.icmp.as_ref(),
+            completed: conn.completed,
+            capture_end: self.capture_end,
+        };
+        let mut v = verdict::judge(&input, &self.cfg);
+        v.notes.extend(self.notes.iter().cloned());
+        v
+    }
+}
+
 /// One connection with everything seen of it.
 #[derive(Debug)]
 pub struct Connection {
@@ -530,7 +571,7 @@ impl Analyzer {
 
     /// Sharded runs: the periodic sweep, where one thread runs it (judged connections go to `done`
     /// in order of their first packet).
-    pub fn run_sweep(&mut self, done: &mut dyn FnMut(Box<Connection>, Verdict)) {
+    pub fn run_sweep(&mut self, done: &mut dyn FnMut(Box<Connection>, Judgment)) {
         self.sweep(false, done);
     }
 
@@ -575,7 +616,7 @@ impl Analyzer {
         &mut self,
         file: u16,
         frame: &Frame<'_>,
-        done: &mut dyn FnMut(Box<Connection>, Verdict),
+        done: &mut dyn FnMut(Box<Connection>, Judgment),
     ) {
         self.frame_in::<false>(file, frame, done);
     }
@@ -587,7 +628,7 @@ impl Analyzer {
         &mut self,
         file: u16,
         frame: &Frame<'_>,
-        done: &mut dyn FnMut(Box<Connection>, Verdict),
+        done: &mut dyn FnMut(Box<Connection>, Judgment),
     ) {
         self.frame_in::<true>(file, frame, done);
     }
@@ -599,7 +640,7 @@ impl Analyzer {
         &mut self,
         file: u16,
         frame: &Frame<'_>,
-        done: &mut dyn FnMut(Box<Connection>, Verdict),
+        done: &mut dyn FnMut(Box<Connection>, Judgment),
     ) {
         self.account(frame.ts, frame.data.len());
         let at = FrameRef {
@@ -625,7 +666,7 @@ impl Analyzer {
     /// After every frame: a sweep once a second of capture time (and at least 1024 frames), see
     /// [`SweepClock`]; sharded, where the caller says ([`Analyzer::run_sweep`]).
     #[inline]
-    fn sweep_if_due(&mut self, done: &mut dyn FnMut(Box<Connection>, Verdict)) {
+    fn sweep_if_due(&mut self, done: &mut dyn FnMut(Box<Connection>, Judgment)) {
         if !self.external_sweeps && self.clock.frame_done() {
             self.sweep(false, done);
         }
@@ -635,7 +676,7 @@ impl Analyzer {
         &mut self,
         frame: &Frame<'_>,
         at: FrameRef,
-        done: &mut dyn FnMut(Box<Connection>, Verdict),
+        done: &mut dyn FnMut(Box<Connection>, Judgment),
     ) {
         match self.decoder.decode(frame) {
             Decoded::Tcp(pkt) => self.tcp::<OWNED>(&pkt, at, done),
@@ -645,7 +686,7 @@ impl Analyzer {
     }
 
     /// End of input: judge every remaining connection.
-    pub fn finish(&mut self, done: &mut dyn FnMut(Box<Connection>, Verdict)) -> Totals {
+    pub fn finish(&mut self, done: &mut dyn FnMut(Box<Connection>, Judgment)) -> Totals {
         self.sweep(true, done);
         let mut skipped: Vec<(SkipReason, u64)> =
             self.skipped.iter().map(|(k, v)| (*k, *v)).collect();
@@ -659,7 +700,7 @@ impl Analyzer {
         &mut self,
         pkt: &TcpPacket<'_>,
         at: FrameRef,
-        done: &mut dyn FnMut(Box<Connection>, Verdict),
+        done: &mut dyn FnMut(Box<Connection>, Judgment),
     ) {
         self.totals.tcp_packets += 1;
         if !OWNED
@@ -724,7 +765,7 @@ impl Analyzer {
 
     /// After a packet was accounted in [`Analyzer::buffered`]: the peak, what a sharded run reads,
     /// and the total buffer limit.
-    fn after_packet(&mut self, at: FrameRef, done: &mut dyn FnMut(Box<Connection>, Verdict)) {
+    fn after_packet(&mut self, at: FrameRef, done: &mut dyn FnMut(Box<Connection>, Judgment)) {
         self.totals.max_buffered = self.totals.max_buffered.max(self.buffered);
         self.packets_accounted += 1;
         self.buffered_at_packet = self.buffered;
@@ -739,7 +780,7 @@ impl Analyzer {
     fn enforce_buffer_total(
         &mut self,
         at: FrameRef,
-        done: &mut dyn FnMut(Box<Connection>, Verdict),
+        done: &mut dyn FnMut(Box<Connection>, Judgment),
     ) {
         self.totals.limits.buffer_total = self.totals.limits.buffer_total.saturating_add(1);
         let target = self.opts.max_buffered_total / 4 * 3;
@@ -823,7 +864,7 @@ impl Analyzer {
         &mut self,
         mut conn: Box<Connection>,
         why: JudgedBecause,
-        done: &mut dyn FnMut(Box<Connection>, Verdict),
+        done: &mut dyn FnMut(Box<Connection>, Judgment),
     ) {
         let end = FrameRef {
             file: conn.tcp.last.file,
@@ -841,38 +882,34 @@ impl Analyzer {
         conn.judged_because = why;
         // What the capture shows up to now, whatever judged the connection.
         let capture_end = self.clock.now();
-        let input = ConnInput {
-            tcp: &conn.tcp,
-            tls: &conn.tls,
-            events: &conn.events,
-            events_dropped: conn.events_dropped,
-            icmp: conn.icmp.as_ref(),
-            completed: conn.completed,
-            capture_end,
-        };
-        let mut v = verdict::judge(&input, &self.opts.verdict);
+        let mut notes = Vec::new();
         match why {
-            JudgedBecause::Evicted => v.notes.push(format!(
+            JudgedBecause::Evicted => notes.push(format!(
                 "judged early: more than {} connections were live at once (--max-connections)",
                 self.opts.max_connections
             )),
-            JudgedBecause::Idle => v.notes.push(format!(
+            JudgedBecause::Idle => notes.push(format!(
                 "judged after {} s without packets",
                 self.opts.idle_timeout_ns / 1_000_000_000
             )),
-            JudgedBecause::MemoryLimit => v.notes.push(format!(
+            JudgedBecause::MemoryLimit => notes.push(format!(
                 "judged early: all connections together buffered more than {} bytes \
                  (--max-buffer-total) and this one held the most",
                 self.opts.max_buffered_total
             )),
             _ => {}
         }
-        self.count_limits(&conn, &mut v);
-        done(conn, v);
+        self.count_limits(&conn, &mut notes);
+        let judgment = Judgment {
+            capture_end,
+            cfg: self.opts.verdict,
+            notes,
+        };
+        done(conn, judgment);
     }
 
     /// Adds a judged connection's limit hits to the totals, and notes those the verdict does not.
-    fn count_limits(&mut self, conn: &Connection, v: &mut Verdict) {
+    fn count_limits(&mut self, conn: &Connection, notes: &mut Vec<String>) {
         let l = &mut self.totals.limits;
         let mut oversized = 0u64;
         let mut suppressed = 0u64;
@@ -890,21 +927,21 @@ impl Analyzer {
             .saturating_add(conn.events_dropped)
             .saturating_add(suppressed);
         if conn.buffers_released > 0 {
-            v.notes.push(format!(
+            notes.push(format!(
                 "its out-of-order data was given up {} time(s) because all connections together \
                  buffered more than {} bytes (--max-buffer-total); the holes were skipped",
                 conn.buffers_released, self.opts.max_buffered_total
             ));
         }
         if oversized > 0 {
-            v.notes.push(format!(
+            notes.push(format!(
                 "{oversized} handshake message(s) claimed more than {} bytes \
                  (--max-handshake-message); parsing of that direction stopped there",
                 self.opts.max_handshake_message
             ));
         }
         if suppressed > 0 {
-            v.notes.push(format!(
+            notes.push(format!(
                 "{suppressed} TLS events beyond {} per direction were not recorded",
                 crate::tls::MAX_EVENTS_PER_DIRECTION
             ));
@@ -916,7 +953,7 @@ impl Analyzer {
     fn judge_ready(
         &mut self,
         mut ready: Vec<(u64, TableKey, JudgedBecause)>,
-        done: &mut dyn FnMut(Box<Connection>, Verdict),
+        done: &mut dyn FnMut(Box<Connection>, Judgment),
     ) {
         ready.sort_by_key(|r| r.0);
         for (_, k, why) in ready {
@@ -929,7 +966,7 @@ impl Analyzer {
         }
     }
 
-    fn sweep(&mut self, all: bool, done: &mut dyn FnMut(Box<Connection>, Verdict)) {
+    fn sweep(&mut self, all: bool, done: &mut dyn FnMut(Box<Connection>, Judgment)) {
         self.clock.swept();
         let now = self.clock.now();
         let grace = self.opts.close_grace_ns;
@@ -953,7 +990,7 @@ impl Analyzer {
         self.judge_ready(ready, done);
     }
 
-    fn evict_oldest(&mut self, done: &mut dyn FnMut(Box<Connection>, Verdict)) {
+    fn evict_oldest(&mut self, done: &mut dyn FnMut(Box<Connection>, Judgment)) {
         // Judge the least recently active tenth, so eviction work is amortised.
         let mut by_age: Vec<(Timestamp, FlowKey, TableKey)> = self
             .table
@@ -982,7 +1019,7 @@ impl Analyzer {
     /// - a connection idle for `idle_timeout_ns`.
     ///
     /// Judged connections go to `done` in order of their first packet.
-    pub fn tick(&mut self, now: Timestamp, done: &mut dyn FnMut(Box<Connection>, Verdict)) {
+    pub fn tick(&mut self, now: Timestamp, done: &mut dyn FnMut(Box<Connection>, Judgment)) {
         self.clock.advance(now);
         let now = self.clock.now();
         let (grace, quiet, idle) = (

@@ -2,12 +2,13 @@
 //!
 //! With one analysing thread: all on the calling thread ([`run_single`]), or, with a CPU to spare
 //! ([`helpers_wanted`]), with two helpers ([`run_apart`]: another thread reads ahead, the calling
-//! thread prints while a third analyses). With more: [`crate::shard`]. The output is the same.
+//! thread runs the rules and prints while a third analyses). With more: [`crate::shard`]. The
+//! output is the same.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::analyze::{Analyzer, Options};
+use crate::analyze::{with_verdict, Analyzer, Judgment, Options};
 use crate::capture::{CaptureError, CaptureFormat, CaptureReader, Frame, FrameBlock, LinkType};
 use crate::decode::link_type_supported;
 use crate::progress::{Progress, ProgressMode};
@@ -290,10 +291,14 @@ fn single_after_begin(
         }
     };
     summary.inputs = read_inputs(paths, open, progress, |file_idx, frame, _| {
-        analyzer.frame(file_idx, frame, &mut |c, v| emit(&mut summary, c, v));
+        analyzer.frame(
+            file_idx,
+            frame,
+            &mut with_verdict(|c, v| emit(&mut summary, c, v)),
+        );
         true
     });
-    let totals = analyzer.finish(&mut |c, v| emit(&mut summary, c, v));
+    let totals = analyzer.finish(&mut with_verdict(|c, v| emit(&mut summary, c, v)));
     if let Some(e) = io_err {
         return Err(e);
     }
@@ -303,8 +308,8 @@ fn single_after_begin(
 }
 
 /// Whether helper threads run beside `busy` threads of analysis: one that reads the input ahead
-/// ([`CaptureReader::read_ahead`]) and, with one analysing thread, this one printing while another
-/// analyses ([`run_apart`]). They do when a CPU is left for them (measured on 2 CPUs: beside two
+/// ([`CaptureReader::read_ahead`]) and, with one analysing thread, this one judging and printing
+/// while another analyses ([`run_apart`]). They do when a CPU is left for them (measured on 2 CPUs: beside two
 /// analysing threads, reading ahead made `--threads 2` slower, see BENCHMARKS.md). The
 /// environment decides instead when it says `TLSAUTOPSY_HELPERS=0` (never: everything on one
 /// thread, to measure it alone) or `=1` (always: to test them however many CPUs there are).
@@ -322,15 +327,15 @@ const APART_CHUNK: usize = 16;
 /// Chunks handed over and not yet printed.
 const APART_DEPTH: usize = 4;
 
-type Judged = (Box<crate::analyze::Connection>, crate::verdict::Verdict);
+type Judged = (Box<crate::analyze::Connection>, Judgment);
 
 /// One thread, analysing as [`run_single`] does, with two helpers: another thread reads the input
-/// ahead, and the judged connections are printed here while the analysing thread goes on (the
-/// printers' work, a JSON line or a ladder per connection, was a fifth of a connection-heavy run and
-/// more with `--all`). The analysing thread hands them over in chunks of [`APART_CHUNK`], in the
-/// order judged; each chunk comes back to it to be freed there (where they were allocated) and
-/// reused. Output, summary and errors are [`run_single`]'s; if no thread can be started, this
-/// is [`run_single`].
+/// ahead, and the judged connections are given their verdicts and printed here while the analysing
+/// thread goes on (the rules and the printers, a JSON line or a ladder per connection, were more
+/// than a quarter of a connection-heavy run, more with `--all`). The analysing thread hands the
+/// connections over with their [`Judgment`]s in chunks of [`APART_CHUNK`], in the order judged;
+/// each chunk comes back to it to be freed there (where they were allocated) and reused. Output,
+/// summary and errors are [`run_single`]'s; if no thread can be started, this is [`run_single`].
 fn run_apart(
     paths: &[String],
     opts: Options,
@@ -383,13 +388,16 @@ fn run_apart(
         let mut summary = Summary::default();
         let mut io_err: Option<std::io::Error> = None;
         for chunk in rx.iter() {
-            for (conn, v) in &chunk {
-                summary.count(v);
+            for (conn, judgment) in &chunk {
+                // The rules run here too, beside the printing (the same verdict as on the
+                // analysing thread: the connection does not change once judged).
+                let v = judgment.verdict(conn);
+                summary.count(&v);
                 if io_err.is_none() {
                     io_err = sink
                         .connection(&ConnReport {
                             conn,
-                            verdict: v,
+                            verdict: &v,
                             files: &names,
                             json_tail: None,
                         })

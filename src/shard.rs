@@ -96,7 +96,8 @@ use std::sync::mpsc::{
 use std::sync::{Arc, Mutex};
 
 use crate::analyze::{
-    Analyzer, Connection, Elsewhere, JudgedBecause, Options, ShardProbe, SweepClock, Totals,
+    with_verdict, Analyzer, Connection, Elsewhere, JudgedBecause, Options, ShardProbe, SweepClock,
+    Totals,
 };
 use crate::capture::{CaptureReader, Frame, FrameBlock, LinkType, Timestamp};
 use crate::decode::Decoder;
@@ -675,17 +676,19 @@ impl Worker {
             let seq = slot.seq;
             analyzer.advance_clock(slot.now);
             if slot.frame {
-                let mut done = |c, v| judged.push((c, v));
-                if slot.routed {
-                    analyzer.frame_of_shard(slot.file, &batch.frame(slot), &mut done);
-                } else {
-                    analyzer.frame(slot.file, &batch.frame(slot), &mut done);
+                {
+                    let mut done = with_verdict(|c, v| judged.push((c, v)));
+                    if slot.routed {
+                        analyzer.frame_of_shard(slot.file, &batch.frame(slot), &mut done);
+                    } else {
+                        analyzer.frame(slot.file, &batch.frame(slot), &mut done);
+                    }
                 }
                 let now = analyzer.shard_probe();
                 record_packet(out, seq, prev, &now, judged);
             }
             if slot.sweep {
-                analyzer.run_sweep(&mut |c, v| out.judged_by_sweep(seq, c, v));
+                analyzer.run_sweep(&mut with_verdict(|c, v| out.judged_by_sweep(seq, c, v)));
             }
             let now = analyzer.shard_probe();
             if now.buffered != prev.buffered {
@@ -889,7 +892,9 @@ impl Worker {
             ..
         } = &mut self;
         analyzer.count_elsewhere(elsewhere);
-        let totals = analyzer.finish(&mut |c, v| out.judged_by_sweep(u64::MAX, c, v));
+        let totals = analyzer.finish(&mut with_verdict(|c, v| {
+            out.judged_by_sweep(u64::MAX, c, v)
+        }));
         let now = analyzer.shard_probe();
         if now.buffered != prev.buffered {
             out.push(u64::MAX, Phase::Settled, 0, What::Buffered(now.buffered));

@@ -17,7 +17,9 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::pcapng_out::{IfaceDesc, PcapngWriter};
-use crate::analyze::{flow_key, Analyzer, Connection, FlowKey, JudgedBecause, Options};
+use crate::analyze::{
+    flow_key, with_verdict, Analyzer, Connection, FlowKey, JudgedBecause, Options,
+};
 use crate::capture::{Frame, LinkType, Timestamp};
 use crate::decode::{Decoded, Decoder};
 use crate::report::anonymize::Anonymizer;
@@ -785,8 +787,11 @@ impl<'s> Engine<'s> {
             data,
         });
         let out = &mut self.out;
-        self.analyzer
-            .frame(file, &frame, &mut |c, v| out.done(c, v, Some(&mut current)));
+        self.analyzer.frame(
+            file,
+            &frame,
+            &mut with_verdict(|c, v| out.done(c, v, Some(&mut current))),
+        );
         if let (Some(cur), Some(ev)) = (current, self.out.evidence.as_mut()) {
             ev.push(cur.key, cur.at, cur.iface, cur.ts, cur.origlen, cur.data);
         }
@@ -796,7 +801,8 @@ impl<'s> Engine<'s> {
     pub fn tick(&mut self, now: Timestamp) {
         self.out.now = self.out.now.max(now);
         let out = &mut self.out;
-        self.analyzer.tick(now, &mut |c, v| out.done(c, v, None));
+        self.analyzer
+            .tick(now, &mut with_verdict(|c, v| out.done(c, v, None)));
         if now.since(self.last_housekeeping) >= 1_000_000_000 {
             self.last_housekeeping = now;
             self.out
@@ -845,7 +851,9 @@ impl<'s> Engine<'s> {
     ) -> io::Result<Summary> {
         self.tick(now);
         let out = &mut self.out;
-        let totals = self.analyzer.finish(&mut |c, v| out.done(c, v, None));
+        let totals = self
+            .analyzer
+            .finish(&mut with_verdict(|c, v| out.done(c, v, None)));
         if let Some(w) = self.write.as_mut() {
             if let Some(pw) = w.w.as_mut() {
                 if let Err(e) = pw.flush() {
