@@ -129,6 +129,9 @@ impl Input {
                 // (The thread waits for it: it cannot be gone.)
                 let _ = give.send(src);
             }
+            // The head alone: the thread's buffers take over at the first fill (a buffer the size
+            // of one read in place would only be zeroed, then kept as a spare for joining).
+            input.buf = Arc::from(head);
         }
         input
     }
