@@ -17,6 +17,8 @@
 //! - [`run`] reads the inputs and drives the analysis; [`shard`] does it with several threads
 //!   (`--threads`), [`progress`] shows how far it got.
 //! - [`live`] runs the same pipeline on packets captured from network interfaces (`tlsautopsy live`).
+//! - [`probe`] connects to an endpoint, sends real ClientHellos and explains what came back, with
+//!   its own captured packets through the same pipeline (`tlsautopsy probe`).
 //! - [`addr`] writes addresses as text (for the verdicts and the reports); [`recent`] remembers the
 //!   answers to work that comes back with the same input (certificates, cipher suite lists).
 #![forbid(unsafe_code)]
@@ -30,6 +32,7 @@ pub mod decode;
 pub mod fuzzing;
 pub mod limits;
 pub mod live;
+pub mod probe;
 pub mod progress;
 pub mod recent;
 pub mod report;

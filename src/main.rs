@@ -39,6 +39,9 @@ enum Command {
     /// Write the evidence for a support case into a folder: report.html, evidence.pcapng,
     /// verdicts.jsonl, README.txt and SHA-256 sums.
     Bundle(tlsautopsy::bundle::BundleArgs),
+    /// Connect to an endpoint, send real ClientHellos and explain what came back (an honest
+    /// Test-NetConnection), with the probe's own packets as evidence when it may capture them.
+    Probe(tlsautopsy::probe::ProbeArgs),
 }
 
 #[derive(Args)]
@@ -117,6 +120,7 @@ fn main() -> ExitCode {
         #[cfg(feature = "live")]
         Command::Live(a) => tlsautopsy::live::main(a),
         Command::Bundle(b) => tlsautopsy::bundle::bundle(b).map(ExitCode::from),
+        Command::Probe(p) => tlsautopsy::probe::main(p),
     };
     tlsautopsy::limits::report_peak_rss();
     match result {

@@ -5,7 +5,8 @@ nft in the router redirects TCP to the server's port 443 to this process, so the
 TCP session (SYN-ACK included) is terminated here, spoofing the server address.
 It reads the ClientHello, extracts the SNI and, when the SNI is denied, closes the
 connection without sending any TLS byte: with a FIN (--close fin) or a RST
-(--close rst).  Allowed SNIs are relayed to the original destination.
+(--close rst).  Allowed SNIs are relayed to the original destination (or to
+--upstream, for a proxy reached directly, as `tlsautopsy probe`'s tests do).
 """
 import argparse
 import socket
@@ -18,6 +19,8 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--close", choices=["fin", "rst"], default="fin")
     ap.add_argument("--deny", action="append", default=[], help="SNI to deny ('*' = all)")
+    ap.add_argument("--upstream", help="HOST:PORT to relay allowed SNIs to (default: the "
+                    "original destination of the redirected connection)")
     args = ap.parse_args()
 
     def handle(conn, peer):
@@ -32,7 +35,11 @@ def main():
             else:
                 tlsutil.close_fin(conn)
             return
-        dst = tlsutil.original_dst(conn)
+        if args.upstream:
+            host, _, port = args.upstream.rpartition(":")
+            dst = (host.strip("[]"), int(port))
+        else:
+            dst = tlsutil.original_dst(conn)
         up = socket.create_connection(dst, timeout=5)
         up.sendall(hello)
         tlsutil.relay(conn, up)

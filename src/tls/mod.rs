@@ -32,6 +32,7 @@ pub mod session;
 #[cfg(test)]
 mod tests;
 
+pub use cert::cert_info;
 pub use session::{
     TlsSession, ALERT_SIZED_MAX, LATE_TLS_SCAN_LIMIT, MAX_CLIENT_HELLOS, MAX_EVENTS_PER_DIRECTION,
     MAX_RECORD_LEN,

@@ -179,7 +179,7 @@ fn deny_page(r: &HttpResponse) -> Option<&'static str> {
 }
 
 /// Issuer names of well-known TLS-inspection products.
-fn inspection_vendor(issuer: &str) -> bool {
+pub(crate) fn inspection_vendor(issuer: &str) -> bool {
     let l = issuer.to_ascii_lowercase();
     [
         "inspection",

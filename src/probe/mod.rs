@@ -1,0 +1,1398 @@
+//! `tlsautopsy probe HOST[:PORT]`: an honest Test-NetConnection. It connects to the endpoint, sends
+//! real ClientHellos (byte for byte what a client sends: [`hello`]), watches what comes back
+//! ([`attempt`]) and explains the outcome.
+//!
+//! # What it sends
+//! 1. `agent`: what a current client sends (TLS 1.3 and 1.2, the host name as SNI, ALPN http/1.1).
+//! 2. Then, only when that tells too little, the attempts that separate the causes:
+//!    - no TLS byte back (closed, reset, silence): `control_name`, the same offer with another
+//!      server name (`--control-sni`, default `example.com`). A TLS answer to it and none to the real
+//!      name means something in the path filters on the name (an SNI-filtering firewall such as
+//!      Azure Firewall's application rules). If the control gets nothing either: `tls12`, a broad
+//!      TLS 1.2 offer, for servers that close on an offer they dislike rather than send an alert.
+//!    - a TLS alert: `tls12`. An answer to it means a version or cipher-suite policy the first offer
+//!      missed, and which suite the server wanted.
+//!    - a TLS 1.3 ServerHello: `certificate`, the broad TLS 1.2 offer, to see the certificate chain
+//!      in clear (TLS 1.3 encrypts it): its issuer shows TLS inspection, and whether the system's
+//!      trust store knows it.
+//!
+//! The probe never finishes a handshake: once the server has answered, it closes the connection.
+//!
+//! # Evidence
+//! With packet capture (feature `live`, root or CAP_NET_RAW), the probe captures its own packets
+//! while it runs ([`capture`]), on `--interface` (default `any`), and analyses them with the same
+//! analyzer and rules as `tlsautopsy analyze`: each attempt gets its connection's verdict, with the
+//! packets as evidence (TTLs, timings, who sent what), and `--write` saves the capture. Without, the
+//! report says so and rests on what the sockets saw (connect result, bytes, FIN or reset, timing),
+//! read by the same TLS observer.
+
+pub mod attempt;
+#[cfg(feature = "live")]
+mod capture;
+pub mod hello;
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail};
+use clap::Args;
+use serde::Serialize;
+
+use crate::analyze::Connection;
+use crate::report::{ConnReport, ReportSink};
+use crate::tls::names::{alert_label, cipher_label, group_label, version_str};
+use crate::tls::CertInfo;
+use crate::verdict::{OutcomeClass, Verdict};
+use attempt::{Attempt, End, Plan, TcpOutcome};
+use hello::{HelloSpec, Offer};
+
+/// `tlsautopsy probe` flags.
+#[derive(Args, Debug)]
+pub struct ProbeArgs {
+    /// The endpoint: HOST, HOST:PORT, [IPv6]:PORT or an https:// URL (port 443 by default).
+    #[arg(value_name = "HOST[:PORT]")]
+    pub target: String,
+    /// Server name to send (default: the host name; none for an IP address).
+    #[arg(long, value_name = "NAME")]
+    pub sni: Option<String>,
+    /// Send no server name at all.
+    #[arg(long, conflicts_with = "sni")]
+    pub no_sni: bool,
+    /// The other server name sent to learn whether the name matters.
+    #[arg(long, value_name = "NAME", default_value = "example.com")]
+    pub control_sni: String,
+    /// ALPN protocols offered, comma-separated (empty: no ALPN).
+    #[arg(long, value_name = "LIST", default_value = "http/1.1")]
+    pub alpn: String,
+    /// Seconds to wait for the TCP connection, and then for an answer to each ClientHello.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub timeout: f64,
+    /// Send only the first ClientHello (no diagnostic attempts).
+    #[arg(long)]
+    pub single: bool,
+    /// JSON lines (schema in docs/json-schema.md): one line per connection, then the probe's.
+    #[arg(long)]
+    pub json: bool,
+    /// Do not draw ladder diagrams (text output).
+    #[arg(long)]
+    pub no_ladder: bool,
+    /// Interface to capture the probe's packets on.
+    #[arg(long, value_name = "IFACE", default_value = "any")]
+    pub interface: String,
+    /// Do not capture packets (the report then rests on what the sockets saw).
+    #[arg(long)]
+    pub no_capture: bool,
+    /// Save the captured packets to this pcapng file (the verdicts cite its frame numbers).
+    #[arg(long, value_name = "FILE.pcapng", conflicts_with = "no_capture")]
+    pub write: Option<PathBuf>,
+}
+
+/// Where to connect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// As given (without scheme, path or port).
+    pub host: String,
+    pub port: u16,
+}
+
+/// Parses `HOST`, `HOST:PORT`, `[V6]:PORT`, a bare IPv6 address, or a URL (`https://host:port/path`).
+pub fn parse_target(s: &str) -> Result<Target, String> {
+    let mut rest = s.trim();
+    let mut default_port = 443;
+    if let Some((scheme, r)) = rest.split_once("://") {
+        default_port = match scheme.to_ascii_lowercase().as_str() {
+            "https" => 443,
+            "http" => 80,
+            other => return Err(format!("unknown scheme {other}:// in {s:?}")),
+        };
+        rest = r;
+    }
+    let rest = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    // userinfo@host
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let bad_port = |p: &str| format!("{p:?} is not a port number (1-65535) in {s:?}");
+    let parse_port = |p: &str| match p.parse::<u16>() {
+        Ok(0) | Err(_) => Err(bad_port(p)),
+        Ok(n) => Ok(n),
+    };
+    let (host, port) = if let Some(r) = rest.strip_prefix('[') {
+        let (h, after) = r
+            .split_once(']')
+            .ok_or_else(|| format!("unclosed '[' in {s:?}"))?;
+        match after.strip_prefix(':') {
+            Some(p) => (h.to_string(), parse_port(p)?),
+            None if after.is_empty() => (h.to_string(), default_port),
+            None => return Err(format!("unexpected {after:?} after ']' in {s:?}")),
+        }
+    } else if rest.matches(':').count() > 1 {
+        (rest.to_string(), default_port) // a bare IPv6 address
+    } else if let Some((h, p)) = rest.split_once(':') {
+        (h.to_string(), parse_port(p)?)
+    } else {
+        (rest.to_string(), default_port)
+    };
+    if host.is_empty() {
+        return Err(format!("no host in {s:?}"));
+    }
+    Ok(Target { host, port })
+}
+
+/// One attempt and, with a capture, its connection's verdict.
+pub struct Finding {
+    pub attempt: Attempt,
+    pub judged: Option<(Box<Connection>, Verdict)>,
+}
+
+/// What the attempts together say.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conclusion {
+    /// JSON name: `tls_ok`, `tcp_unanswered`, `tcp_refused`, `tcp_unreachable`, `tcp_failed`,
+    /// `blocked_on_name`, `blocked_whatever_name`, `offer_refused_tls12_accepted`,
+    /// `offer_refused`, `http_answer`, `not_tls`, `no_answer`.
+    pub kind: &'static str,
+    pub headline: String,
+    pub text: String,
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+fn secs_or_ms(d: Duration) -> String {
+    if d >= Duration::from_secs(1) {
+        format!("{:.1} s", d.as_secs_f64())
+    } else {
+        ms(d)
+    }
+}
+
+/// "TLS 1.3, TLS_AES_128_GCM_SHA256" (and the ALPN chosen).
+fn server_hello_text(a: &Attempt) -> Option<String> {
+    if let Some(h) = &a.answer.hello_retry {
+        return Some(format!(
+            "HelloRetryRequest ({}{}): the server wants a key share for another group; it speaks TLS",
+            version_str(h.version()),
+            h.key_share_group
+                .map(|g| format!(", group {}", group_label(g)))
+                .unwrap_or_default()
+        ));
+    }
+    let sh = a.answer.server_hello.as_ref()?;
+    let mut s = format!(
+        "ServerHello: {}, {}",
+        version_str(sh.version()),
+        cipher_label(sh.cipher_suite)
+    );
+    if let Some(p) = &sh.alpn {
+        let _ = write!(s, ", ALPN {p}");
+    }
+    Some(s)
+}
+
+/// What came back, in a few words.
+fn answer_text(a: &Attempt) -> String {
+    let ans = &a.answer;
+    let when = a
+        .first_byte_after
+        .map(|d| format!(", {} after the ClientHello", ms(d)))
+        .unwrap_or_default();
+    if let Some(s) = server_hello_text(a) {
+        let mut s = format!("{s}{when}");
+        if let Some(leaf) = ans.certificates.first() {
+            let _ = write!(
+                s,
+                "; certificate for {}, issued by {}",
+                leaf.subject_cn.as_deref().unwrap_or(&leaf.subject),
+                leaf.issuer_cn.as_deref().unwrap_or(&leaf.issuer)
+            );
+        }
+        return s;
+    }
+    if let Some(al) = ans.alert {
+        return format!(
+            "alert {} ({}){when}",
+            alert_label(al.description),
+            if al.level == 2 { "fatal" } else { "warning" }
+        );
+    }
+    if let Some(h) = &ans.http {
+        return format!("HTTP instead of TLS: \"{}\"{when}", h.status_line);
+    }
+    if let Some(n) = &ans.not_tls {
+        return format!("not TLS ({}): \"{}\"{when}", n.looks_like, n.excerpt);
+    }
+    if let Some(m) = &ans.malformed {
+        return format!("bytes that are not valid TLS: {m}{when}");
+    }
+    if a.received > 0 {
+        return format!("{} bytes{when}", a.received);
+    }
+    "nothing".to_string()
+}
+
+fn end_text(e: &End) -> String {
+    match e {
+        End::ServerClosed { after } => format!(
+            "the server side closed the connection (FIN) {} after the ClientHello",
+            ms(*after)
+        ),
+        End::ServerReset { after } => format!(
+            "the server side reset the connection {} after the ClientHello",
+            ms(*after)
+        ),
+        End::Silence { waited } => format!(
+            "no answer for {}: the probe gave up and closed",
+            secs_or_ms(*waited)
+        ),
+        End::ProbeStopped => "the probe closed the connection once the server had answered".into(),
+        End::SendFailed { error } => format!("the ClientHello could not be sent: {error}"),
+        End::ReadFailed { error } => format!("reading failed: {error}"),
+        End::NotConnected => "no TCP connection".into(),
+    }
+}
+
+fn tcp_text(t: &TcpOutcome, timeout: Duration) -> String {
+    match t {
+        TcpOutcome::Connected { after } => format!("connected in {}", ms(*after)),
+        TcpOutcome::Refused { after } => {
+            format!("refused: a reset answered the SYN ({})", ms(*after))
+        }
+        TcpOutcome::TimedOut { after } => format!(
+            "no answer to the SYN in {} (timeout {})",
+            secs_or_ms(*after),
+            secs_or_ms(timeout)
+        ),
+        TcpOutcome::Unreachable { after, error } => {
+            format!("unreachable ({error}) after {}", ms(*after))
+        }
+        TcpOutcome::Failed { error } => format!("failed: {error}"),
+    }
+}
+
+/// Subjects of the system's trust store (by name: the probe checks no signatures).
+struct TrustStore {
+    path: String,
+    subjects: HashSet<String>,
+}
+
+fn trust_store() -> Option<TrustStore> {
+    let path = std::env::var("SSL_CERT_FILE")
+        .ok()
+        .filter(|p| std::path::Path::new(p).is_file())
+        .unwrap_or_else(|| "/etc/ssl/certs/ca-certificates.crt".to_string());
+    let data = std::fs::read(&path).ok()?;
+    let mut subjects = HashSet::new();
+    for pem in x509_parser::pem::Pem::iter_from_buffer(&data).flatten() {
+        let info = crate::tls::cert_info(&pem.contents);
+        if info.parse_error.is_none() {
+            subjects.insert(info.subject);
+        }
+    }
+    (!subjects.is_empty()).then_some(TrustStore { path, subjects })
+}
+
+/// `name` matches a certificate name (`*.example.com` covers one label).
+fn name_matches(pattern: &str, name: &str) -> bool {
+    let (p, n) = (pattern.to_ascii_lowercase(), name.to_ascii_lowercase());
+    match p.strip_prefix("*.") {
+        Some(suffix) => n
+            .split_once('.')
+            .is_some_and(|(first, rest)| !first.is_empty() && rest == suffix),
+        None => p == n,
+    }
+}
+
+/// What the certificate chain says, as sentences.
+fn certificate_findings(certs: &[CertInfo], sni: Option<&str>, now: i64) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(leaf) = certs.first() else {
+        return out;
+    };
+    let issuer = leaf.issuer_cn.as_deref().unwrap_or(&leaf.issuer);
+    out.push(format!(
+        "The server's certificate is for {} and was issued by \"{}\".",
+        leaf.subject_cn.as_deref().unwrap_or(&leaf.subject),
+        issuer
+    ));
+    if leaf.self_issued {
+        out.push(
+            "It is self-signed: only a client told to trust this very certificate accepts it."
+                .to_string(),
+        );
+    }
+    if certs
+        .iter()
+        .any(|c| crate::verdict::rules::inspection_vendor(&c.issuer))
+    {
+        out.push(format!(
+            "That issuer name is typical of a TLS-inspection device, not a public CA: something in \
+             the path decrypts TLS. A client that does not trust \"{issuer}\" rejects this certificate \
+             (client_alert, certificate_rejected); exclude the name from inspection or install that CA \
+             in the client's trust store."
+        ));
+    }
+    if let Some(name) = sni {
+        let names: Vec<&str> = if leaf.san.is_empty() {
+            leaf.subject_cn.iter().map(String::as_str).collect()
+        } else {
+            leaf.san.iter().map(String::as_str).collect()
+        };
+        if !names.is_empty() && !names.iter().any(|p| name_matches(p, name)) {
+            out.push(format!(
+                "It does not name {name} (it names {}): a client checking the name rejects it.",
+                names.iter().take(4).copied().collect::<Vec<_>>().join(", ")
+            ));
+        }
+    }
+    if leaf.parse_error.is_none() && leaf.not_after < now {
+        out.push("It has expired.".to_string());
+    } else if leaf.parse_error.is_none() && leaf.not_before > now {
+        out.push("It is not valid yet.".to_string());
+    }
+    if let Some(store) = trust_store() {
+        let anchored = certs
+            .iter()
+            .find(|c| store.subjects.contains(&c.issuer) || store.subjects.contains(&c.subject));
+        match anchored {
+            Some(c) => out.push(format!(
+                "The chain leads to \"{}\", a CA of this system's trust store ({}; matched by name).",
+                if store.subjects.contains(&c.subject) {
+                    c.subject_cn.as_deref().unwrap_or(&c.subject)
+                } else {
+                    c.issuer_cn.as_deref().unwrap_or(&c.issuer)
+                },
+                store.path
+            )),
+            None => out.push(format!(
+                "No certificate of the chain was issued by a CA of this system's trust store ({}): \
+                 a client that trusts only those rejects it.",
+                store.path
+            )),
+        }
+    }
+    out
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// The verdict of a finding's connection, as a short phrase.
+fn verdict_phrase(f: &Finding) -> Option<String> {
+    let (c, v) = f.judged.as_ref()?;
+    if f.attempt.end == End::ProbeStopped {
+        return Some(format!(
+            "none: the probe ended connection #{} itself once the server had answered (what the \
+             packets show after that, {}, is the server's reaction to the probe's close)",
+            c.id,
+            v.outcome.as_str()
+        ));
+    }
+    Some(format!(
+        "{} (cause {}, ended by {}, confidence {}; connection #{})",
+        v.outcome.as_str(),
+        v.cause.as_str(),
+        v.ended_by.as_str(),
+        v.confidence.as_str(),
+        c.id
+    ))
+}
+
+fn find<'a>(findings: &'a [Finding], name: &str) -> Option<&'a Finding> {
+    findings.iter().find(|f| f.attempt.plan.name == name)
+}
+
+/// What the attempts together say.
+pub fn conclude(findings: &[Finding], sni: Option<&str>, timeout: Duration) -> Conclusion {
+    let Some(first) = findings.first() else {
+        return Conclusion {
+            kind: "no_answer",
+            headline: "nothing was sent".into(),
+            text: String::new(),
+        };
+    };
+    let a = &first.attempt;
+    let to = endpoint_text(a.remote);
+    let named = sni.map(|n| format!(" (SNI {n})")).unwrap_or_default();
+    let engine = first
+        .judged
+        .as_ref()
+        .map(|(_, v)| format!(" The packets say: {}", v.explanation))
+        .unwrap_or_default();
+    let c = |kind, headline: String, text: String| Conclusion {
+        kind,
+        headline,
+        text,
+    };
+    match &a.tcp {
+        TcpOutcome::TimedOut { .. } => {
+            return c(
+                "tcp_unanswered",
+                format!("TCP to {to} is not answered"),
+                format!(
+                    "No SYN-ACK came back within {}: a firewall drops the packets, there is no route back, \
+                     or the host is down. TLS could not be tried. Test-NetConnection would say \
+                     TcpTestSucceeded: False.{engine}",
+                    secs_or_ms(timeout)
+                ),
+            )
+        }
+        TcpOutcome::Refused { .. } => {
+            return c(
+                "tcp_refused",
+                format!("TCP to {to} is refused"),
+                format!(
+                    "A reset answered the SYN: nothing listens on that port, or a firewall rejects the \
+                     connection. TLS could not be tried.{engine}"
+                ),
+            )
+        }
+        TcpOutcome::Unreachable { error, .. } => {
+            return c(
+                "tcp_unreachable",
+                format!("{to} is unreachable"),
+                format!("The connection failed with \"{error}\": a router or firewall says there is no way there.{engine}"),
+            )
+        }
+        TcpOutcome::Failed { error } => {
+            return c(
+                "tcp_failed",
+                format!("TCP to {to} failed"),
+                format!("The connection failed: {error}."),
+            )
+        }
+        TcpOutcome::Connected { .. } => {}
+    }
+    let tcp_ok = "TCP connects (Test-NetConnection would say TcpTestSucceeded: True)";
+    if a.answer.tls_answered() {
+        let what = server_hello_text(a).unwrap_or_default();
+        let mut text = format!(
+            "{tcp_ok}, and a TLS server answered the ClientHello{named}: {what}. TLS is reachable with \
+             this offer; the probe does not finish handshakes, so a failure later in the handshake \
+             (the client rejecting the certificate, a client certificate required) would not show \
+             here: capture the real client with `tlsautopsy live` or `tcpdump` to see one."
+        );
+        let certs = if a.answer.certificates.is_empty() {
+            find(findings, "certificate")
+                .map(|f| f.attempt.answer.certificates.as_slice())
+                .unwrap_or_default()
+        } else {
+            a.answer.certificates.as_slice()
+        };
+        let notes = certificate_findings(certs, sni, now_secs());
+        if !notes.is_empty() {
+            if a.answer.certificates.is_empty() {
+                text.push_str(" The TLS 1.2 offer showed the certificate (TLS 1.3 encrypts it).");
+            }
+            for n in notes {
+                text.push(' ');
+                text.push_str(&n);
+            }
+        } else if find(findings, "certificate").is_some() {
+            text.push_str(
+                " The server did not show its certificate to a TLS 1.2 offer (TLS 1.3 encrypts it).",
+            );
+        }
+        return c("tls_ok", format!("TLS to {to} works"), text);
+    }
+    let tls12 = find(findings, "tls12");
+    let tls12_answer = tls12
+        .filter(|f| f.attempt.answer.tls_answered())
+        .and_then(|f| {
+            let sh = f.attempt.answer.server_hello.as_ref()?;
+            Some((sh.version(), sh.cipher_suite))
+        });
+    let suite_gap = |suite: u16| {
+        if Offer::Modern.cipher_suites().contains(&suite) {
+            "a suite the first offer also had, so the version or another part of the offer (groups, \
+             signature algorithms, extensions) is what the server objects to"
+                .to_string()
+        } else {
+            "a suite the first offer lacks: the server's cipher-suite policy is narrower than (or \
+             older than) what current clients offer"
+                .to_string()
+        }
+    };
+    if let Some(al) = a.answer.alert {
+        let alert = alert_label(al.description);
+        if al.description == 112 {
+            return c(
+                "offer_refused",
+                format!("the server does not know the name{named}"),
+                format!("{tcp_ok}. The server answered the ClientHello with alert {alert}: it has no certificate for that name. Check the name the client uses.{engine}"),
+            );
+        }
+        if let Some((version, suite)) = tls12_answer {
+            return c(
+                "offer_refused_tls12_accepted",
+                format!("the server refuses the client's offer (alert {alert}) but accepts TLS 1.2"),
+                format!(
+                    "{tcp_ok}. The server answered the current offer{named} with alert {alert}, but \
+                     answered a broad TLS 1.2 offer with {}, {}: {}. This is a version or cipher-suite \
+                     mismatch, not a firewall.{engine}",
+                    version_str(version),
+                    cipher_label(suite),
+                    suite_gap(suite)
+                ),
+            );
+        }
+        return c(
+            "offer_refused",
+            format!("the server refuses the ClientHello (alert {alert})"),
+            format!(
+                "{tcp_ok}. The server answered the ClientHello{named} with alert {alert}{}. A TLS \
+                 server is there, but it accepts neither offer: its version or cipher-suite policy, or \
+                 another requirement of the handshake.{engine}",
+                if tls12.is_some() {
+                    ", and refused a broad TLS 1.2 offer too"
+                } else {
+                    ""
+                }
+            ),
+        );
+    }
+    if let Some(h) = &a.answer.http {
+        return c(
+            "http_answer",
+            format!("HTTP instead of TLS: {}", h.status_line),
+            format!(
+                "{tcp_ok}, but the ClientHello was answered with \"{}\": a proxy or firewall answers in \
+                 plain HTTP (a deny page: Azure Firewall sends HTTP 470), or a plain HTTP server listens \
+                 on this port.{engine}",
+                h.status_line
+            ),
+        );
+    }
+    if a.answer.not_tls.is_some() || a.answer.malformed.is_some() {
+        return c(
+            "not_tls",
+            "the server does not speak TLS on this port".into(),
+            format!(
+                "{tcp_ok}, but the answer is not TLS: {}.{engine}",
+                answer_text(a)
+            ),
+        );
+    }
+    // Nothing came back after the ClientHello.
+    let how = end_text(&a.end);
+    if let Some(ctl) = find(findings, "control_name") {
+        let control_sni = ctl.attempt.plan.hello.sni.as_deref().unwrap_or("none");
+        if ctl.attempt.answer.tls_answered() || ctl.attempt.answer.alert.is_some() {
+            return c(
+                "blocked_on_name",
+                format!(
+                    "blocked on the name{}",
+                    sni.map(|n| format!(" {n}")).unwrap_or_default()
+                ),
+                format!(
+                    "{tcp_ok}, but the ClientHello{named} got no TLS byte back ({how}), while the same \
+                     offer with SNI {control_sni} got a TLS answer from the same address ({}). Something \
+                     in the path reads the server name and blocks this one: an SNI-filtering firewall \
+                     (Azure Firewall application rules, a proxy's deny list). Allow the name there; the \
+                     cipher suites are not the problem.{engine}",
+                    answer_text(&ctl.attempt)
+                ),
+            );
+        }
+        if let Some((version, suite)) = tls12_answer {
+            return c(
+                "offer_refused_tls12_accepted",
+                "the server drops the client's offer but accepts TLS 1.2".to_string(),
+                format!(
+                    "{tcp_ok}. The current offer got no TLS byte back ({how}), with the real name and \
+                     with {control_sni}, but a broad TLS 1.2 offer was answered with {}, {}: {}. Some \
+                     servers (Windows SChannel among them) close instead of sending an alert.{engine}",
+                    version_str(version),
+                    cipher_label(suite),
+                    suite_gap(suite)
+                ),
+            );
+        }
+        return c(
+            "blocked_whatever_name",
+            "every ClientHello is cut off after TCP connects".to_string(),
+            format!(
+                "{tcp_ok}, but no ClientHello got a TLS byte back: not with{named}, not with SNI \
+                 {control_sni}{} ({how}). A firewall or proxy that completes TCP itself and then denies \
+                 TLS to this destination whatever the name (Azure Firewall with no application rule \
+                 allowing it, for instance), or a server that serves no TLS here. A TCP test cannot \
+                 tell this from success.{engine}",
+                if tls12.is_some() {
+                    ", not with a broad TLS 1.2 offer"
+                } else {
+                    ""
+                }
+            ),
+        );
+    }
+    c(
+        "no_answer",
+        "no TLS answer to the ClientHello".to_string(),
+        format!("{tcp_ok}, but the ClientHello{named} got no TLS byte back ({how}).{engine}"),
+    )
+}
+
+fn endpoint_text(a: SocketAddr) -> String {
+    crate::addr::Endpoint(a).to_string()
+}
+
+/// The next attempt to make, given those made so far; `None`: enough.
+fn next_plan(
+    done: &[Attempt],
+    sni: Option<&String>,
+    control: &str,
+    alpn: &[String],
+) -> Option<Plan> {
+    let first = done.first()?;
+    if !first.tcp.connected() || first.end == End::NotConnected {
+        return None;
+    }
+    let made = |name: &str| done.iter().any(|a| a.plan.name == name);
+    let spec = |offer, sni: Option<String>| HelloSpec {
+        offer,
+        sni,
+        alpn: alpn.to_vec(),
+    };
+    let ans = &first.answer;
+    let tls12 = || {
+        Plan {
+        name: "tls12",
+        purpose: "a broad TLS 1.2 offer, to see whether the version or the cipher suites are what the server refuses".into(),
+        hello: spec(Offer::Tls12Broad, sni.cloned()),
+    }
+    };
+    if ans.tls_answered() {
+        let tls13 = ans
+            .server_hello
+            .as_ref()
+            .is_some_and(|s| s.version() >= 0x0304)
+            || ans.hello_retry.is_some();
+        if tls13 && !made("certificate") {
+            return Some(Plan {
+                name: "certificate",
+                purpose:
+                    "a TLS 1.2 offer, to see the certificate chain in clear (TLS 1.3 encrypts it)"
+                        .into(),
+                hello: spec(Offer::Tls12Broad, sni.cloned()),
+            });
+        }
+        return None;
+    }
+    if ans.alert.is_some() {
+        return (!made("tls12") && ans.alert.is_some_and(|a| a.description != 112)).then(tls12);
+    }
+    if ans.http.is_some() || ans.not_tls.is_some() || ans.malformed.is_some() {
+        return None;
+    }
+    // No TLS byte back.
+    if !made("control_name") {
+        let differs = sni.is_none_or(|s| !s.eq_ignore_ascii_case(control));
+        if differs {
+            return Some(Plan {
+                name: "control_name",
+                purpose: format!(
+                    "the same offer with SNI {control}, to see whether the name matters"
+                ),
+                hello: spec(Offer::Modern, Some(control.to_string())),
+            });
+        }
+    }
+    let control_answered = done.iter().any(|a| {
+        a.plan.name == "control_name" && (a.answer.tls_answered() || a.answer.alert.is_some())
+    });
+    (!control_answered && !made("tls12")).then(tls12)
+}
+
+/// The addresses `target` resolves to.
+fn resolve(t: &Target) -> anyhow::Result<Vec<SocketAddr>> {
+    if let Ok(ip) = t.host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, t.port)]);
+    }
+    let addrs: Vec<SocketAddr> = (t.host.as_str(), t.port)
+        .to_socket_addrs()
+        .map_err(|e| anyhow!("cannot resolve {}: {e}", t.host))?
+        .collect();
+    if addrs.is_empty() {
+        bail!("{} resolves to no address", t.host);
+    }
+    Ok(addrs)
+}
+
+/// The capture, as the report describes it.
+struct CaptureInfo {
+    /// Interface, when packets were captured.
+    interface: Option<String>,
+    packets: usize,
+    dropped: u64,
+    /// Why there is no capture, or what went wrong with it.
+    problem: Option<String>,
+    file: Option<PathBuf>,
+}
+
+/// Runs the probe; exit status 0 when TLS is reachable with the client's offer, 1 when not, 2 when
+/// it could not run.
+pub fn main(a: ProbeArgs) -> anyhow::Result<ExitCode> {
+    if !(a.timeout.is_finite() && a.timeout > 0.0 && a.timeout <= 600.0) {
+        bail!("--timeout must be a number of seconds between 0 and 600");
+    }
+    let timeout = Duration::from_secs_f64(a.timeout);
+    let target = parse_target(&a.target).map_err(|e| anyhow!(e))?;
+    let addrs = resolve(&target)?;
+    let Some(&remote) = addrs.first() else {
+        bail!("{} resolves to no address", target.host);
+    };
+    let sni: Option<String> = if a.no_sni {
+        None
+    } else {
+        a.sni.clone().or_else(|| {
+            target
+                .host
+                .parse::<IpAddr>()
+                .is_err()
+                .then(|| target.host.clone())
+        })
+    };
+    let alpn: Vec<String> = a
+        .alpn
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+
+    let filter = format!(
+        "(tcp and host {} and port {}) or icmp or icmp6",
+        remote.ip(),
+        remote.port()
+    );
+    #[cfg(feature = "live")]
+    let (capturer, mut info) = if a.no_capture {
+        (
+            None,
+            CaptureInfo {
+                interface: None,
+                packets: 0,
+                dropped: 0,
+                problem: Some("not captured (--no-capture)".into()),
+                file: None,
+            },
+        )
+    } else {
+        match capture::start(&a.interface, &filter) {
+            Ok(c) => (
+                Some(c),
+                CaptureInfo {
+                    interface: Some(a.interface.clone()),
+                    packets: 0,
+                    dropped: 0,
+                    problem: None,
+                    file: a.write.clone(),
+                },
+            ),
+            Err(e) => {
+                if a.write.is_some() {
+                    bail!("--write needs a packet capture, which failed: {e}");
+                }
+                (
+                    None,
+                    CaptureInfo {
+                        interface: None,
+                        packets: 0,
+                        dropped: 0,
+                        problem: Some(format!("not captured: {e}")),
+                        file: None,
+                    },
+                )
+            }
+        }
+    };
+    #[cfg(not(feature = "live"))]
+    let info = {
+        if a.write.is_some() {
+            bail!("--write needs packet capture: this tlsautopsy was built without the `live` feature");
+        }
+        let _ = &filter;
+        CaptureInfo {
+            interface: None,
+            packets: 0,
+            dropped: 0,
+            problem: Some(if a.no_capture {
+                "not captured (--no-capture)".into()
+            } else {
+                "not captured: this tlsautopsy was built without the `live` feature (libpcap)"
+                    .into()
+            }),
+            file: None,
+        }
+    };
+
+    let mut done: Vec<Attempt> = Vec::new();
+    let first = Plan {
+        name: "agent",
+        purpose: "what a current client sends".into(),
+        hello: HelloSpec {
+            offer: Offer::Modern,
+            sni: sni.clone(),
+            alpn: alpn.clone(),
+        },
+    };
+    done.push(attempt::run(first, remote, timeout));
+    while !a.single && done.len() < 4 {
+        match next_plan(&done, sni.as_ref(), &a.control_sni, &alpn) {
+            Some(p) => done.push(attempt::run(p, remote, timeout)),
+            None => break,
+        }
+    }
+
+    let mut judged: Vec<(Box<Connection>, Verdict)> = Vec::new();
+    #[cfg(feature = "live")]
+    if let Some(cap) = capturer {
+        // The last packets (the server's FIN or RST after the probe's) are on their way.
+        std::thread::sleep(Duration::from_millis(150));
+        let got = cap.stop();
+        info.packets = got.packets.len();
+        info.dropped = got.dropped;
+        if let Some(e) = &got.error {
+            info.problem = Some(format!("the capture stopped early: {e}"));
+        } else if got.not_kept > 0 {
+            info.problem = Some(format!(
+                "{} packets were not kept (the probe keeps 20,000 at most)",
+                got.not_kept
+            ));
+        }
+        if let Some(path) = &a.write {
+            write_pcapng(path, &got).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        }
+        judged = judge_packets(&got, timeout);
+    }
+    let files = vec![info.file.as_ref().map_or_else(
+        || format!("probe:{}", endpoint_text(remote)),
+        |p| p.display().to_string(),
+    )];
+
+    let mut findings: Vec<Finding> = Vec::new();
+    for at in done {
+        let idx = at.local.and_then(|l| {
+            judged
+                .iter()
+                .position(|(c, _)| c.tcp.client.port() == l.port() && c.tcp.server == at.remote)
+        });
+        let j = idx.map(|i| judged.swap_remove(i));
+        findings.push(Finding {
+            attempt: at,
+            judged: j,
+        });
+    }
+    let conclusion = conclude(&findings, sni.as_deref(), timeout);
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let res = if a.json {
+        print_json(
+            &mut out,
+            &target,
+            &addrs,
+            &findings,
+            &conclusion,
+            &info,
+            &files,
+        )
+    } else {
+        print_text(
+            &mut out,
+            &target,
+            &addrs,
+            &findings,
+            &conclusion,
+            &info,
+            &files,
+            !a.no_ladder,
+            timeout,
+        )
+    };
+    match res.and_then(|()| out.flush()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(ExitCode::from(if conclusion.kind == "tls_ok" {
+        0
+    } else {
+        1
+    }))
+}
+
+#[cfg(feature = "live")]
+fn write_pcapng(path: &std::path::Path, got: &capture::Captured) -> io::Result<()> {
+    use crate::live::pcapng_out::{IfaceDesc, PcapngWriter};
+    let f = io::BufWriter::new(std::fs::File::create(path)?);
+    let mut w = PcapngWriter::new(
+        f,
+        Some("tlsautopsy probe: the probe's own packets"),
+        &[IfaceDesc {
+            name: got.interface.clone(),
+            link: got.link,
+            snaplen: 65_535,
+        }],
+    )?;
+    for p in &got.packets {
+        w.packet(0, p.ts, p.origlen, &p.data)?;
+    }
+    w.flush()
+}
+
+/// The captured packets through the analyzer and the rules, as `analyze` runs them on a file.
+#[cfg(feature = "live")]
+fn judge_packets(got: &capture::Captured, timeout: Duration) -> Vec<(Box<Connection>, Verdict)> {
+    use crate::analyze::{with_verdict, Analyzer, Options};
+    use crate::capture::Frame;
+    let mut opts = Options::default();
+    // The probe waited `timeout` for each answer: a silence that long is a silence.
+    opts.verdict.quiet_ns = u64::try_from(timeout.as_nanos() / 2).unwrap_or(u64::MAX);
+    let mut analyzer = Analyzer::new(opts);
+    let mut judged = Vec::new();
+    let mut done = with_verdict(|c, v| judged.push((c, v)));
+    for (i, p) in got.packets.iter().enumerate() {
+        let frame = Frame {
+            number: i as u64 + 1,
+            ts: p.ts,
+            link: got.link,
+            interface: 0,
+            origlen: p.origlen,
+            data: &p.data,
+        };
+        analyzer.frame(0, &frame, &mut done);
+    }
+    analyzer.finish(&mut done);
+    drop(done);
+    judged
+}
+
+/// The `probe` JSON line (docs/json-schema.md), fields in schema order.
+#[derive(Serialize)]
+struct ProbeLine<'a> {
+    schema: u32,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    target: TargetJson,
+    capture: CaptureJson,
+    attempts: Vec<AttemptJson<'a>>,
+    conclusion: ConclusionJson<'a>,
+}
+
+#[derive(Serialize)]
+struct TargetJson {
+    host: String,
+    port: u16,
+    address: String,
+    addresses: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct CaptureJson {
+    captured: bool,
+    interface: Option<String>,
+    packets: usize,
+    dropped: u64,
+    problem: Option<String>,
+    file: Option<String>,
+}
+
+#[derive(Serialize)]
+struct AttemptJson<'a> {
+    name: &'static str,
+    purpose: &'a str,
+    offer: &'static str,
+    sni: Option<&'a str>,
+    alpn: &'a [String],
+    local_port: Option<u16>,
+    tcp: &'static str,
+    tcp_ms: Option<f64>,
+    tcp_error: Option<&'a str>,
+    client_hello_bytes: usize,
+    received_bytes: usize,
+    first_byte_ms: Option<f64>,
+    end: &'static str,
+    end_ms: Option<f64>,
+    server_hello: Option<ServerHelloJson>,
+    alert: Option<AlertJson>,
+    http_status: Option<u16>,
+    http_status_line: Option<&'a str>,
+    not_tls: Option<NotTlsJson<'a>>,
+    certificates: Vec<CertJson<'a>>,
+    connection_id: Option<u64>,
+    outcome: Option<&'static str>,
+    cause: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct ServerHelloJson {
+    hello_retry_request: bool,
+    version: String,
+    cipher_suite: String,
+    alpn: Option<String>,
+}
+
+#[derive(Serialize)]
+struct AlertJson {
+    name: &'static str,
+    code: u8,
+    level: u8,
+}
+
+#[derive(Serialize)]
+struct NotTlsJson<'a> {
+    looks_like: &'a str,
+    excerpt: &'a str,
+}
+
+#[derive(Serialize)]
+struct CertJson<'a> {
+    subject: &'a str,
+    issuer: &'a str,
+    not_before: i64,
+    not_after: i64,
+    san: &'a [String],
+    self_signed: bool,
+}
+
+#[derive(Serialize)]
+struct ConclusionJson<'a> {
+    kind: &'static str,
+    headline: &'a str,
+    text: &'a str,
+}
+
+/// Milliseconds with microsecond precision.
+fn json_ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+fn attempt_json(f: &Finding) -> AttemptJson<'_> {
+    let a = &f.attempt;
+    let ans = &a.answer;
+    let (tcp_ms, tcp_error) = match &a.tcp {
+        TcpOutcome::Connected { after }
+        | TcpOutcome::Refused { after }
+        | TcpOutcome::TimedOut { after } => (Some(json_ms(*after)), None),
+        TcpOutcome::Unreachable { after, error } => (Some(json_ms(*after)), Some(error.as_str())),
+        TcpOutcome::Failed { error } => (None, Some(error.as_str())),
+    };
+    let end_ms = match &a.end {
+        End::ServerClosed { after } | End::ServerReset { after } => Some(json_ms(*after)),
+        End::Silence { waited } => Some(json_ms(*waited)),
+        _ => None,
+    };
+    let sh = ans.server_hello.as_ref().or(ans.hello_retry.as_ref());
+    AttemptJson {
+        name: a.plan.name,
+        purpose: &a.plan.purpose,
+        offer: a.plan.hello.offer.as_str(),
+        sni: a.plan.hello.sni.as_deref(),
+        alpn: &a.plan.hello.alpn,
+        local_port: a.local.map(|l| l.port()),
+        tcp: a.tcp.as_str(),
+        tcp_ms,
+        tcp_error,
+        client_hello_bytes: a.hello_len,
+        received_bytes: a.received,
+        first_byte_ms: a.first_byte_after.map(json_ms),
+        end: a.end.as_str(),
+        end_ms,
+        server_hello: sh.map(|s| ServerHelloJson {
+            hello_retry_request: s.hello_retry_request,
+            version: version_str(s.version()).into_owned(),
+            cipher_suite: cipher_label(s.cipher_suite),
+            alpn: s.alpn.clone(),
+        }),
+        alert: ans.alert.map(|al| AlertJson {
+            name: crate::tls::names::alert_name(al.description).unwrap_or("unknown"),
+            code: al.description,
+            level: al.level,
+        }),
+        http_status: ans.http.as_ref().map(|h| h.status),
+        http_status_line: ans.http.as_ref().map(|h| h.status_line.as_str()),
+        not_tls: ans.not_tls.as_ref().map(|n| NotTlsJson {
+            looks_like: &n.looks_like,
+            excerpt: &n.excerpt,
+        }),
+        certificates: ans
+            .certificates
+            .iter()
+            .map(|c| CertJson {
+                subject: &c.subject,
+                issuer: &c.issuer,
+                not_before: c.not_before,
+                not_after: c.not_after,
+                san: &c.san,
+                self_signed: c.self_issued,
+            })
+            .collect(),
+        connection_id: f.judged.as_ref().map(|(c, _)| c.id),
+        outcome: f.judged.as_ref().map(|(_, v)| v.outcome.as_str()),
+        cause: f.judged.as_ref().map(|(_, v)| v.cause.as_str()),
+    }
+}
+
+fn print_json(
+    out: &mut dyn Write,
+    target: &Target,
+    addrs: &[SocketAddr],
+    findings: &[Finding],
+    conclusion: &Conclusion,
+    info: &CaptureInfo,
+    files: &[String],
+) -> io::Result<()> {
+    {
+        let mut sink = crate::report::json::JsonLinesReport::new(&mut *out);
+        for f in findings {
+            if let Some((c, v)) = &f.judged {
+                sink.connection(&ConnReport {
+                    conn: c,
+                    verdict: v,
+                    files,
+                    json_tail: None,
+                })?;
+            }
+        }
+    }
+    let line = ProbeLine {
+        schema: 1,
+        kind: "probe",
+        target: TargetJson {
+            host: target.host.clone(),
+            port: target.port,
+            address: addrs
+                .first()
+                .map(|a| a.ip().to_string())
+                .unwrap_or_default(),
+            addresses: addrs.iter().map(|a| a.ip().to_string()).collect(),
+        },
+        capture: CaptureJson {
+            captured: info.interface.is_some(),
+            interface: info.interface.clone(),
+            packets: info.packets,
+            dropped: info.dropped,
+            problem: info.problem.clone(),
+            file: info.file.as_ref().map(|p| p.display().to_string()),
+        },
+        attempts: findings.iter().map(attempt_json).collect(),
+        conclusion: ConclusionJson {
+            kind: conclusion.kind,
+            headline: &conclusion.headline,
+            text: &conclusion.text,
+        },
+    };
+    serde_json::to_writer(&mut *out, &line)?;
+    out.write_all(b"\n")
+}
+
+#[allow(clippy::too_many_arguments)]
+fn print_text(
+    out: &mut dyn Write,
+    target: &Target,
+    addrs: &[SocketAddr],
+    findings: &[Finding],
+    conclusion: &Conclusion,
+    info: &CaptureInfo,
+    files: &[String],
+    ladder: bool,
+    timeout: Duration,
+) -> io::Result<()> {
+    let remote = addrs[0];
+    write!(
+        out,
+        "probe {} port {}: {}",
+        target.host,
+        target.port,
+        remote.ip()
+    )?;
+    if addrs.len() > 1 {
+        let others: Vec<String> = addrs[1..].iter().map(|a| a.ip().to_string()).collect();
+        write!(
+            out,
+            " (first of {}; also {})",
+            addrs.len(),
+            others.join(", ")
+        )?;
+    }
+    writeln!(out)?;
+    match &info.interface {
+        Some(i) => {
+            write!(out, "packets: {} captured on {i}", info.packets)?;
+            if let Some(f) = &info.file {
+                write!(
+                    out,
+                    ", saved to {} (the frame numbers below are its own)",
+                    f.display()
+                )?;
+            }
+            if info.dropped > 0 {
+                write!(out, "; {} dropped by the capture", info.dropped)?;
+            }
+            if let Some(p) = &info.problem {
+                write!(out, "; {p}")?;
+            }
+            writeln!(out)?;
+        }
+        None => {
+            let problem = info.problem.as_deref().unwrap_or("not captured");
+            write!(
+                out,
+                "packets: {problem}; what follows is what the sockets saw"
+            )?;
+            if !problem.contains("--no-capture") {
+                write!(
+                    out,
+                    " (run as root, or give the binary CAP_NET_RAW, for the packet evidence)"
+                )?;
+            }
+            writeln!(out)?;
+        }
+    }
+    for (n, f) in findings.iter().enumerate() {
+        let a = &f.attempt;
+        let h = &a.plan.hello;
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{}. {}: {} ({}; SNI {}; ALPN {})",
+            n + 1,
+            a.plan.name,
+            a.plan.purpose,
+            h.offer.describe(),
+            h.sni.as_deref().unwrap_or("none"),
+            if h.alpn.is_empty() {
+                "none".to_string()
+            } else {
+                h.alpn.join(",")
+            }
+        )?;
+        write!(out, "   TCP      {}", tcp_text(&a.tcp, timeout))?;
+        if let Some(l) = a.local {
+            write!(out, " (from port {})", l.port())?;
+        }
+        writeln!(out)?;
+        if a.tcp.connected() {
+            if a.hello_len > 0 {
+                writeln!(out, "   sent     ClientHello, {} bytes", a.hello_len)?;
+            }
+            writeln!(out, "   answer   {}", answer_text(a))?;
+            writeln!(out, "   end      {}", end_text(&a.end))?;
+        }
+        if let Some(p) = verdict_phrase(f) {
+            writeln!(out, "   verdict  {p}")?;
+        }
+    }
+    writeln!(out)?;
+    writeln!(out, "Conclusion: {}", conclusion.headline)?;
+    for line in wrap(&conclusion.text, 98) {
+        writeln!(out, "  {line}")?;
+    }
+    // The packet evidence of what failed (not of the attempts the probe ended itself).
+    let failed: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| {
+            f.judged.as_ref().is_some_and(|(_, v)| {
+                v.outcome.class() != OutcomeClass::Ok && f.attempt.end != End::ProbeStopped
+            })
+        })
+        .collect();
+    if !failed.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "Packet evidence:")?;
+        let mut sink = crate::report::text::TextReport::new(&mut *out, true, ladder);
+        for f in failed {
+            if let Some((c, v)) = &f.judged {
+                sink.connection(&ConnReport {
+                    conn: c,
+                    verdict: v,
+                    files,
+                    json_tail: None,
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Words of `s` in lines of at most `width` characters.
+fn wrap(s: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut cur = String::new();
+    for w in s.split_whitespace() {
+        if !cur.is_empty() && cur.chars().count() + 1 + w.chars().count() > width {
+            lines.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(w);
+    }
+    if !cur.is_empty() {
+        lines.push(cur);
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    #[test]
+    fn targets_parse_as_test_netconnection_and_urls_give_them() {
+        let t = |s: &str| parse_target(s).unwrap();
+        assert_eq!(
+            t("example.com"),
+            Target {
+                host: "example.com".into(),
+                port: 443
+            }
+        );
+        assert_eq!(t("example.com:8443").port, 8443);
+        assert_eq!(t("https://example.com/ping?x=1").host, "example.com");
+        assert_eq!(t("http://example.com").port, 80);
+        assert_eq!(t("https://user@example.com:444/").port, 444);
+        assert_eq!(
+            t("[2001:db8::1]:8443"),
+            Target {
+                host: "2001:db8::1".into(),
+                port: 8443
+            }
+        );
+        assert_eq!(t("2001:db8::1").port, 443);
+        assert_eq!(t("[::1]").host, "::1");
+        assert!(parse_target("example.com:0").is_err());
+        assert!(parse_target("example.com:99999").is_err());
+        assert!(parse_target("ftp://example.com").is_err());
+        assert!(parse_target(":443").is_err());
+        assert!(parse_target("[::1").is_err());
+    }
+
+    #[test]
+    fn certificate_names_match_like_a_client_checks_them() {
+        assert!(name_matches(
+            "*.monitor.azure.com",
+            "global.monitor.azure.com"
+        ));
+        assert!(!name_matches(
+            "*.monitor.azure.com",
+            "a.b.monitor.azure.com"
+        ));
+        assert!(!name_matches("*.monitor.azure.com", "monitor.azure.com"));
+        assert!(name_matches("Example.COM", "example.com"));
+    }
+
+    #[test]
+    fn text_wraps_on_words() {
+        let w = wrap("aaa bbb ccc ddd", 7);
+        assert_eq!(w, vec!["aaa bbb", "ccc ddd"]);
+    }
+}

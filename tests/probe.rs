@@ -1,0 +1,797 @@
+//! `tlsautopsy probe` against real servers: openssl s_server (TLS 1.3, and TLS 1.2 with one old
+//! cipher suite), the Azure-Firewall-like SNI filter of `captures/tools` (closing with a FIN or a
+//! RST), a server that never answers, a plain HTTP server, a closed port and, in a network
+//! namespace, an nftables rule that drops SYNs.
+//!
+//! - `sockets_alone_*` runs anywhere (servers on 127.0.0.1, `--no-capture`): what the sockets saw
+//!   and the conclusion drawn from the attempts.
+//! - `captured_*` needs root (CI runs as root; otherwise it prints "skipped: needs root" and
+//!   passes): the probe captures its own packets inside a namespace created here, and each attempt
+//!   gets its connection's verdict from the same analyzer as `analyze`; `--write` saves them, and
+//!   `analyze` on that file gives the same verdicts.
+//!
+//! Traffic stays on the loopback interface or inside the namespace; every wait is bounded; only
+//! processes started here are stopped, by PID.
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tlsautopsy");
+
+fn python() -> &'static str {
+    // Debian's python3: a pyenv shim would put a process between us and the PID we stop.
+    if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    }
+}
+
+fn have(prog: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {prog} >/dev/null 2>&1")])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Why this machine cannot run the test, if it cannot (in CI, a missing tool is a failure).
+fn missing(tools: &[&str], root: bool) -> Option<String> {
+    if root {
+        let uid = Command::new("id").arg("-u").output().ok()?;
+        if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+            return Some("needs root".into());
+        }
+    }
+    let gone: Vec<&str> = tools.iter().copied().filter(|t| !have(t)).collect();
+    if gone.is_empty() {
+        return None;
+    }
+    let msg = format!("needs {}", gone.join(", "));
+    assert!(std::env::var_os("CI").is_none(), "{msg}");
+    Some(msg)
+}
+
+fn tools() -> PathBuf {
+    common::root().join("captures/tools")
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("tlsa-probe-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A self-signed certificate for `allowed.test` (cert, key).
+fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let st = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+        ])
+        .args([
+            "-subj",
+            "/CN=allowed.test",
+            "-addext",
+            "subjectAltName=DNS:allowed.test",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "openssl req");
+    (cert, key)
+}
+
+/// Children started here: killed (SIGKILL, by PID) and reaped on drop.
+#[derive(Default)]
+struct Procs(Vec<Child>);
+
+impl Procs {
+    fn spawn(&mut self, mut c: Command) {
+        let child = c
+            .stdin(Stdio::piped()) // never written: openssl s_server stops at EOF
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.0.push(child);
+    }
+}
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// How to run a program: on this host, or inside a namespace.
+#[derive(Clone)]
+struct Place(Option<String>);
+
+impl Place {
+    fn cmd(&self, prog: &str) -> Command {
+        match &self.0 {
+            None => Command::new(prog),
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, prog]);
+                c
+            }
+        }
+    }
+
+    /// Wait (at most 10 s) until TCP `ports` listen.
+    fn wait_listening(&self, ports: &[u16]) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = self.cmd("ss").args(["-Hltn"]).output().unwrap();
+            let s = String::from_utf8_lossy(&out.stdout);
+            if ports.iter().all(|p| s.contains(&format!(":{p} "))) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "servers not listening: {s}");
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// The servers of every scenario, on consecutive ports from `base`.
+struct Servers {
+    _procs: Procs,
+    /// TLS 1.3 and 1.2, certificate for allowed.test.
+    ok: u16,
+    /// SNI filter: denies blocked.test with a FIN, relays the other names to `ok`.
+    filter_fin: u16,
+    /// The same, with a RST.
+    filter_rst: u16,
+    /// TLS 1.2 only, one suite: TLS_RSA_WITH_AES_128_CBC_SHA256.
+    old_suite: u16,
+    /// Reads the ClientHello and never answers.
+    silent: u16,
+    /// Plain HTTP (answers a ClientHello with "400 Bad Request").
+    http: u16,
+}
+
+fn start_servers(place: &Place, ports: [u16; 6], dir: &Path) -> Servers {
+    let (cert, key) = certificate(dir);
+    let [ok, filter_fin, filter_rst, old_suite, silent, http] = ports;
+    let mut procs = Procs::default();
+    let s_server = |port: u16, extra: &[&str]| {
+        let mut c = place.cmd("openssl");
+        c.args(["s_server", "-quiet", "-www", "-accept", &port.to_string()])
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .args(extra);
+        c
+    };
+    procs.spawn(s_server(ok, &[]));
+    procs.spawn(s_server(
+        old_suite,
+        &["-no_tls1_3", "-cipher", "AES128-SHA256"],
+    ));
+    let py = |script: &str, args: &[String]| {
+        let mut c = place.cmd(python());
+        c.arg(tools().join(script)).args(args);
+        c
+    };
+    for (port, close) in [(filter_fin, "fin"), (filter_rst, "rst")] {
+        procs.spawn(py(
+            "azfw_proxy.py",
+            &[
+                "--port".into(),
+                port.to_string(),
+                "--close".into(),
+                close.into(),
+                "--deny".into(),
+                "blocked.test".into(),
+                "--upstream".into(),
+                format!("127.0.0.1:{ok}"),
+            ],
+        ));
+    }
+    procs.spawn(py(
+        "silent_server.py",
+        &[
+            "--port".into(),
+            silent.to_string(),
+            "--hold".into(),
+            "30".into(),
+        ],
+    ));
+    procs.spawn(py(
+        "plain_http_server.py",
+        &["--port".into(), http.to_string()],
+    ));
+    place.wait_listening(&ports);
+    Servers {
+        _procs: procs,
+        ok,
+        filter_fin,
+        filter_rst,
+        old_suite,
+        silent,
+        http,
+    }
+}
+
+/// Runs `tlsautopsy probe ... --json` (at most 60 s): exit status and the JSON lines.
+fn probe(place: &Place, args: &[&str]) -> (i32, Vec<Value>, Output) {
+    let mut c = place.cmd(BIN);
+    c.arg("probe").args(args).arg("--json");
+    c.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = c.spawn().unwrap();
+    let pid = child.id();
+    let watchdog = thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(200));
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                return;
+            }
+        }
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    });
+    let out = child.wait_with_output().unwrap();
+    let _ = watchdog.join();
+    let lines = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    (out.status.code().unwrap_or(-1), lines, out)
+}
+
+/// The `probe` line as docs/json-schema.md declares it: an undocumented field fails.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ProbeLine {
+    schema: u32,
+    #[serde(rename = "type")]
+    kind: String,
+    target: TargetJson,
+    capture: CaptureJson,
+    attempts: Vec<AttemptJson>,
+    conclusion: ConclusionJson,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct TargetJson {
+    host: String,
+    port: u16,
+    address: String,
+    addresses: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct CaptureJson {
+    captured: bool,
+    interface: Option<String>,
+    packets: u64,
+    dropped: u64,
+    problem: Option<String>,
+    file: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct AttemptJson {
+    name: String,
+    purpose: String,
+    offer: String,
+    sni: Option<String>,
+    alpn: Vec<String>,
+    local_port: Option<u16>,
+    tcp: String,
+    tcp_ms: Option<f64>,
+    tcp_error: Option<String>,
+    client_hello_bytes: u64,
+    received_bytes: u64,
+    first_byte_ms: Option<f64>,
+    end: String,
+    end_ms: Option<f64>,
+    server_hello: Option<ServerHelloJson>,
+    alert: Option<AlertJson>,
+    http_status: Option<u16>,
+    http_status_line: Option<String>,
+    not_tls: Option<NotTlsJson>,
+    certificates: Vec<CertJson>,
+    connection_id: Option<u64>,
+    outcome: Option<String>,
+    cause: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ServerHelloJson {
+    hello_retry_request: bool,
+    version: String,
+    cipher_suite: String,
+    alpn: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct AlertJson {
+    name: String,
+    code: u8,
+    level: u8,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct NotTlsJson {
+    looks_like: String,
+    excerpt: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct CertJson {
+    subject: String,
+    issuer: String,
+    not_before: i64,
+    not_after: i64,
+    san: Vec<String>,
+    self_signed: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ConclusionJson {
+    kind: String,
+    headline: String,
+    text: String,
+}
+
+/// The `probe` line (checked against the documented schema).
+fn summary(lines: &[Value]) -> &Value {
+    let p = lines.last().expect("no output");
+    assert_eq!(p["type"], "probe", "{p}");
+    assert_eq!(p["schema"], 1);
+    if let Err(e) = serde_json::from_value::<ProbeLine>(p.clone()) {
+        panic!("the probe line does not match docs/json-schema.md: {e}: {p}");
+    }
+    p
+}
+
+fn kind(lines: &[Value]) -> &str {
+    summary(lines)["conclusion"]["kind"].as_str().unwrap()
+}
+
+fn attempts(lines: &[Value]) -> Vec<&Value> {
+    summary(lines)["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .collect()
+}
+
+fn names(lines: &[Value]) -> Vec<&str> {
+    attempts(lines)
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect()
+}
+
+/// The verdict of attempt `i` (its connection line, by id).
+fn verdict(lines: &[Value], i: usize) -> &Value {
+    let id = attempts(lines)[i]["connection_id"].clone();
+    assert!(
+        id.is_u64(),
+        "attempt {i} has no connection: {}",
+        summary(lines)
+    );
+    lines
+        .iter()
+        .find(|l| l["type"] == "connection" && l["id"] == id)
+        .unwrap()
+}
+
+fn free_ports(n: usize) -> Vec<u16> {
+    // Bound all at once, so they differ; freed before the servers bind them.
+    let socks: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    socks
+        .iter()
+        .map(|s| s.local_addr().unwrap().port())
+        .collect()
+}
+
+#[test]
+fn sockets_alone_tell_a_name_block_from_a_cipher_mismatch() {
+    if let Some(why) = missing(&["openssl", "ss", "python3"], false) {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let dir = temp_dir("sockets");
+    let ports: [u16; 6] = free_ports(6).try_into().unwrap();
+    let place = Place(None);
+    let s = start_servers(&place, ports, &dir);
+    let at = |port: u16| format!("127.0.0.1:{port}");
+    let common = ["--no-capture", "--timeout", "1.5"];
+
+    // TLS works: a TLS 1.3 ServerHello, then the certificate seen with a TLS 1.2 offer.
+    let (code, lines, out) = probe(
+        &place,
+        &[
+            &at(s.ok),
+            "--sni",
+            "allowed.test",
+            common[0],
+            common[1],
+            common[2],
+        ],
+    );
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(lines.len(), 1, "no connection lines without a capture");
+    let p = summary(&lines);
+    assert_eq!(p["capture"]["captured"], false);
+    assert_eq!(kind(&lines), "tls_ok");
+    assert_eq!(names(&lines), ["agent", "certificate"]);
+    let a = attempts(&lines);
+    assert_eq!(a[0]["tcp"], "connected");
+    assert_eq!(a[0]["server_hello"]["version"], "TLS 1.3");
+    assert_eq!(a[0]["end"], "probe_stopped");
+    assert_eq!(a[1]["server_hello"]["version"], "TLS 1.2");
+    assert_eq!(a[1]["certificates"][0]["san"][0], "allowed.test");
+    assert_eq!(a[1]["certificates"][0]["self_signed"], true);
+    let text = p["conclusion"]["text"].as_str().unwrap();
+    assert!(text.contains("self-signed"), "{text}");
+
+    // A host name is sent as the SNI; the certificate does not name it.
+    let (code, lines, _) = probe(
+        &place,
+        &[
+            &format!("localhost:{}", s.ok),
+            common[0],
+            common[1],
+            common[2],
+        ],
+    );
+    assert_eq!((code, kind(&lines)), (0, "tls_ok"));
+    assert_eq!(attempts(&lines)[0]["sni"], "localhost");
+    let text = summary(&lines)["conclusion"]["text"].as_str().unwrap();
+    assert!(text.contains("It does not name localhost"), "{text}");
+
+    // The SNI filter: nothing back for blocked.test, a TLS answer for the control name.
+    for (port, end) in [
+        (s.filter_fin, "server_closed"),
+        (s.filter_rst, "server_reset"),
+    ] {
+        let (code, lines, _) = probe(
+            &place,
+            &[
+                &at(port),
+                "--sni",
+                "blocked.test",
+                common[0],
+                common[1],
+                common[2],
+            ],
+        );
+        assert_eq!(code, 1);
+        assert_eq!(kind(&lines), "blocked_on_name", "{}", summary(&lines));
+        assert_eq!(names(&lines), ["agent", "control_name"]);
+        let a = attempts(&lines);
+        assert_eq!(a[0]["received_bytes"], 0);
+        assert_eq!(a[0]["end"], end);
+        assert_eq!(a[1]["sni"], "example.com");
+        assert_eq!(a[1]["server_hello"]["version"], "TLS 1.3");
+    }
+    // Through the same filter, an allowed name reaches the server.
+    let (code, lines, _) = probe(
+        &place,
+        &[
+            &at(s.filter_fin),
+            "--sni",
+            "allowed.test",
+            common[0],
+            common[1],
+            common[2],
+        ],
+    );
+    assert_eq!((code, kind(&lines)), (0, "tls_ok"));
+
+    // A server with one old suite: an alert to the current offer, an answer to the TLS 1.2 one.
+    let (code, lines, _) = probe(
+        &place,
+        &[
+            &at(s.old_suite),
+            "--sni",
+            "allowed.test",
+            common[0],
+            common[1],
+            common[2],
+        ],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(
+        kind(&lines),
+        "offer_refused_tls12_accepted",
+        "{}",
+        summary(&lines)
+    );
+    let a = attempts(&lines);
+    assert_eq!(a[0]["alert"]["name"], "handshake_failure");
+    assert_eq!(a[1]["name"], "tls12");
+    assert_eq!(
+        a[1]["server_hello"]["cipher_suite"],
+        "TLS_RSA_WITH_AES_128_CBC_SHA256"
+    );
+
+    // Silence: every offer is tried, and each waits the whole timeout.
+    let (code, lines, _) = probe(
+        &place,
+        &[
+            &at(s.silent),
+            "--sni",
+            "x.test",
+            common[0],
+            "--timeout",
+            "0.7",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(kind(&lines), "blocked_whatever_name");
+    assert_eq!(names(&lines), ["agent", "control_name", "tls12"]);
+    for a in attempts(&lines) {
+        assert_eq!(a["end"], "silence");
+        assert!(a["end_ms"].as_f64().unwrap() >= 700.0, "{a}");
+    }
+
+    // HTTP where TLS was expected.
+    let (code, lines, _) = probe(&place, &[&at(s.http), common[0], common[1], common[2]]);
+    assert_eq!(code, 1);
+    assert_eq!(kind(&lines), "http_answer", "{}", summary(&lines));
+    assert_eq!(attempts(&lines)[0]["http_status"], 400);
+    assert_eq!(
+        attempts(&lines)[0]["sni"],
+        Value::Null,
+        "no SNI for an IP address"
+    );
+
+    // A closed port (nothing listens on a port just freed).
+    let closed = free_ports(1)[0];
+    let (code, lines, _) = probe(&place, &[&at(closed), common[0], common[1], common[2]]);
+    assert_eq!(code, 1);
+    assert_eq!(kind(&lines), "tcp_refused");
+    assert_eq!(attempts(&lines)[0]["tcp"], "refused");
+    assert_eq!(names(&lines), ["agent"]);
+
+    // Bad input: a clear error and exit 2.
+    let (code, _, out) = probe(&place, &["example.com:0"]);
+    assert_eq!(code, 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a port number"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A network namespace with its loopback up; deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn new(tag: &str) -> Netns {
+        let name = format!("tlsa-probe-{}-{tag}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "ip netns add");
+        let ns = Netns(name);
+        let st = ns
+            .place()
+            .cmd("ip")
+            .args(["link", "set", "lo", "up"])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        ns
+    }
+
+    fn place(&self) -> Place {
+        Place(Some(self.0.clone()))
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
+    }
+}
+
+#[test]
+fn captured_packets_give_each_attempt_its_verdict() {
+    if let Some(why) = missing(&["openssl", "ip", "ss", "nft", "python3"], true) {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let dir = temp_dir("captured");
+    let ns = Netns::new("cap");
+    let place = ns.place();
+    let s = start_servers(&place, [4433, 8443, 8444, 4445, 4446, 8080], &dir);
+    // SYNs to 4447 vanish.
+    let nft = "add table inet probe_test\n\
+               add chain inet probe_test input { type filter hook input priority 0; }\n\
+               add rule inet probe_test input tcp dport 4447 drop\n";
+    let rules = dir.join("drop.nft");
+    std::fs::write(&rules, nft).unwrap();
+    let st = place.cmd("nft").arg("-f").arg(&rules).status().unwrap();
+    assert!(st.success(), "nft");
+    let at = |port: u16| format!("127.0.0.1:{port}");
+    let t = ["--timeout", "1.5"];
+
+    // The SNI filter, with the packets saved: the verdicts of the probe's own connections.
+    let saved = dir.join("probe.pcapng");
+    let saved_s = saved.to_str().unwrap();
+    let (code, lines, out) = probe(
+        &place,
+        &[
+            &at(s.filter_fin),
+            "--sni",
+            "blocked.test",
+            t[0],
+            t[1],
+            "--write",
+            saved_s,
+        ],
+    );
+    assert_eq!(code, 1, "{}", String::from_utf8_lossy(&out.stderr));
+    let p = summary(&lines);
+    assert_eq!(p["capture"]["captured"], true, "{p}");
+    assert_eq!(p["capture"]["file"], saved_s);
+    assert_eq!(kind(&lines), "blocked_on_name");
+    let v = verdict(&lines, 0);
+    assert_eq!(v["outcome"], "closed_after_client_hello", "{v}");
+    assert_eq!(v["cause"], "firewall_block");
+    assert_eq!(v["sni"], "blocked.test");
+    assert_eq!(v["file"], saved_s);
+    let control = verdict(&lines, 1);
+    assert_eq!(control["server_hello"]["version"], "TLS 1.3", "{control}");
+    // `analyze` on the saved packets gives the same verdicts, frame for frame.
+    let run = common::analyze_json(&[&saved], &[]);
+    for i in 0..2 {
+        let mine = verdict(&lines, i);
+        let theirs = run
+            .connections
+            .iter()
+            .find(|c| c["id"] == mine["id"])
+            .unwrap();
+        for k in [
+            "outcome",
+            "cause",
+            "client",
+            "server",
+            "decisive_frame",
+            "evidence",
+        ] {
+            assert_eq!(mine[k], theirs[k], "{k}");
+        }
+    }
+
+    // The same over IPv6.
+    let (_, lines, _) = probe(
+        &place,
+        &[
+            &format!("[::1]:{}", s.filter_fin),
+            "--sni",
+            "blocked.test",
+            t[0],
+            t[1],
+        ],
+    );
+    assert_eq!(kind(&lines), "blocked_on_name");
+    let v = verdict(&lines, 0);
+    assert_eq!(v["outcome"], "closed_after_client_hello", "{v}");
+    assert_eq!(v["server"], format!("[::1]:{}", s.filter_fin));
+
+    // A RST from the filter.
+    let (_, lines, _) = probe(
+        &place,
+        &[&at(s.filter_rst), "--sni", "blocked.test", t[0], t[1]],
+    );
+    assert_eq!(verdict(&lines, 0)["outcome"], "reset_after_client_hello");
+
+    // The old-suite server: the alert's verdict names the cause.
+    let (_, lines, _) = probe(
+        &place,
+        &[&at(s.old_suite), "--sni", "allowed.test", t[0], t[1]],
+    );
+    assert_eq!(kind(&lines), "offer_refused_tls12_accepted");
+    let v = verdict(&lines, 0);
+    assert_eq!(
+        (v["outcome"].as_str(), v["cause"].as_str()),
+        (Some("server_alert"), Some("cipher_mismatch")),
+        "{v}"
+    );
+
+    // Silence after the ClientHello.
+    let (_, lines, _) = probe(
+        &place,
+        &[
+            &at(s.silent),
+            "--sni",
+            "x.test",
+            "--timeout",
+            "0.7",
+            "--single",
+        ],
+    );
+    assert_eq!(names(&lines), ["agent"]);
+    assert_eq!(verdict(&lines, 0)["outcome"], "silence_after_client_hello");
+
+    // HTTP instead of TLS.
+    let (_, lines, _) = probe(&place, &[&at(s.http), t[0], t[1]]);
+    assert_eq!(verdict(&lines, 0)["outcome"], "server_not_tls");
+
+    // A closed port, and a port whose SYNs are dropped.
+    let (_, lines, _) = probe(&place, &[&at(4448), t[0], t[1]]);
+    assert_eq!(kind(&lines), "tcp_refused");
+    assert_eq!(verdict(&lines, 0)["outcome"], "syn_rejected");
+    let (code, lines, _) = probe(&place, &[&at(4447), "--timeout", "1.2"]);
+    assert_eq!(code, 1);
+    assert_eq!(kind(&lines), "tcp_unanswered");
+    assert_eq!(attempts(&lines)[0]["tcp"], "timed_out");
+    assert_eq!(verdict(&lines, 0)["outcome"], "syn_unanswered");
+
+    // TLS works; the certificate attempt is judged too, but ended by the probe.
+    let (code, lines, _) = probe(&place, &[&at(s.ok), "--sni", "allowed.test", t[0], t[1]]);
+    assert_eq!((code, kind(&lines)), (0, "tls_ok"));
+    for a in attempts(&lines) {
+        assert_eq!(a["end"], "probe_stopped");
+        assert!(a["connection_id"].is_u64());
+    }
+    // The text view says what the packets show.
+    let mut c = place.cmd(BIN);
+    let out = c
+        .args([
+            "probe",
+            &at(s.filter_fin),
+            "--sni",
+            "blocked.test",
+            t[0],
+            t[1],
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Conclusion: blocked on the name blocked.test"),
+        "{text}"
+    );
+    assert!(text.contains("CLOSED_AFTER_CLIENT_HELLO"), "{text}");
+    assert!(text.contains("Ladder:"), "{text}");
+    drop(ns);
+    let _ = std::fs::remove_dir_all(&dir);
+}
