@@ -167,11 +167,19 @@ struct Servers {
     silent: u16,
     /// Plain HTTP (answers a ClientHello with "400 Bad Request").
     http: u16,
+    /// An SNI filter that reads only the first 1448 bytes: a larger ClientHello gets silence,
+    /// a smaller one is relayed to `ok`.
+    first_segment: u16,
+    /// HTTP proxies: CONNECT allowed (to `ok`, as allowed.test), denied (403), and 407.
+    proxy_allow: u16,
+    proxy_deny: u16,
+    proxy_auth: u16,
 }
 
-fn start_servers(place: &Place, ports: [u16; 6], dir: &Path) -> Servers {
+fn start_servers(place: &Place, ports: [u16; 10], dir: &Path) -> Servers {
     let (cert, key) = certificate(dir);
-    let [ok, filter_fin, filter_rst, old_suite, silent, http] = ports;
+    let [ok, filter_fin, filter_rst, old_suite, silent, http, first_segment, proxy_allow, proxy_deny, proxy_auth] =
+        ports;
     let mut procs = Procs::default();
     let s_server = |port: u16, extra: &[&str]| {
         let mut c = place.cmd("openssl");
@@ -221,6 +229,36 @@ fn start_servers(place: &Place, ports: [u16; 6], dir: &Path) -> Servers {
         "plain_http_server.py",
         &["--port".into(), http.to_string()],
     ));
+    procs.spawn(py(
+        "azfw_proxy.py",
+        &[
+            "--port".into(),
+            first_segment.to_string(),
+            "--first-segment".into(),
+            "1448".into(),
+            "--deny".into(),
+            "blocked.test".into(),
+            "--upstream".into(),
+            format!("127.0.0.1:{ok}"),
+        ],
+    ));
+    for (port, mode) in [
+        (proxy_allow, "allow"),
+        (proxy_deny, "deny"),
+        (proxy_auth, "auth"),
+    ] {
+        procs.spawn(py(
+            "connect_proxy.py",
+            &[
+                "--port".into(),
+                port.to_string(),
+                "--mode".into(),
+                mode.into(),
+                "--map".into(),
+                "allowed.test=127.0.0.1".into(),
+            ],
+        ));
+    }
     place.wait_listening(&ports);
     Servers {
         _procs: procs,
@@ -230,6 +268,10 @@ fn start_servers(place: &Place, ports: [u16; 6], dir: &Path) -> Servers {
         old_suite,
         silent,
         http,
+        first_segment,
+        proxy_allow,
+        proxy_deny,
+        proxy_auth,
     }
 }
 
@@ -281,8 +323,9 @@ struct ProbeLine {
 struct TargetJson {
     host: String,
     port: u16,
-    address: String,
+    address: Option<String>,
     addresses: Vec<String>,
+    proxy: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -304,6 +347,7 @@ struct AttemptJson {
     name: String,
     purpose: String,
     offer: String,
+    post_quantum: bool,
     sni: Option<String>,
     alpn: Vec<String>,
     local_port: Option<u16>,
@@ -315,6 +359,7 @@ struct AttemptJson {
     first_byte_ms: Option<f64>,
     end: String,
     end_ms: Option<f64>,
+    proxy: Option<ProxyJson>,
     server_hello: Option<ServerHelloJson>,
     alert: Option<AlertJson>,
     http_status: Option<u16>,
@@ -324,6 +369,15 @@ struct AttemptJson {
     connection_id: Option<u64>,
     outcome: Option<String>,
     cause: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ProxyJson {
+    connect: String,
+    status: Option<u16>,
+    status_line: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -436,7 +490,7 @@ fn sockets_alone_tell_a_name_block_from_a_cipher_mismatch() {
         return;
     }
     let dir = temp_dir("sockets");
-    let ports: [u16; 6] = free_ports(6).try_into().unwrap();
+    let ports: [u16; 10] = free_ports(10).try_into().unwrap();
     let place = Place(None);
     let s = start_servers(&place, ports, &dir);
     let at = |port: u16| format!("127.0.0.1:{port}");
@@ -503,12 +557,13 @@ fn sockets_alone_tell_a_name_block_from_a_cipher_mismatch() {
         );
         assert_eq!(code, 1);
         assert_eq!(kind(&lines), "blocked_on_name", "{}", summary(&lines));
-        assert_eq!(names(&lines), ["agent", "control_name"]);
+        assert_eq!(names(&lines), ["agent", "small_hello", "control_name"]);
         let a = attempts(&lines);
         assert_eq!(a[0]["received_bytes"], 0);
         assert_eq!(a[0]["end"], end);
-        assert_eq!(a[1]["sni"], "example.com");
-        assert_eq!(a[1]["server_hello"]["version"], "TLS 1.3");
+        assert_eq!(a[1]["end"], end, "the size does not matter");
+        assert_eq!(a[2]["sni"], "example.com");
+        assert_eq!(a[2]["server_hello"]["version"], "TLS 1.3");
     }
     // Through the same filter, an allowed name reaches the server.
     let (code, lines, _) = probe(
@@ -565,10 +620,105 @@ fn sockets_alone_tell_a_name_block_from_a_cipher_mismatch() {
     );
     assert_eq!(code, 1);
     assert_eq!(kind(&lines), "blocked_whatever_name");
-    assert_eq!(names(&lines), ["agent", "control_name", "tls12"]);
+    assert_eq!(
+        names(&lines),
+        ["agent", "small_hello", "control_name", "tls12"]
+    );
     for a in attempts(&lines) {
         assert_eq!(a["end"], "silence");
         assert!(a["end_ms"].as_f64().unwrap() >= 700.0, "{a}");
+    }
+
+    // A middlebox that reads only the first segment: the post-quantum ClientHello (about 1.5 KB)
+    // gets silence, the same offer without it gets through.
+    let (code, lines, _) = probe(
+        &place,
+        &[
+            &at(s.first_segment),
+            "--sni",
+            "allowed.test",
+            common[0],
+            common[1],
+            common[2],
+        ],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(kind(&lines), "large_client_hello", "{}", summary(&lines));
+    assert_eq!(names(&lines), ["agent", "small_hello"]);
+    let a = attempts(&lines);
+    assert_eq!(a[0]["post_quantum"], true);
+    assert!(
+        a[0]["client_hello_bytes"].as_u64().unwrap() > 1448,
+        "{}",
+        a[0]
+    );
+    assert_eq!(a[0]["end"], "silence");
+    assert_eq!(a[1]["post_quantum"], false);
+    assert!(a[1]["client_hello_bytes"].as_u64().unwrap() < 1448);
+    assert_eq!(a[1]["server_hello"]["version"], "TLS 1.3");
+    // Without the share, the first ClientHello is the small one, and it gets through.
+    let (code, lines, _) = probe(
+        &place,
+        &[
+            &at(s.first_segment),
+            "--sni",
+            "allowed.test",
+            "--no-pq",
+            common[0],
+            common[1],
+            common[2],
+        ],
+    );
+    assert_eq!((code, kind(&lines)), (0, "tls_ok"));
+
+    // Through an HTTP proxy: the tunnel, a 403 and a 407.
+    let endpoint = format!("allowed.test:{}", s.ok);
+    let (code, lines, _) = probe(
+        &place,
+        &[
+            &endpoint,
+            "--proxy",
+            &at(s.proxy_allow),
+            common[0],
+            common[1],
+            common[2],
+        ],
+    );
+    assert_eq!((code, kind(&lines)), (0, "tls_ok"), "{}", summary(&lines));
+    let p = summary(&lines);
+    assert_eq!(p["target"]["proxy"], at(s.proxy_allow));
+    assert_eq!(
+        p["target"]["address"],
+        Value::Null,
+        "the proxy resolves the name"
+    );
+    let a = attempts(&lines);
+    assert_eq!(a[0]["proxy"]["connect"], endpoint);
+    assert_eq!(a[0]["proxy"]["status"], 200);
+    assert_eq!(a[0]["sni"], "allowed.test");
+    for (port, status, word) in [
+        (s.proxy_deny, 403, "policy"),
+        (s.proxy_auth, 407, "credentials"),
+    ] {
+        let (code, lines, _) = probe(
+            &place,
+            &[
+                &endpoint,
+                "--proxy",
+                &at(port),
+                common[0],
+                common[1],
+                common[2],
+            ],
+        );
+        assert_eq!(code, 1);
+        assert_eq!(kind(&lines), "proxy_refused", "{}", summary(&lines));
+        let a = attempts(&lines);
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0]["proxy"]["status"], status);
+        assert_eq!(a[0]["client_hello_bytes"], 0);
+        let text = summary(&lines)["conclusion"]["text"].as_str().unwrap();
+        assert!(text.contains(word), "{text}");
     }
 
     // HTTP where TLS was expected.
@@ -640,7 +790,29 @@ fn captured_packets_give_each_attempt_its_verdict() {
     let dir = temp_dir("captured");
     let ns = Netns::new("cap");
     let place = ns.place();
-    let s = start_servers(&place, [4433, 8443, 8444, 4445, 4446, 8080], &dir);
+    // Ethernet-sized packets on this loopback, each sent (and captured) as one, so that a large
+    // ClientHello takes two segments.
+    let st = place
+        .cmd("ip")
+        .args([
+            "link",
+            "set",
+            "lo",
+            "mtu",
+            "1500",
+            "gso_max_size",
+            "1500",
+            "gso_max_segs",
+            "1",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let s = start_servers(
+        &place,
+        [4433, 8443, 8444, 4445, 4446, 8080, 8445, 3128, 3129, 3130],
+        &dir,
+    );
     // SYNs to 4447 vanish.
     let nft = "add table inet probe_test\n\
                add chain inet probe_test input { type filter hook input priority 0; }\n\
@@ -677,11 +849,12 @@ fn captured_packets_give_each_attempt_its_verdict() {
     assert_eq!(v["cause"], "firewall_block");
     assert_eq!(v["sni"], "blocked.test");
     assert_eq!(v["file"], saved_s);
-    let control = verdict(&lines, 1);
+    assert_eq!(names(&lines), ["agent", "small_hello", "control_name"]);
+    let control = verdict(&lines, 2);
     assert_eq!(control["server_hello"]["version"], "TLS 1.3", "{control}");
     // `analyze` on the saved packets gives the same verdicts, frame for frame.
     let run = common::analyze_json(&[&saved], &[]);
-    for i in 0..2 {
+    for i in 0..3 {
         let mine = verdict(&lines, i);
         let theirs = run
             .connections
@@ -733,6 +906,41 @@ fn captured_packets_give_each_attempt_its_verdict() {
     assert_eq!(
         (v["outcome"].as_str(), v["cause"].as_str()),
         (Some("server_alert"), Some("cipher_mismatch")),
+        "{v}"
+    );
+
+    // The first-segment middlebox: the packets show the ClientHello in two segments, then silence.
+    let (_, lines, _) = probe(
+        &place,
+        &[
+            &at(s.first_segment),
+            "--sni",
+            "allowed.test",
+            "--timeout",
+            "1",
+        ],
+    );
+    assert_eq!(kind(&lines), "large_client_hello");
+    let v = verdict(&lines, 0);
+    assert_eq!(v["outcome"], "silence_after_client_hello", "{v}");
+    assert_eq!(v["cause"], "large_client_hello", "{v}");
+    assert_eq!(v["client_hello"]["segments"], 2, "{v}");
+
+    // A proxy's 403, in the packets.
+    let (_, lines, _) = probe(
+        &place,
+        &[
+            "allowed.test:4433",
+            "--proxy",
+            &at(s.proxy_deny),
+            t[0],
+            t[1],
+        ],
+    );
+    let v = verdict(&lines, 0);
+    assert_eq!(
+        (v["outcome"].as_str(), v["cause"].as_str()),
+        (Some("proxy_refused"), Some("proxy_denied")),
         "{v}"
     );
 

@@ -10,6 +10,7 @@ connection without sending any TLS byte: with a FIN (--close fin) or a RST
 """
 import argparse
 import socket
+import time
 
 import tlsutil
 
@@ -19,12 +20,26 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--close", choices=["fin", "rst"], default="fin")
     ap.add_argument("--deny", action="append", default=[], help="SNI to deny ('*' = all)")
+    ap.add_argument("--first-segment", type=int, default=0, metavar="BYTES",
+                    help="read only the first BYTES of the connection (one recv), like a "
+                    "middlebox that inspects the first segment only: a ClientHello longer than "
+                    "that cannot be parsed, and the connection goes silent")
     ap.add_argument("--upstream", help="HOST:PORT to relay allowed SNIs to (default: the "
                     "original destination of the redirected connection)")
     args = ap.parse_args()
 
     def handle(conn, peer):
-        hello = tlsutil.recv_record(conn)
+        if args.first_segment:
+            hello = conn.recv(args.first_segment)
+            whole = len(hello) >= 5 and len(hello) >= 5 + int.from_bytes(hello[3:5], "big")
+            if not whole:
+                tlsutil.log("azfw", peer, "first segment", len(hello), "bytes: no whole "
+                            "ClientHello, cannot read the SNI; silence")
+                time.sleep(30)
+                tlsutil.close_fin(conn)
+                return
+        else:
+            hello = tlsutil.recv_record(conn)
         sni = tlsutil.parse_sni(hello)
         denied = "*" in args.deny or sni in args.deny or sni is None
         tlsutil.log("azfw", peer, "client hello", len(hello), "bytes, sni", sni,

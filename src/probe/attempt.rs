@@ -4,6 +4,10 @@
 //! whole first flight; a HelloRetryRequest; an alert; HTTP or other bytes instead of TLS). The
 //! probe then stops: it never finishes a handshake, so it needs no keys and sends no data.
 //!
+//! Through an HTTP proxy ([`Route::connect`]), the attempt first asks it to `CONNECT` to the
+//! endpoint; the ClientHello goes into the tunnel only after a 2xx answer, and a refusal (403, 407,
+//! a deny page) is the attempt's answer.
+//!
 //! Every wait is bounded by the attempt's timeout; after the answer, the probe lingers a moment to
 //! see how the server ends the connection, then closes its side with a FIN.
 
@@ -25,6 +29,15 @@ const LINGER: Duration = Duration::from_millis(300);
 const AFTER_FIN: Duration = Duration::from_millis(200);
 /// Bytes read from the server at most (a deny page, a certificate chain).
 const MAX_READ: usize = 256 * 1024;
+
+/// Where an attempt connects: the endpoint itself, or an HTTP proxy asked to CONNECT to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// The TCP peer: the endpoint, or the proxy.
+    pub addr: SocketAddr,
+    /// Through a proxy: the `host:port` of the CONNECT request.
+    pub connect: Option<String>,
+}
 
 /// What one attempt sends, and why.
 #[derive(Clone, Debug)]
@@ -105,6 +118,8 @@ impl End {
 /// What the server's bytes were, as the TLS observer read them.
 #[derive(Clone, Debug, Default)]
 pub struct Answer {
+    /// Through a proxy: its answer to the CONNECT request (`None`: none came).
+    pub proxy: Option<HttpResponse>,
     pub server_hello: Option<ServerHello>,
     pub hello_retry: Option<ServerHello>,
     /// TLS 1.2 only (TLS 1.3 encrypts the Certificate message).
@@ -137,12 +152,15 @@ impl Answer {
 #[derive(Clone, Debug)]
 pub struct Attempt {
     pub plan: Plan,
+    /// The TCP peer (the endpoint, or the proxy).
     pub remote: SocketAddr,
+    /// Through a proxy: the CONNECT target.
+    pub connect: Option<String>,
     /// The probe's address and port (the port is bound before connecting, so it is known even when
     /// the connection fails): how the attempt is found in the capture.
     pub local: Option<SocketAddr>,
     pub tcp: TcpOutcome,
-    /// ClientHello bytes sent (0 when not connected).
+    /// ClientHello bytes sent (0 when none was).
     pub hello_len: usize,
     /// Bytes the server sent.
     pub received: usize,
@@ -242,12 +260,131 @@ fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
-/// Runs one attempt against `remote`; `timeout` bounds the connect and the wait for an answer.
-pub fn run(plan: Plan, remote: SocketAddr, timeout: Duration) -> Attempt {
+/// Through a proxy: sends the CONNECT request and reads the answer's head. `None`: the tunnel
+/// is open (2xx); otherwise how the exchange ended (the answer, if any, is in `at.answer.proxy`).
+fn open_tunnel(
+    stream: &mut TcpStream,
+    target: &str,
+    session: &mut TlsSession,
+    at: &mut Attempt,
+    timeout: Duration,
+) -> Option<End> {
+    let req = format!(
+        "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: tlsautopsy-probe\r\n\r\n"
+    );
+    let mut events = Vec::new();
+    session.feed(Direction::ToServer, req.as_bytes(), &mut events);
+    if let Err(e) = stream.write_all(req.as_bytes()) {
+        return Some(End::SendFailed {
+            error: e.to_string(),
+        });
+    }
+    let sent = Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        let now = Instant::now();
+        let limit = sent + timeout;
+        if now >= limit {
+            return Some(End::Silence { waited: now - sent });
+        }
+        if stream.set_read_timeout(Some(limit - now)).is_err() {
+            return Some(End::ReadFailed {
+                error: "cannot set a read timeout".to_string(),
+            });
+        }
+        // One byte past the head would be the server's TLS: read the head only, byte by byte
+        // once it is near (a proxy's answer is small).
+        match stream.read(&mut buf[..1]) {
+            Ok(0) => {
+                at.answer.proxy = session.connect_response().cloned();
+                return Some(End::ServerClosed {
+                    after: sent.elapsed(),
+                });
+            }
+            Ok(n) => {
+                at.received += n;
+                session.feed(
+                    Direction::ToClient,
+                    buf.get(..n).unwrap_or_default(),
+                    &mut events,
+                );
+                if let Some(r) = session.connect_response() {
+                    at.answer.proxy = Some(r.clone());
+                    if (200..300).contains(&r.status) {
+                        return None;
+                    }
+                    // Refused: the rest is the proxy's page and its close.
+                    return Some(linger_to_end(stream, session, at, sent));
+                }
+                if at.received >= 16 * 1024 {
+                    return Some(End::ProbeStopped);
+                }
+            }
+            Err(e) if is_timeout(&e) => continue,
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+                return Some(End::ServerReset {
+                    after: sent.elapsed(),
+                })
+            }
+            Err(e) => {
+                return Some(End::ReadFailed {
+                    error: e.to_string(),
+                })
+            }
+        }
+    }
+}
+
+/// After a refusal: reads (the page) until the peer closes, or for [`LINGER`]; times from `sent`.
+fn linger_to_end(
+    stream: &mut TcpStream,
+    session: &mut TlsSession,
+    at: &mut Attempt,
+    sent: Instant,
+) -> End {
+    let start = Instant::now();
+    let mut buf = [0u8; 4096];
+    let mut events = Vec::new();
+    loop {
+        let now = Instant::now();
+        if now >= start + LINGER || stream.set_read_timeout(Some(start + LINGER - now)).is_err() {
+            return End::ProbeStopped;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => {
+                return End::ServerClosed {
+                    after: sent.elapsed(),
+                }
+            }
+            Ok(n) => {
+                at.received += n;
+                session.feed(
+                    Direction::ToClient,
+                    buf.get(..n).unwrap_or_default(),
+                    &mut events,
+                );
+                events.clear();
+            }
+            Err(e) if is_timeout(&e) => {}
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+                return End::ServerReset {
+                    after: sent.elapsed(),
+                }
+            }
+            Err(_) => return End::ProbeStopped,
+        }
+    }
+}
+
+/// Runs one attempt along `route`; `timeout` bounds the connect, the proxy's answer and the wait
+/// for an answer to the ClientHello.
+pub fn run(plan: Plan, route: &Route, timeout: Duration) -> Attempt {
+    let remote = route.addr;
     let (local, stream) = connect(remote, timeout);
     let mut at = Attempt {
         plan,
         remote,
+        connect: route.connect.clone(),
         local,
         tcp: TcpOutcome::Failed {
             error: String::new(),
@@ -268,8 +405,18 @@ pub fn run(plan: Plan, remote: SocketAddr, timeout: Duration) -> Attempt {
             return at;
         }
     };
-    let hello = client_hello_record(&at.plan.hello, &Nonces::fresh());
     let mut session = TlsSession::new();
+    if let Some(target) = &route.connect {
+        if let Some(end) = open_tunnel(&mut stream, target, &mut session, &mut at, timeout) {
+            at.end = end;
+            if let Some(r) = session.connect_response() {
+                at.answer.proxy = Some(r.clone());
+            }
+            close_gently(&mut stream, &at.end);
+            return at;
+        }
+    }
+    let hello = client_hello_record(&at.plan.hello, &Nonces::fresh());
     let mut events = Vec::new();
     session.feed(Direction::ToServer, &hello, &mut events);
     events.clear();
@@ -341,25 +488,36 @@ pub fn run(plan: Plan, remote: SocketAddr, timeout: Duration) -> Attempt {
     at.answer.server_hello = session.server_hello().cloned();
     at.answer.hello_retry = session.hello_retry().cloned();
     at.answer.certificates = session.certificates().to_vec();
-    at.answer.http = session.http_response().cloned();
+    // Through a proxy, the HTTP response the observer keeps is the proxy's 2xx to the CONNECT:
+    // an HTTP answer inside the tunnel is the one after it.
+    at.answer.http = session
+        .http_response()
+        .filter(|h| route.connect.is_none() || Some(*h) != session.connect_response())
+        .cloned();
     at.answer.not_tls = session.not_tls(Direction::ToClient).cloned();
-    if matches!(at.end, End::ProbeStopped | End::Silence { .. }) {
-        // Close our side and give the server a moment to close its own, so that a capture shows
-        // how the connection really ended.
-        let _ = stream.shutdown(Shutdown::Write);
-        let until = Instant::now() + AFTER_FIN;
-        loop {
-            let now = Instant::now();
-            if now >= until || stream.set_read_timeout(Some(until - now)).is_err() {
-                break;
-            }
-            match stream.read(&mut buf) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) if is_timeout(&e) => {}
-                Err(_) => break,
-            }
+    close_gently(&mut stream, &at.end);
+    at
+}
+
+/// When the probe ends the connection (the server answered, or never did): close our side and
+/// give the server a moment to close its own, so that a capture shows how it really ended.
+fn close_gently(stream: &mut TcpStream, end: &End) {
+    if !matches!(end, End::ProbeStopped | End::Silence { .. }) {
+        return;
+    }
+    let _ = stream.shutdown(Shutdown::Write);
+    let until = Instant::now() + AFTER_FIN;
+    let mut buf = [0u8; 4096];
+    loop {
+        let now = Instant::now();
+        if now >= until || stream.set_read_timeout(Some(until - now)).is_err() {
+            break;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if is_timeout(&e) => {}
+            Err(_) => break,
         }
     }
-    at
 }

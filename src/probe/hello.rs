@@ -10,9 +10,14 @@
 //!   offer but answers this one has a version or cipher-suite policy the modern offer misses, and
 //!   its Certificate message travels in clear (TLS 1.3 encrypts it).
 //!
-//! The X25519 key share is 32 random bytes (any 32 bytes are an X25519 public key); only X25519
-//! gets a share, so a server that prefers another group answers with a HelloRetryRequest, which the
-//! probe reports as an answer.
+//! Key shares: X25519 gets 32 random bytes (any 32 bytes are an X25519 public key). With
+//! [`HelloSpec::pq`] the modern offer also carries an X25519MLKEM768 share, first, as Chrome, Firefox
+//! and OpenSSL 3.5 send it: an ML-KEM-768 encapsulation key (three polynomials of 256 random
+//! coefficients below q = 3329, packed 12 bits each, then 32 random bytes of seed: it passes the
+//! server's FIPS 203 modulus check, and nobody holds its secret, which a probe never needs) and an
+//! X25519 share, 1216 bytes. The ClientHello then takes about 1.5 KB: two TCP segments on an
+//! Ethernet path, which is what breaks middleboxes that read only the first one. A server that
+//! prefers another group answers with a HelloRetryRequest, which the probe reports as an answer.
 
 /// Which ClientHello.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,9 +71,10 @@ impl Offer {
         }
     }
 
-    fn groups(self) -> &'static [u16] {
-        // x25519, secp256r1, secp384r1, secp521r1, x448, ffdhe2048, ffdhe3072
+    fn groups(self, pq: bool) -> &'static [u16] {
+        // X25519MLKEM768, x25519, secp256r1, secp384r1, secp521r1, x448, ffdhe2048, ffdhe3072
         match self {
+            Offer::Modern if pq => &[0x11ec, 0x001d, 0x0017, 0x0018, 0x0019],
             Offer::Modern => &[0x001d, 0x0017, 0x0018, 0x0019],
             Offer::Tls12Broad => &[0x001d, 0x0017, 0x0018, 0x0019, 0x001e, 0x0100, 0x0101],
         }
@@ -98,37 +104,113 @@ pub struct HelloSpec {
     pub sni: Option<String>,
     /// ALPN protocols (none: no ALPN extension).
     pub alpn: Vec<String>,
+    /// Modern offer: also an X25519MLKEM768 key share (a ClientHello of about 1.5 KB).
+    pub pq: bool,
+}
+
+impl HelloSpec {
+    /// The offer in a few words, for the report.
+    pub fn describe(&self) -> String {
+        match self.offer {
+            Offer::Modern if self.pq => format!(
+                "{}, post-quantum key share X25519MLKEM768 (a ClientHello of about 1.5 KB)",
+                self.offer.describe()
+            ),
+            Offer::Modern => format!("{}, X25519 key share only", self.offer.describe()),
+            Offer::Tls12Broad => self.offer.describe().to_string(),
+        }
+    }
+}
+
+/// ML-KEM-768's modulus.
+const MLKEM_Q: u16 = 3329;
+/// An ML-KEM-768 encapsulation key: 3 x 256 coefficients of 12 bits, then a 32-byte seed.
+const MLKEM768_EK_LEN: usize = 3 * 256 * 12 / 8 + 32;
+
+/// Unpredictable bytes. The hasher keys of [`std::hash::RandomState`] come from the operating
+/// system's random source; hashing a counter with them gives bytes no one can predict, which is
+/// all a probe that never derives keys needs.
+pub struct Rng {
+    state: std::hash::RandomState,
+    counter: u64,
+}
+
+impl Rng {
+    pub fn new() -> Rng {
+        Rng {
+            state: std::hash::RandomState::new(),
+            counter: 0,
+        }
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = self.state.build_hasher();
+        h.write_u64(self.counter);
+        self.counter = self.counter.wrapping_add(1);
+        h.finish()
+    }
+
+    pub fn fill(&mut self, out: &mut [u8]) {
+        for chunk in out.chunks_mut(8) {
+            let v = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+}
+
+impl Default for Rng {
+    fn default() -> Self {
+        Rng::new()
+    }
+}
+
+/// A well-formed ML-KEM-768 encapsulation key of random coefficients.
+fn mlkem768_encapsulation_key(rng: &mut Rng) -> Vec<u8> {
+    let mut ek = Vec::with_capacity(MLKEM768_EK_LEN);
+    let mut coefficient = || loop {
+        // Rejection sampling keeps them uniform below q.
+        let c = (rng.next_u64() & 0x0fff) as u16;
+        if c < MLKEM_Q {
+            return c;
+        }
+    };
+    for _ in 0..(3 * 256 / 2) {
+        let (a, b) = (coefficient(), coefficient());
+        ek.push((a & 0xff) as u8);
+        ek.push(((a >> 8) | ((b & 0x0f) << 4)) as u8);
+        ek.push((b >> 4) as u8);
+    }
+    let mut seed = [0u8; 32];
+    rng.fill(&mut seed);
+    ek.extend_from_slice(&seed);
+    ek
 }
 
 /// The random parts of a ClientHello.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Nonces {
     pub random: [u8; 32],
     pub session_id: [u8; 32],
-    pub key_share: [u8; 32],
+    pub x25519: [u8; 32],
+    /// ML-KEM-768 encapsulation key, for the X25519MLKEM768 share.
+    pub mlkem: Vec<u8>,
 }
 
 impl Nonces {
-    /// Fresh random bytes. The hasher keys of [`std::hash::RandomState`] come from the operating
-    /// system's random source; hashing a counter with them gives bytes no one can predict, which
-    /// is all a probe that never derives keys needs.
+    /// Fresh random values.
     pub fn fresh() -> Nonces {
-        use std::hash::{BuildHasher, Hasher};
-        let state = std::hash::RandomState::new();
-        let mut bytes = [0u8; 96];
-        for (i, chunk) in bytes.chunks_mut(8).enumerate() {
-            let mut h = state.build_hasher();
-            h.write_usize(i);
-            chunk.copy_from_slice(&h.finish().to_le_bytes());
-        }
+        let mut rng = Rng::new();
         let mut n = Nonces {
             random: [0; 32],
             session_id: [0; 32],
-            key_share: [0; 32],
+            x25519: [0; 32],
+            mlkem: Vec::new(),
         };
-        n.random.copy_from_slice(&bytes[..32]);
-        n.session_id.copy_from_slice(&bytes[32..64]);
-        n.key_share.copy_from_slice(&bytes[64..]);
+        rng.fill(&mut n.random);
+        rng.fill(&mut n.session_id);
+        rng.fill(&mut n.x25519);
+        n.mlkem = mlkem768_encapsulation_key(&mut rng);
         n
     }
 }
@@ -183,7 +265,8 @@ pub fn client_hello_message(spec: &HelloSpec, n: &Nonces) -> Vec<u8> {
         extension(&mut ext, 0x0000, &sn);
     }
     extension(&mut ext, 0x000b, &[1, 0]); // ec_point_formats: uncompressed
-    extension(&mut ext, 0x000a, &list16(offer.groups()));
+    let pq = spec.pq && offer == Offer::Modern;
+    extension(&mut ext, 0x000a, &list16(offer.groups(pq)));
     extension(&mut ext, 0x0023, &[]); // session_ticket
     if !spec.alpn.is_empty() {
         let mut protos = Vec::new();
@@ -203,11 +286,19 @@ pub fn client_hello_message(spec: &HelloSpec, n: &Nonces) -> Vec<u8> {
     if offer == Offer::Modern {
         extension(&mut ext, 0x002b, &[4, 0x03, 0x04, 0x03, 0x03]); // supported_versions
         extension(&mut ext, 0x002d, &[1, 1]); // psk_key_exchange_modes: psk_dhe_ke
-        let mut ks = Vec::with_capacity(38);
-        put16(&mut ks, 36);
-        ks.extend_from_slice(&0x001du16.to_be_bytes());
-        put16(&mut ks, 32);
-        ks.extend_from_slice(&n.key_share);
+        let mut shares = Vec::with_capacity(1300);
+        if pq {
+            shares.extend_from_slice(&0x11ecu16.to_be_bytes());
+            put16(&mut shares, n.mlkem.len() + 32);
+            shares.extend_from_slice(&n.mlkem);
+            shares.extend_from_slice(&n.x25519);
+        }
+        shares.extend_from_slice(&0x001du16.to_be_bytes());
+        put16(&mut shares, 32);
+        shares.extend_from_slice(&n.x25519);
+        let mut ks = Vec::with_capacity(shares.len() + 2);
+        put16(&mut ks, shares.len());
+        ks.extend_from_slice(&shares);
         extension(&mut ext, 0x0033, &ks);
     } else {
         extension(&mut ext, 0xff01, &[0]); // renegotiation_info (empty)
@@ -253,6 +344,7 @@ mod tests {
             offer,
             sni: sni.map(str::to_string),
             alpn: vec!["http/1.1".to_string()],
+            pq: false,
         }
     }
 
@@ -280,7 +372,7 @@ mod tests {
         assert_eq!(ch.cipher_suites, Offer::Modern.cipher_suites());
         assert_eq!(ch.key_shares, vec![(0x001d, 32)]);
         assert_eq!(ch.alpn, vec!["http/1.1".to_string()]);
-        assert_eq!(ch.groups, Offer::Modern.groups());
+        assert_eq!(ch.groups, Offer::Modern.groups(false));
         assert_eq!(ch.session_id_len, 32);
         assert_eq!(ch.message_len, rec.len() - 5);
     }
@@ -298,9 +390,36 @@ mod tests {
     }
 
     #[test]
+    fn post_quantum_hello_carries_a_wellformed_mlkem_share_first() {
+        let mut s = spec(Offer::Modern, Some("allowed.test"));
+        s.pq = true;
+        let n = Nonces::fresh();
+        let rec = client_hello_record(&s, &n);
+        let ch = parse_client_hello(&rec);
+        assert_eq!(ch.key_shares, vec![(0x11ec, 1216), (0x001d, 32)]);
+        assert_eq!(ch.groups[0], 0x11ec);
+        assert!(
+            rec.len() > 1448,
+            "{} bytes: more than one Ethernet segment",
+            rec.len()
+        );
+        // Every coefficient decodes below q (FIPS 203's encapsulation-key check).
+        assert_eq!(n.mlkem.len(), MLKEM768_EK_LEN);
+        for t in n.mlkem[..1152].chunks(3) {
+            let a = u16::from(t[0]) | (u16::from(t[1] & 0x0f) << 8);
+            let b = u16::from(t[1] >> 4) | (u16::from(t[2]) << 4);
+            assert!(a < MLKEM_Q && b < MLKEM_Q);
+        }
+        // The X25519 part of the hybrid share is the X25519 share.
+        let pos = rec.windows(32).position(|w| w == n.x25519).unwrap();
+        assert_eq!(&rec[pos - 1184..pos], &n.mlkem[..]);
+    }
+
+    #[test]
     fn nonces_differ_between_hellos() {
         let (a, b) = (Nonces::fresh(), Nonces::fresh());
         assert_ne!(a.random, b.random);
-        assert_ne!(a.key_share, a.random);
+        assert_ne!(a.x25519, a.random);
+        assert_ne!(a.mlkem, b.mlkem);
     }
 }

@@ -3,12 +3,15 @@
 //! ([`attempt`]) and explains the outcome.
 //!
 //! # What it sends
-//! 1. `agent`: what a current client sends (TLS 1.3 and 1.2, the host name as SNI, ALPN http/1.1).
+//! 1. `agent`: what a current client sends (TLS 1.3 and 1.2, the host name as SNI, ALPN http/1.1,
+//!    an X25519MLKEM768 key share: about 1.5 KB, two segments on an Ethernet path; `--no-pq` leaves
+//!    it out).
 //! 2. Then, only when that tells too little, the attempts that separate the causes:
-//!    - no TLS byte back (closed, reset, silence): `control_name`, the same offer with another
-//!      server name (`--control-sni`, default `example.com`). A TLS answer to it and none to the real
-//!      name means something in the path filters on the name (an SNI-filtering firewall such as
-//!      Azure Firewall's application rules). If the control gets nothing either: `tls12`, a broad
+//!    - no TLS byte back (closed, reset, silence): `small_hello`, the same offer without the
+//!      post-quantum share (an answer means a middlebox or MTU that handles one segment only);
+//!      then `control_name`, the small offer with another server name (`--control-sni`, default
+//!      `example.com`: a TLS answer to it and none to the real name means something in the path
+//!      filters on the name, such as Azure Firewall's application rules); then `tls12`, a broad
 //!      TLS 1.2 offer, for servers that close on an offer they dislike rather than send an alert.
 //!    - a TLS alert: `tls12`. An answer to it means a version or cipher-suite policy the first offer
 //!      missed, and which suite the server wanted.
@@ -16,11 +19,14 @@
 //!      in clear (TLS 1.3 encrypts it): its issuer shows TLS inspection, and whether the system's
 //!      trust store knows it.
 //!
+//! With `--proxy`, every attempt asks that HTTP proxy to `CONNECT` to the endpoint first; a refusal
+//! is the answer.
+//!
 //! The probe never finishes a handshake: once the server has answered, it closes the connection.
 //!
 //! # Evidence
 //! With packet capture (feature `live`, root or CAP_NET_RAW), the probe captures its own packets
-//! while it runs ([`capture`]), on `--interface` (default `any`), and analyses them with the same
+//! while it runs (`capture`), on `--interface` (default `any`), and analyses them with the same
 //! analyzer and rules as `tlsautopsy analyze`: each attempt gets its connection's verdict, with the
 //! packets as evidence (TTLs, timings, who sent what), and `--write` saves the capture. Without, the
 //! report says so and rests on what the sockets saw (connect result, bytes, FIN or reset, timing),
@@ -48,7 +54,7 @@ use crate::report::{ConnReport, ReportSink};
 use crate::tls::names::{alert_label, cipher_label, group_label, version_str};
 use crate::tls::CertInfo;
 use crate::verdict::{OutcomeClass, Verdict};
-use attempt::{Attempt, End, Plan, TcpOutcome};
+use attempt::{Attempt, End, Plan, Route, TcpOutcome};
 use hello::{HelloSpec, Offer};
 
 /// `tlsautopsy probe` flags.
@@ -75,6 +81,14 @@ pub struct ProbeArgs {
     /// Send only the first ClientHello (no diagnostic attempts).
     #[arg(long)]
     pub single: bool,
+    /// Leave the post-quantum key share (X25519MLKEM768) out of the first ClientHello, as clients
+    /// from before 2024 do (the ClientHello then fits one TCP segment).
+    #[arg(long)]
+    pub no_pq: bool,
+    /// Go through this HTTP proxy (HOST:PORT or http://HOST:PORT), as a client configured with a
+    /// proxy does: CONNECT to the endpoint, then TLS in the tunnel.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub proxy: Option<String>,
     /// JSON lines (schema in docs/json-schema.md): one line per connection, then the probe's.
     #[arg(long)]
     pub json: bool,
@@ -152,8 +166,9 @@ pub struct Finding {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Conclusion {
     /// JSON name: `tls_ok`, `tcp_unanswered`, `tcp_refused`, `tcp_unreachable`, `tcp_failed`,
-    /// `blocked_on_name`, `blocked_whatever_name`, `offer_refused_tls12_accepted`,
-    /// `offer_refused`, `http_answer`, `not_tls`, `no_answer`.
+    /// `proxy_no_answer`, `proxy_refused`, `large_client_hello`, `blocked_on_name`,
+    /// `blocked_whatever_name`, `offer_refused_tls12_accepted`, `offer_refused`, `http_answer`,
+    /// `not_tls`, `no_answer` (docs/probe.md).
     pub kind: &'static str,
     pub headline: String,
     pub text: String,
@@ -235,14 +250,24 @@ fn answer_text(a: &Attempt) -> String {
     "nothing".to_string()
 }
 
-fn end_text(e: &End) -> String {
-    match e {
+/// What the probe sent last: the ClientHello, or (through a proxy that refused) the CONNECT request.
+fn last_sent(a: &Attempt) -> &'static str {
+    if a.hello_len == 0 && a.connect.is_some() {
+        "the CONNECT request"
+    } else {
+        "the ClientHello"
+    }
+}
+
+fn end_text(a: &Attempt) -> String {
+    let what = last_sent(a);
+    match &a.end {
         End::ServerClosed { after } => format!(
-            "the server side closed the connection (FIN) {} after the ClientHello",
+            "the server side closed the connection (FIN) {} after {what}",
             ms(*after)
         ),
         End::ServerReset { after } => format!(
-            "the server side reset the connection {} after the ClientHello",
+            "the server side reset the connection {} after {what}",
             ms(*after)
         ),
         End::Silence { waited } => format!(
@@ -250,7 +275,7 @@ fn end_text(e: &End) -> String {
             secs_or_ms(*waited)
         ),
         End::ProbeStopped => "the probe closed the connection once the server had answered".into(),
-        End::SendFailed { error } => format!("the ClientHello could not be sent: {error}"),
+        End::SendFailed { error } => format!("{what} could not be sent: {error}"),
         End::ReadFailed { error } => format!("reading failed: {error}"),
         End::NotConnected => "no TCP connection".into(),
     }
@@ -419,7 +444,9 @@ pub fn conclude(findings: &[Finding], sni: Option<&str>, timeout: Duration) -> C
         };
     };
     let a = &first.attempt;
-    let to = endpoint_text(a.remote);
+    // Through a proxy, the endpoint is the CONNECT target.
+    let to = a.connect.clone().unwrap_or_else(|| endpoint_text(a.remote));
+    let proxy = endpoint_text(a.remote);
     let named = sni.map(|n| format!(" (SNI {n})")).unwrap_or_default();
     let engine = first
         .judged
@@ -470,7 +497,49 @@ pub fn conclude(findings: &[Finding], sni: Option<&str>, timeout: Duration) -> C
         }
         TcpOutcome::Connected { .. } => {}
     }
-    let tcp_ok = "TCP connects (Test-NetConnection would say TcpTestSucceeded: True)";
+    let tcp_ok_direct = "TCP connects (Test-NetConnection would say TcpTestSucceeded: True)";
+    let tunnel;
+    let tcp_ok = match &a.connect {
+        None => tcp_ok_direct,
+        Some(target) => {
+            let how = end_text(a);
+            match &a.answer.proxy {
+                None => {
+                    return c(
+                        "proxy_no_answer",
+                        format!("the proxy {proxy} does not answer the CONNECT"),
+                        format!(
+                            "TCP to the proxy connects, but its answer to CONNECT {target} never \
+                             came ({how}): not an HTTP proxy, or one that drops the request.{engine}"
+                        ),
+                    )
+                }
+                Some(r) if !(200..300).contains(&r.status) => {
+                    let advice = match r.status {
+                        407 => "it wants credentials: configure the client's proxy authentication, or exempt this destination",
+                        403 | 451 => "its policy denies this destination: ask for the name to be allowed",
+                        502..=504 => "it could not reach the endpoint itself (its DNS, its route or the endpoint's firewall)",
+                        _ => "it refuses this tunnel",
+                    };
+                    return c(
+                        "proxy_refused",
+                        format!("the proxy refuses CONNECT {target}: {}", r.status_line),
+                        format!(
+                            "TCP to the proxy {proxy} connects, but it answered CONNECT {target} with \
+                             \"{}\": {advice}. No ClientHello reached the endpoint.{engine}",
+                            r.status_line
+                        ),
+                    );
+                }
+                Some(_) => {
+                    tunnel = format!(
+                        "TCP to the proxy {proxy} connects and it opened a tunnel to {target}"
+                    );
+                    tunnel.as_str()
+                }
+            }
+        }
+    };
     if a.answer.tls_answered() {
         let what = server_hello_text(a).unwrap_or_default();
         let mut text = format!(
@@ -581,7 +650,26 @@ pub fn conclude(findings: &[Finding], sni: Option<&str>, timeout: Duration) -> C
         );
     }
     // Nothing came back after the ClientHello.
-    let how = end_text(&a.end);
+    let how = end_text(a);
+    if let Some(sm) = find(findings, "small_hello").filter(|f| tls_server_answered(&f.attempt)) {
+        return c(
+            "large_client_hello",
+            "a large ClientHello is cut off; a small one gets through".to_string(),
+            format!(
+                "{tcp_ok}, but the ClientHello{named} of {} bytes (with the post-quantum key share \
+                 X25519MLKEM768, as current browsers and OpenSSL 3.5 send it: two TCP segments on an \
+                 Ethernet path) got no TLS byte back ({how}), while the same offer without that \
+                 share, {} bytes, got an answer ({}). Something in the path handles only a \
+                 ClientHello that fits one segment: a firewall, IPS or proxy that reads the first \
+                 segment only, or an MTU problem that drops full-size packets. Fix or update the \
+                 middlebox (or the path MTU); until then clients that send the large ClientHello \
+                 fail, and older ones work.{engine}",
+                a.hello_len,
+                sm.attempt.hello_len,
+                answer_text(&sm.attempt)
+            ),
+        );
+    }
     if let Some(ctl) = find(findings, "control_name") {
         let control_sni = ctl.attempt.plan.hello.sni.as_deref().unwrap_or("none");
         if ctl.attempt.answer.tls_answered() || ctl.attempt.answer.alert.is_some() {
@@ -643,30 +731,46 @@ fn endpoint_text(a: SocketAddr) -> String {
     crate::addr::Endpoint(a).to_string()
 }
 
-/// The next attempt to make, given those made so far; `None`: enough.
-fn next_plan(
-    done: &[Attempt],
-    sni: Option<&String>,
-    control: &str,
-    alpn: &[String],
-) -> Option<Plan> {
+/// A TLS server answered this attempt (a ServerHello, a HelloRetryRequest or an alert).
+fn tls_server_answered(a: &Attempt) -> bool {
+    a.answer.tls_answered() || a.answer.alert.is_some()
+}
+
+/// The next attempt to make, given those made so far; `None`: enough. `agent` is the first
+/// attempt's ClientHello.
+fn next_plan(done: &[Attempt], agent: &HelloSpec, control: &str) -> Option<Plan> {
     let first = done.first()?;
     if !first.tcp.connected() || first.end == End::NotConnected {
         return None;
     }
+    // Through a proxy that refused the CONNECT, no ClientHello went anywhere.
+    if first.connect.is_some()
+        && !first
+            .answer
+            .proxy
+            .as_ref()
+            .is_some_and(|r| (200..300).contains(&r.status))
+    {
+        return None;
+    }
     let made = |name: &str| done.iter().any(|a| a.plan.name == name);
-    let spec = |offer, sni: Option<String>| HelloSpec {
-        offer,
-        sni,
-        alpn: alpn.to_vec(),
+    let sni = agent.sni.clone();
+    let small = HelloSpec {
+        pq: false,
+        ..agent.clone()
+    };
+    let broad = HelloSpec {
+        offer: Offer::Tls12Broad,
+        pq: false,
+        ..agent.clone()
     };
     let ans = &first.answer;
-    let tls12 = || {
-        Plan {
+    let tls12 = || Plan {
         name: "tls12",
-        purpose: "a broad TLS 1.2 offer, to see whether the version or the cipher suites are what the server refuses".into(),
-        hello: spec(Offer::Tls12Broad, sni.cloned()),
-    }
+        purpose: "a broad TLS 1.2 offer, to see whether the version or the cipher suites are what \
+                  the server refuses"
+            .into(),
+        hello: broad.clone(),
     };
     if ans.tls_answered() {
         let tls13 = ans
@@ -674,16 +778,12 @@ fn next_plan(
             .as_ref()
             .is_some_and(|s| s.version() >= 0x0304)
             || ans.hello_retry.is_some();
-        if tls13 && !made("certificate") {
-            return Some(Plan {
-                name: "certificate",
-                purpose:
-                    "a TLS 1.2 offer, to see the certificate chain in clear (TLS 1.3 encrypts it)"
-                        .into(),
-                hello: spec(Offer::Tls12Broad, sni.cloned()),
-            });
-        }
-        return None;
+        return (tls13 && !made("certificate")).then(|| Plan {
+            name: "certificate",
+            purpose: "a TLS 1.2 offer, to see the certificate chain in clear (TLS 1.3 encrypts it)"
+                .into(),
+            hello: broad.clone(),
+        });
     }
     if ans.alert.is_some() {
         return (!made("tls12") && ans.alert.is_some_and(|a| a.description != 112)).then(tls12);
@@ -691,23 +791,52 @@ fn next_plan(
     if ans.http.is_some() || ans.not_tls.is_some() || ans.malformed.is_some() {
         return None;
     }
-    // No TLS byte back.
+    // No TLS byte back. First: was it the size (a ClientHello over two segments)?
+    if agent.pq && agent.offer == Offer::Modern && !made("small_hello") {
+        return Some(Plan {
+            name: "small_hello",
+            purpose: "the same offer without the post-quantum key share (one TCP segment), to see \
+                      whether the size of the ClientHello matters"
+                .into(),
+            hello: small,
+        });
+    }
+    if done
+        .iter()
+        .any(|a| a.plan.name == "small_hello" && tls_server_answered(a))
+    {
+        return None;
+    }
     if !made("control_name") {
-        let differs = sni.is_none_or(|s| !s.eq_ignore_ascii_case(control));
+        let differs = sni
+            .as_deref()
+            .is_none_or(|s| !s.eq_ignore_ascii_case(control));
         if differs {
             return Some(Plan {
                 name: "control_name",
                 purpose: format!(
                     "the same offer with SNI {control}, to see whether the name matters"
                 ),
-                hello: spec(Offer::Modern, Some(control.to_string())),
+                hello: HelloSpec {
+                    sni: Some(control.to_string()),
+                    ..small
+                },
             });
         }
     }
-    let control_answered = done.iter().any(|a| {
-        a.plan.name == "control_name" && (a.answer.tls_answered() || a.answer.alert.is_some())
-    });
+    let control_answered = done
+        .iter()
+        .any(|a| a.plan.name == "control_name" && tls_server_answered(a));
     (!control_answered && !made("tls12")).then(tls12)
+}
+
+/// `host:port` as a CONNECT request names it (`[v6]:port`).
+fn authority(t: &Target) -> String {
+    if t.host.contains(':') {
+        format!("[{}]:{}", t.host, t.port)
+    } else {
+        format!("{}:{}", t.host, t.port)
+    }
 }
 
 /// The addresses `target` resolves to.
@@ -744,10 +873,38 @@ pub fn main(a: ProbeArgs) -> anyhow::Result<ExitCode> {
     }
     let timeout = Duration::from_secs_f64(a.timeout);
     let target = parse_target(&a.target).map_err(|e| anyhow!(e))?;
-    let addrs = resolve(&target)?;
-    let Some(&remote) = addrs.first() else {
-        bail!("{} resolves to no address", target.host);
+    // Through a proxy, the proxy resolves the name (as it does for a client configured with it).
+    let (route, addrs) = match &a.proxy {
+        Some(p) => {
+            let p = parse_target(p.strip_prefix("http://").unwrap_or(p))
+                .map_err(|e| anyhow!("--proxy: {e}"))?;
+            let paddrs = resolve(&p).map_err(|e| anyhow!("--proxy: {e}"))?;
+            let Some(&addr) = paddrs.first() else {
+                bail!("--proxy: {} resolves to no address", p.host);
+            };
+            (
+                Route {
+                    addr,
+                    connect: Some(authority(&target)),
+                },
+                Vec::new(),
+            )
+        }
+        None => {
+            let addrs = resolve(&target)?;
+            let Some(&addr) = addrs.first() else {
+                bail!("{} resolves to no address", target.host);
+            };
+            (
+                Route {
+                    addr,
+                    connect: None,
+                },
+                addrs,
+            )
+        }
     };
+    let remote = route.addr;
     let sni: Option<String> = if a.no_sni {
         None
     } else {
@@ -834,19 +991,21 @@ pub fn main(a: ProbeArgs) -> anyhow::Result<ExitCode> {
     };
 
     let mut done: Vec<Attempt> = Vec::new();
+    let agent = HelloSpec {
+        offer: Offer::Modern,
+        sni: sni.clone(),
+        alpn: alpn.clone(),
+        pq: !a.no_pq,
+    };
     let first = Plan {
         name: "agent",
         purpose: "what a current client sends".into(),
-        hello: HelloSpec {
-            offer: Offer::Modern,
-            sni: sni.clone(),
-            alpn: alpn.clone(),
-        },
+        hello: agent.clone(),
     };
-    done.push(attempt::run(first, remote, timeout));
-    while !a.single && done.len() < 4 {
-        match next_plan(&done, sni.as_ref(), &a.control_sni, &alpn) {
-            Some(p) => done.push(attempt::run(p, remote, timeout)),
+    done.push(attempt::run(first, &route, timeout));
+    while !a.single && done.len() < 5 {
+        match next_plan(&done, &agent, &a.control_sni) {
+            Some(p) => done.push(attempt::run(p, &route, timeout)),
             None => break,
         }
     }
@@ -990,8 +1149,9 @@ struct ProbeLine<'a> {
 struct TargetJson {
     host: String,
     port: u16,
-    address: String,
+    address: Option<String>,
     addresses: Vec<String>,
+    proxy: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -1009,6 +1169,7 @@ struct AttemptJson<'a> {
     name: &'static str,
     purpose: &'a str,
     offer: &'static str,
+    post_quantum: bool,
     sni: Option<&'a str>,
     alpn: &'a [String],
     local_port: Option<u16>,
@@ -1020,6 +1181,7 @@ struct AttemptJson<'a> {
     first_byte_ms: Option<f64>,
     end: &'static str,
     end_ms: Option<f64>,
+    proxy: Option<ProxyJson<'a>>,
     server_hello: Option<ServerHelloJson>,
     alert: Option<AlertJson>,
     http_status: Option<u16>,
@@ -1029,6 +1191,13 @@ struct AttemptJson<'a> {
     connection_id: Option<u64>,
     outcome: Option<&'static str>,
     cause: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct ProxyJson<'a> {
+    connect: &'a str,
+    status: Option<u16>,
+    status_line: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -1094,6 +1263,7 @@ fn attempt_json(f: &Finding) -> AttemptJson<'_> {
         name: a.plan.name,
         purpose: &a.plan.purpose,
         offer: a.plan.hello.offer.as_str(),
+        post_quantum: a.plan.hello.pq && a.plan.hello.offer == Offer::Modern,
         sni: a.plan.hello.sni.as_deref(),
         alpn: &a.plan.hello.alpn,
         local_port: a.local.map(|l| l.port()),
@@ -1105,6 +1275,11 @@ fn attempt_json(f: &Finding) -> AttemptJson<'_> {
         first_byte_ms: a.first_byte_after.map(json_ms),
         end: a.end.as_str(),
         end_ms,
+        proxy: a.connect.as_deref().map(|connect| ProxyJson {
+            connect,
+            status: ans.proxy.as_ref().map(|r| r.status),
+            status_line: ans.proxy.as_ref().map(|r| r.status_line.as_str()),
+        }),
         server_hello: sh.map(|s| ServerHelloJson {
             hello_retry_request: s.hello_retry_request,
             version: version_str(s.version()).into_owned(),
@@ -1168,11 +1343,12 @@ fn print_json(
         target: TargetJson {
             host: target.host.clone(),
             port: target.port,
-            address: addrs
-                .first()
-                .map(|a| a.ip().to_string())
-                .unwrap_or_default(),
+            address: addrs.first().map(|a| a.ip().to_string()),
             addresses: addrs.iter().map(|a| a.ip().to_string()).collect(),
+            proxy: findings
+                .first()
+                .filter(|f| f.attempt.connect.is_some())
+                .map(|f| endpoint_text(f.attempt.remote)),
         },
         capture: CaptureJson {
             captured: info.interface.is_some(),
@@ -1205,16 +1381,20 @@ fn print_text(
     ladder: bool,
     timeout: Duration,
 ) -> io::Result<()> {
-    let remote = addrs[0];
-    write!(
-        out,
-        "probe {} port {}: {}",
-        target.host,
-        target.port,
-        remote.ip()
-    )?;
+    let mut ips = addrs.iter().map(|a| a.ip().to_string());
+    write!(out, "probe {} port {}", target.host, target.port)?;
+    if let Some(f) = findings.first().filter(|f| f.attempt.connect.is_some()) {
+        write!(
+            out,
+            " through the proxy {} (which resolves the name)",
+            endpoint_text(f.attempt.remote)
+        )?;
+    }
+    if let Some(first) = ips.next() {
+        write!(out, ": {first}")?;
+    }
     if addrs.len() > 1 {
-        let others: Vec<String> = addrs[1..].iter().map(|a| a.ip().to_string()).collect();
+        let others: Vec<String> = ips.collect();
         write!(
             out,
             " (first of {}; also {})",
@@ -1266,7 +1446,7 @@ fn print_text(
             n + 1,
             a.plan.name,
             a.plan.purpose,
-            h.offer.describe(),
+            h.describe(),
             h.sni.as_deref().unwrap_or("none"),
             if h.alpn.is_empty() {
                 "none".to_string()
@@ -1280,11 +1460,20 @@ fn print_text(
         }
         writeln!(out)?;
         if a.tcp.connected() {
+            if let Some(target) = &a.connect {
+                write!(out, "   proxy    CONNECT {target}: ")?;
+                match &a.answer.proxy {
+                    Some(r) => writeln!(out, "\"{}\"", r.status_line)?,
+                    None => writeln!(out, "no answer")?,
+                }
+            }
             if a.hello_len > 0 {
                 writeln!(out, "   sent     ClientHello, {} bytes", a.hello_len)?;
             }
-            writeln!(out, "   answer   {}", answer_text(a))?;
-            writeln!(out, "   end      {}", end_text(&a.end))?;
+            if a.hello_len > 0 || a.connect.is_none() {
+                writeln!(out, "   answer   {}", answer_text(a))?;
+            }
+            writeln!(out, "   end      {}", end_text(a))?;
         }
         if let Some(p) = verdict_phrase(f) {
             writeln!(out, "   verdict  {p}")?;
