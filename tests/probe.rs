@@ -748,8 +748,10 @@ fn sockets_alone_tell_a_name_block_from_a_cipher_mismatch() {
 }
 
 /// A network namespace with its loopback up; deleted on drop.
+#[cfg(feature = "live")]
 struct Netns(String);
 
+#[cfg(feature = "live")]
 impl Netns {
     fn new(tag: &str) -> Netns {
         let name = format!("tlsa-probe-{}-{tag}", std::process::id());
@@ -775,12 +777,14 @@ impl Netns {
     }
 }
 
+#[cfg(feature = "live")]
 impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
     }
 }
 
+#[cfg(feature = "live")]
 #[test]
 fn captured_packets_give_each_attempt_its_verdict() {
     if let Some(why) = missing(&["openssl", "ip", "ss", "nft", "python3"], true) {

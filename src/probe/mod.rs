@@ -1039,9 +1039,13 @@ pub fn main(a: ProbeArgs) -> anyhow::Result<ExitCode> {
     let mut findings: Vec<Finding> = Vec::new();
     for at in done {
         let idx = at.local.and_then(|l| {
-            judged
-                .iter()
-                .position(|(c, _)| c.tcp.client.port() == l.port() && c.tcp.server == at.remote)
+            judged.iter().position(|(c, _)| {
+                // By address and port only: an IPv6 scope or flow label is not on the wire.
+                let (srv, peer) = (c.tcp.server, at.remote);
+                c.tcp.client.port() == l.port()
+                    && srv.ip() == peer.ip()
+                    && srv.port() == peer.port()
+            })
         });
         let j = idx.map(|i| judged.swap_remove(i));
         findings.push(Finding {
