@@ -280,7 +280,7 @@ fn open_tunnel(
         });
     }
     let sent = Instant::now();
-    let mut buf = [0u8; 4096];
+    let mut buf = [0u8; 1];
     loop {
         let now = Instant::now();
         let limit = sent + timeout;
@@ -292,9 +292,8 @@ fn open_tunnel(
                 error: "cannot set a read timeout".to_string(),
             });
         }
-        // One byte past the head would be the server's TLS: read the head only, byte by byte
-        // once it is near (a proxy's answer is small).
-        match stream.read(&mut buf[..1]) {
+        // Byte by byte: the answer's head is small, and a byte past it would be the server's.
+        match stream.read(&mut buf) {
             Ok(0) => {
                 at.answer.proxy = session.connect_response().cloned();
                 return Some(End::ServerClosed {
@@ -314,6 +313,10 @@ fn open_tunnel(
                         return None;
                     }
                     // Refused: the rest is the proxy's page and its close.
+                    return Some(linger_to_end(stream, session, at, sent));
+                }
+                if session.not_tls(Direction::ToClient).is_some() {
+                    // Not HTTP: not a proxy (the conclusion shows what came).
                     return Some(linger_to_end(stream, session, at, sent));
                 }
                 if at.received >= 16 * 1024 {

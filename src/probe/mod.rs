@@ -447,6 +447,12 @@ pub fn conclude(findings: &[Finding], sni: Option<&str>, timeout: Duration) -> C
     // Through a proxy, the endpoint is the CONNECT target.
     let to = a.connect.clone().unwrap_or_else(|| endpoint_text(a.remote));
     let proxy = endpoint_text(a.remote);
+    // Whom TCP went to.
+    let peer = if a.connect.is_some() {
+        format!("the proxy {proxy}")
+    } else {
+        to.clone()
+    };
     let named = sni.map(|n| format!(" (SNI {n})")).unwrap_or_default();
     let engine = first
         .judged
@@ -462,7 +468,7 @@ pub fn conclude(findings: &[Finding], sni: Option<&str>, timeout: Duration) -> C
         TcpOutcome::TimedOut { .. } => {
             return c(
                 "tcp_unanswered",
-                format!("TCP to {to} is not answered"),
+                format!("TCP to {peer} is not answered"),
                 format!(
                     "No SYN-ACK came back within {}: a firewall drops the packets, there is no route back, \
                      or the host is down. TLS could not be tried. Test-NetConnection would say \
@@ -474,7 +480,7 @@ pub fn conclude(findings: &[Finding], sni: Option<&str>, timeout: Duration) -> C
         TcpOutcome::Refused { .. } => {
             return c(
                 "tcp_refused",
-                format!("TCP to {to} is refused"),
+                format!("TCP to {peer} is refused"),
                 format!(
                     "A reset answered the SYN: nothing listens on that port, or a firewall rejects the \
                      connection. TLS could not be tried.{engine}"
@@ -484,14 +490,14 @@ pub fn conclude(findings: &[Finding], sni: Option<&str>, timeout: Duration) -> C
         TcpOutcome::Unreachable { error, .. } => {
             return c(
                 "tcp_unreachable",
-                format!("{to} is unreachable"),
+                format!("{peer} is unreachable"),
                 format!("The connection failed with \"{error}\": a router or firewall says there is no way there.{engine}"),
             )
         }
         TcpOutcome::Failed { error } => {
             return c(
                 "tcp_failed",
-                format!("TCP to {to} failed"),
+                format!("TCP to {peer} failed"),
                 format!("The connection failed: {error}."),
             )
         }
@@ -509,8 +515,13 @@ pub fn conclude(findings: &[Finding], sni: Option<&str>, timeout: Duration) -> C
                         "proxy_no_answer",
                         format!("the proxy {proxy} does not answer the CONNECT"),
                         format!(
-                            "TCP to the proxy connects, but its answer to CONNECT {target} never \
-                             came ({how}): not an HTTP proxy, or one that drops the request.{engine}"
+                            "TCP to the proxy connects, but no HTTP answer to CONNECT {target} \
+                             came ({how}{}): not an HTTP proxy, or one that drops the request.{engine}",
+                            if a.received > 0 {
+                                format!("; it sent {}", answer_text(a))
+                            } else {
+                                String::new()
+                            }
                         ),
                     )
                 }
@@ -1567,6 +1578,15 @@ mod tests {
         assert!(parse_target("ftp://example.com").is_err());
         assert!(parse_target(":443").is_err());
         assert!(parse_target("[::1").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_target_text_parses_or_is_refused_without_panicking(s in "\\PC{0,40}") {
+            if let Ok(t) = parse_target(&s) {
+                proptest::prop_assert!(!t.host.is_empty() && t.port > 0);
+            }
+        }
     }
 
     #[test]
