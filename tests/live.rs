@@ -21,36 +21,11 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tlsautopsy");
 
-fn python() -> &'static str {
-    // Debian's python3: a pyenv shim would put a process between us and the PID we stop.
-    if Path::new("/usr/bin/python3").exists() {
-        "/usr/bin/python3"
-    } else {
-        "python3"
-    }
-}
+use common::{cannot_run as cannot_run_as, python, Procs};
 
-fn have(prog: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {prog} >/dev/null 2>&1")])
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Why this machine cannot run the test, if it cannot.
+/// Why this machine cannot run the test (as root, with `tools`), if it cannot.
 fn cannot_run(tools: &[&str]) -> Option<String> {
-    let uid = Command::new("id").arg("-u").output().ok()?;
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        return Some("needs root".into());
-    }
-    let missing: Vec<&str> = tools.iter().copied().filter(|t| !have(t)).collect();
-    if !missing.is_empty() {
-        let msg = format!("needs {}", missing.join(", "));
-        // CI installs them (.ci/run): there, a missing tool is a failure, not a skip.
-        assert!(std::env::var_os("CI").is_none(), "{msg}");
-        return Some(msg);
-    }
-    None
+    cannot_run_as(tools, true)
 }
 
 /// A network namespace with its loopback up; deleted on drop.
@@ -91,49 +66,13 @@ impl Netns {
 
     /// Wait (at most 10 s) until TCP `ports` listen in the namespace.
     fn wait_listening(&self, ports: &[u16]) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let out = self.cmd("ss").args(["-Hltn"]).output().unwrap();
-            let s = String::from_utf8_lossy(&out.stdout);
-            if ports.iter().all(|p| s.contains(&format!(":{p} "))) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "servers not listening: {s}");
-            thread::sleep(Duration::from_millis(50));
-        }
+        common::wait_listening(|| self.cmd("ss"), ports);
     }
 }
 
 impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
-    }
-}
-
-/// Children started here: killed (SIGKILL, by PID) and reaped on drop.
-#[derive(Default)]
-struct Procs(Vec<Child>);
-
-impl Procs {
-    fn spawn(&mut self, mut c: Command) -> u32 {
-        let child = c
-            .stdin(Stdio::piped()) // never written: openssl s_server stops at EOF
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let pid = child.id();
-        self.0.push(child);
-        pid
-    }
-}
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
     }
 }
 

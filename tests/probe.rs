@@ -18,7 +18,7 @@ mod common;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -27,38 +27,7 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tlsautopsy");
 
-fn python() -> &'static str {
-    // Debian's python3: a pyenv shim would put a process between us and the PID we stop.
-    if Path::new("/usr/bin/python3").exists() {
-        "/usr/bin/python3"
-    } else {
-        "python3"
-    }
-}
-
-fn have(prog: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {prog} >/dev/null 2>&1")])
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Why this machine cannot run the test, if it cannot (in CI, a missing tool is a failure).
-fn missing(tools: &[&str], root: bool) -> Option<String> {
-    if root {
-        let uid = Command::new("id").arg("-u").output().ok()?;
-        if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-            return Some("needs root".into());
-        }
-    }
-    let gone: Vec<&str> = tools.iter().copied().filter(|t| !have(t)).collect();
-    if gone.is_empty() {
-        return None;
-    }
-    let msg = format!("needs {}", gone.join(", "));
-    assert!(std::env::var_os("CI").is_none(), "{msg}");
-    Some(msg)
-}
+use common::{cannot_run, python, Procs};
 
 fn tools() -> PathBuf {
     common::root().join("captures/tools")
@@ -96,31 +65,6 @@ fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
     (cert, key)
 }
 
-/// Children started here: killed (SIGKILL, by PID) and reaped on drop.
-#[derive(Default)]
-struct Procs(Vec<Child>);
-
-impl Procs {
-    fn spawn(&mut self, mut c: Command) {
-        let child = c
-            .stdin(Stdio::piped()) // never written: openssl s_server stops at EOF
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.0.push(child);
-    }
-}
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 /// How to run a program: on this host, or inside a namespace.
 #[derive(Clone)]
 struct Place(Option<String>);
@@ -139,16 +83,7 @@ impl Place {
 
     /// Wait (at most 10 s) until TCP `ports` listen.
     fn wait_listening(&self, ports: &[u16]) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let out = self.cmd("ss").args(["-Hltn"]).output().unwrap();
-            let s = String::from_utf8_lossy(&out.stdout);
-            if ports.iter().all(|p| s.contains(&format!(":{p} "))) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "servers not listening: {s}");
-            thread::sleep(Duration::from_millis(50));
-        }
+        common::wait_listening(|| self.cmd("ss"), ports);
     }
 }
 
@@ -485,7 +420,7 @@ fn free_ports(n: usize) -> Vec<u16> {
 
 #[test]
 fn sockets_alone_tell_a_name_block_from_a_cipher_mismatch() {
-    if let Some(why) = missing(&["openssl", "ss", "python3"], false) {
+    if let Some(why) = cannot_run(&["openssl", "ss", "python3"], false) {
         eprintln!("skipped: {why}");
         return;
     }
@@ -787,7 +722,7 @@ impl Drop for Netns {
 #[cfg(feature = "live")]
 #[test]
 fn captured_packets_give_each_attempt_its_verdict() {
-    if let Some(why) = missing(&["openssl", "ip", "ss", "nft", "python3"], true) {
+    if let Some(why) = cannot_run(&["openssl", "ip", "ss", "nft", "python3"], true) {
         eprintln!("skipped: {why}");
         return;
     }

@@ -260,6 +260,50 @@ fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
+/// What one read brought.
+enum Got {
+    /// Bytes, counted and fed to the observer (its new events are in `events`).
+    Bytes,
+    Closed,
+    Reset,
+    /// Nothing before the limit.
+    Timeout,
+    Failed(String),
+}
+
+/// One read of the server's bytes, waiting until `limit` at most.
+fn read_until(
+    stream: &mut TcpStream,
+    limit: Instant,
+    buf: &mut [u8],
+    session: &mut TlsSession,
+    at: &mut Attempt,
+    events: &mut Vec<TlsEvent>,
+) -> Got {
+    let now = Instant::now();
+    if now >= limit {
+        return Got::Timeout;
+    }
+    if stream.set_read_timeout(Some(limit - now)).is_err() {
+        return Got::Failed("cannot set a read timeout".to_string());
+    }
+    match stream.read(buf) {
+        Ok(0) => Got::Closed,
+        Ok(n) => {
+            at.received += n;
+            session.feed(
+                Direction::ToClient,
+                buf.get(..n).unwrap_or_default(),
+                events,
+            );
+            Got::Bytes
+        }
+        Err(e) if is_timeout(&e) => Got::Timeout,
+        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Got::Reset,
+        Err(e) => Got::Failed(e.to_string()),
+    }
+}
+
 /// Through a proxy: sends the CONNECT request and reads the answer's head. `None`: the tunnel
 /// is open (2xx); otherwise how the exchange ended (the answer, if any, is in `at.answer.proxy`).
 fn open_tunnel(
@@ -280,33 +324,18 @@ fn open_tunnel(
         });
     }
     let sent = Instant::now();
+    let limit = sent + timeout;
+    // Byte by byte: the answer's head is small, and a byte past it would be the server's.
     let mut buf = [0u8; 1];
     loop {
-        let now = Instant::now();
-        let limit = sent + timeout;
-        if now >= limit {
-            return Some(End::Silence { waited: now - sent });
-        }
-        if stream.set_read_timeout(Some(limit - now)).is_err() {
-            return Some(End::ReadFailed {
-                error: "cannot set a read timeout".to_string(),
+        if Instant::now() >= limit {
+            return Some(End::Silence {
+                waited: sent.elapsed(),
             });
         }
-        // Byte by byte: the answer's head is small, and a byte past it would be the server's.
-        match stream.read(&mut buf) {
-            Ok(0) => {
-                at.answer.proxy = session.connect_response().cloned();
-                return Some(End::ServerClosed {
-                    after: sent.elapsed(),
-                });
-            }
-            Ok(n) => {
-                at.received += n;
-                session.feed(
-                    Direction::ToClient,
-                    buf.get(..n).unwrap_or_default(),
-                    &mut events,
-                );
+        match read_until(stream, limit, &mut buf, session, at, &mut events) {
+            Got::Bytes => {
+                events.clear();
                 if let Some(r) = session.connect_response() {
                     at.answer.proxy = Some(r.clone());
                     if (200..300).contains(&r.status) {
@@ -323,17 +352,19 @@ fn open_tunnel(
                     return Some(End::ProbeStopped);
                 }
             }
-            Err(e) if is_timeout(&e) => continue,
-            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+            Got::Timeout => {}
+            Got::Closed => {
+                at.answer.proxy = session.connect_response().cloned();
+                return Some(End::ServerClosed {
+                    after: sent.elapsed(),
+                });
+            }
+            Got::Reset => {
                 return Some(End::ServerReset {
                     after: sent.elapsed(),
                 })
             }
-            Err(e) => {
-                return Some(End::ReadFailed {
-                    error: e.to_string(),
-                })
-            }
+            Got::Failed(error) => return Some(End::ReadFailed { error }),
         }
     }
 }
@@ -345,36 +376,27 @@ fn linger_to_end(
     at: &mut Attempt,
     sent: Instant,
 ) -> End {
-    let start = Instant::now();
+    let limit = Instant::now() + LINGER;
     let mut buf = [0u8; 4096];
     let mut events = Vec::new();
     loop {
-        let now = Instant::now();
-        if now >= start + LINGER || stream.set_read_timeout(Some(start + LINGER - now)).is_err() {
+        if Instant::now() >= limit {
             return End::ProbeStopped;
         }
-        match stream.read(&mut buf) {
-            Ok(0) => {
+        match read_until(stream, limit, &mut buf, session, at, &mut events) {
+            Got::Bytes => events.clear(),
+            Got::Timeout => {}
+            Got::Closed => {
                 return End::ServerClosed {
                     after: sent.elapsed(),
                 }
             }
-            Ok(n) => {
-                at.received += n;
-                session.feed(
-                    Direction::ToClient,
-                    buf.get(..n).unwrap_or_default(),
-                    &mut events,
-                );
-                events.clear();
-            }
-            Err(e) if is_timeout(&e) => {}
-            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+            Got::Reset => {
                 return End::ServerReset {
                     after: sent.elapsed(),
                 }
             }
-            Err(_) => return End::ProbeStopped,
+            Got::Failed(_) => return End::ProbeStopped,
         }
     }
 }
@@ -434,36 +456,34 @@ pub fn run(plan: Plan, route: &Route, timeout: Duration) -> Attempt {
     let mut buf = vec![0u8; 16 * 1024];
     let mut done: Option<Instant> = None;
     let end = loop {
-        let now = Instant::now();
         let limit = done.map_or(sent + timeout, |d| d + LINGER);
-        if now >= limit {
+        if Instant::now() >= limit {
             break match done {
                 Some(_) => End::ProbeStopped,
-                None => End::Silence { waited: now - sent },
+                None => End::Silence {
+                    waited: sent.elapsed(),
+                },
             };
         }
-        if stream.set_read_timeout(Some(limit - now)).is_err() {
-            break End::ReadFailed {
-                error: "cannot set a read timeout".to_string(),
-            };
-        }
-        match stream.read(&mut buf) {
-            Ok(0) => {
-                break End::ServerClosed {
-                    after: sent.elapsed(),
-                }
-            }
-            Ok(n) => {
-                let got = buf.get(..n).unwrap_or_default();
-                at.received += n;
+        match read_until(
+            &mut stream,
+            limit,
+            &mut buf,
+            &mut session,
+            &mut at,
+            &mut events,
+        ) {
+            Got::Bytes => {
                 at.first_byte_after.get_or_insert_with(|| sent.elapsed());
-                session.feed(Direction::ToClient, got, &mut events);
-                for e in &events {
-                    if let (Direction::ToClient, TlsEventKind::Alert(a)) = (e.dir, &e.kind) {
-                        at.answer.alert.get_or_insert(*a);
-                    }
-                    if let (Direction::ToClient, TlsEventKind::Malformed(m)) = (e.dir, &e.kind) {
-                        at.answer.malformed.get_or_insert_with(|| m.clone());
+                for e in events.iter().filter(|e| e.dir == Direction::ToClient) {
+                    match &e.kind {
+                        TlsEventKind::Alert(a) => {
+                            at.answer.alert.get_or_insert(*a);
+                        }
+                        TlsEventKind::Malformed(m) => {
+                            at.answer.malformed.get_or_insert_with(|| m.clone());
+                        }
+                        _ => {}
                     }
                 }
                 if done.is_none() && answered(&session, &events) {
@@ -474,17 +494,18 @@ pub fn run(plan: Plan, route: &Route, timeout: Duration) -> Attempt {
                     break End::ProbeStopped;
                 }
             }
-            Err(e) if is_timeout(&e) => continue,
-            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+            Got::Timeout => {}
+            Got::Closed => {
+                break End::ServerClosed {
+                    after: sent.elapsed(),
+                }
+            }
+            Got::Reset => {
                 break End::ServerReset {
                     after: sent.elapsed(),
                 }
             }
-            Err(e) => {
-                break End::ReadFailed {
-                    error: e.to_string(),
-                }
-            }
+            Got::Failed(error) => break End::ReadFailed { error },
         }
     };
     at.end = end;

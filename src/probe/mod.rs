@@ -1330,6 +1330,25 @@ fn attempt_json(f: &Finding) -> AttemptJson<'_> {
     }
 }
 
+/// The verdicts of the attempts' connections, through `sink` (the `analyze` printers).
+fn print_judged<'f>(
+    sink: &mut dyn ReportSink,
+    findings: impl IntoIterator<Item = &'f Finding>,
+    files: &[String],
+) -> io::Result<()> {
+    for f in findings {
+        if let Some((conn, verdict)) = &f.judged {
+            sink.connection(&ConnReport {
+                conn,
+                verdict,
+                files,
+                json_tail: None,
+            })?;
+        }
+    }
+    Ok(())
+}
+
 fn print_json(
     out: &mut dyn Write,
     target: &Target,
@@ -1339,19 +1358,11 @@ fn print_json(
     info: &CaptureInfo,
     files: &[String],
 ) -> io::Result<()> {
-    {
-        let mut sink = crate::report::json::JsonLinesReport::new(&mut *out);
-        for f in findings {
-            if let Some((c, v)) = &f.judged {
-                sink.connection(&ConnReport {
-                    conn: c,
-                    verdict: v,
-                    files,
-                    json_tail: None,
-                })?;
-            }
-        }
-    }
+    print_judged(
+        &mut crate::report::json::JsonLinesReport::new(&mut *out),
+        findings,
+        files,
+    )?;
     let line = ProbeLine {
         schema: 1,
         kind: "probe",
@@ -1512,16 +1523,7 @@ fn print_text(
         writeln!(out)?;
         writeln!(out, "Packet evidence:")?;
         let mut sink = crate::report::text::TextReport::new(&mut *out, true, ladder);
-        for f in failed {
-            if let Some((c, v)) = &f.judged {
-                sink.connection(&ConnReport {
-                    conn: c,
-                    verdict: v,
-                    files,
-                    json_tail: None,
-                })?;
-            }
-        }
+        print_judged(&mut sink, failed, files)?;
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
@@ -421,4 +421,86 @@ pub fn gencap(out: &Path, args: &[&str]) {
         .status()
         .expect("run gencap");
     assert!(st.success(), "tlsautopsy-gencap {args:?} failed");
+}
+
+/// The python3 that runs the servers of `captures/tools`: Debian's, since a pyenv shim would put a
+/// process between us and the PID we stop.
+pub fn python() -> &'static str {
+    if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    }
+}
+
+/// `prog` is on the PATH.
+pub fn have(prog: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {prog} >/dev/null 2>&1")])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Why this machine cannot run a test that needs `tools` (and root, when `root`), if it cannot.
+/// CI installs the tools (.ci/run): there, a missing tool is a failure, not a skip.
+pub fn cannot_run(tools: &[&str], root: bool) -> Option<String> {
+    if root {
+        let uid = Command::new("id").arg("-u").output().ok()?;
+        if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+            return Some("needs root".into());
+        }
+    }
+    let missing: Vec<&str> = tools.iter().copied().filter(|t| !have(t)).collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let msg = format!("needs {}", missing.join(", "));
+    assert!(std::env::var_os("CI").is_none(), "{msg}");
+    Some(msg)
+}
+
+/// Children started by a test: killed (SIGKILL, by PID) and reaped on drop.
+#[derive(Default)]
+pub struct Procs(pub Vec<Child>);
+
+impl Procs {
+    /// Starts `c` with its output discarded; returns its PID.
+    pub fn spawn(&mut self, mut c: Command) -> u32 {
+        let child = c
+            .stdin(Stdio::piped()) // never written: openssl s_server stops at EOF
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start a test server");
+        let pid = child.id();
+        self.0.push(child);
+        pid
+    }
+}
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Waits (at most 10 s) until TCP `ports` listen, as `ss -Hltn` run by `ss()` shows them (on this
+/// host, or in a namespace).
+pub fn wait_listening(mut ss: impl FnMut() -> Command, ports: &[u16]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let out = ss().args(["-Hltn"]).output().expect("run ss");
+        let s = String::from_utf8_lossy(&out.stdout);
+        if ports.iter().all(|p| s.contains(&format!(":{p} "))) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "servers not listening: {s}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
