@@ -9,7 +9,9 @@ use etherparse::{
 
 use super::frag::{FragKey, FragResult, Reassembler};
 use super::link::{be16, be32};
+use super::tunnel;
 use super::{Decoded, IcmpError, IpInfo, SkipReason, TcpFlags, TcpOptions, TcpPacket};
+use crate::capture::LinkType;
 
 const TCP: u8 = IpNumber::TCP.0;
 const ICMP: u8 = IpNumber::ICMP.0;
@@ -111,6 +113,18 @@ pub(crate) fn decode_ip<'a>(
     frags: &mut Reassembler,
     now: u64,
 ) -> Decoded<'a> {
+    decode_ip_in(packet, strict, frame_cut, frags, now, 0)
+}
+
+/// [`decode_ip`] for a packet inside `depth` tunnels.
+fn decode_ip_in<'a>(
+    packet: &'a [u8],
+    strict: bool,
+    frame_cut: usize,
+    frags: &mut Reassembler,
+    now: u64,
+    depth: u8,
+) -> Decoded<'a> {
     match packet.first().map(|b| b >> 4) {
         Some(4 | 6) => {}
         Some(_) if !strict => return skipped(SkipReason::NotIp),
@@ -124,8 +138,8 @@ pub(crate) fn decode_ip<'a>(
         return skipped(SkipReason::Malformed);
     }
     match &ip {
-        LaxIpSlice::Ipv4(v4) => ipv4(v4, packet, frame_cut, frags, now),
-        LaxIpSlice::Ipv6(v6) => ipv6(v6, packet, frame_cut, frags, now),
+        LaxIpSlice::Ipv4(v4) => ipv4(v4, packet, frame_cut, frags, now, depth),
+        LaxIpSlice::Ipv6(v6) => ipv6(v6, packet, frame_cut, frags, now, depth),
     }
 }
 
@@ -135,6 +149,7 @@ fn ipv4<'a>(
     frame_cut: usize,
     frags: &mut Reassembler,
     now: u64,
+    depth: u8,
 ) -> Decoded<'a> {
     let h = v4.header();
     let info = IpInfo {
@@ -181,7 +196,7 @@ fn ipv4<'a>(
     match payload.ip_number.0 {
         TCP => tcp(info, Cow::Borrowed(payload.payload), missing),
         ICMP => icmp4(info, payload.payload),
-        _ => skipped(SkipReason::NotTcp),
+        other => tunneled(other, payload.payload, frame_cut, frags, now, depth),
     }
 }
 
@@ -201,6 +216,7 @@ fn ipv6<'a>(
     frame_cut: usize,
     frags: &mut Reassembler,
     now: u64,
+    depth: u8,
 ) -> Decoded<'a> {
     let h = v6.header();
     let info = IpInfo {
@@ -258,8 +274,45 @@ fn ipv6<'a>(
     match payload.ip_number.0 {
         TCP => tcp(info, Cow::Borrowed(payload.payload), missing),
         ICMPV6 => icmp6(info, payload.payload),
-        _ => skipped(SkipReason::NotTcp),
+        other => tunneled(other, payload.payload, frame_cut, frags, now, depth),
     }
+}
+
+/// A packet of protocol `proto` (UDP, GRE, IP in IP...) that may carry a tunnel: the packet inside,
+/// decoded as any other ([`super::tunnel`]); not a tunnel we open: not TCP.
+fn tunneled<'a>(
+    proto: u8,
+    payload: &'a [u8],
+    frame_cut: usize,
+    frags: &mut Reassembler,
+    now: u64,
+    depth: u8,
+) -> Decoded<'a> {
+    if depth >= tunnel::MAX_DEPTH {
+        return skipped(SkipReason::NotTcp);
+    }
+    let Some((kind, inner)) = tunnel::inner(proto, payload) else {
+        return skipped(SkipReason::NotTcp);
+    };
+    let packet = match kind {
+        tunnel::Inner::Ip => inner,
+        tunnel::Inner::Ethernet => match super::link::to_network(LinkType::ETHERNET, inner) {
+            Ok(net) => net.packet,
+            Err(reason) => return skipped(reason),
+        },
+    };
+    if let Some(d) = plain_tcp(packet) {
+        return d;
+    }
+    decode_ip_in(packet, true, frame_cut, frags, now, depth.saturating_add(1))
+}
+
+/// The protocol number and payload of an IP packet that is not a fragment (for following tunnels
+/// where only the layout matters, [`super::tunnel_payload`]).
+pub(crate) fn transport(packet: &[u8]) -> Option<(u8, &[u8])> {
+    let (ip, _) = LaxIpSlice::from_slice(packet).ok()?;
+    let payload = ip.payload();
+    (!payload.fragmented).then_some((payload.ip_number.0, payload.payload))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -1,5 +1,6 @@
 //! Frame decoding: link layer (Ethernet with VLAN/QinQ, PPPoE, Linux SLL/SLL2, raw IP, BSD NULL/LOOP),
-//! IPv4 (with fragment reassembly) and IPv6 (with extension headers), TCP, and ICMP/ICMPv6 errors that quote TCP.
+//! IPv4 (with fragment reassembly) and IPv6 (with extension headers), tunnels (Geneve, VXLAN, GTP-U,
+//! GRE, IP in IP: [`tunnel`]), TCP, and ICMP/ICMPv6 errors that quote TCP.
 //!
 //! Decoding never fails hard: what cannot be decoded is reported as [`Decoded::Skipped`] with a reason,
 //! and packets cut by the capture's snaplen are decoded as far as they go, with the missing TCP payload
@@ -26,6 +27,7 @@ mod ip;
 mod link;
 #[cfg(test)]
 mod tests;
+pub mod tunnel;
 
 pub use frag::FragmentLimits;
 
@@ -330,6 +332,42 @@ pub fn network_offset(link: crate::capture::LinkType, data: &[u8]) -> Option<usi
     let net = link::to_network(link, data).ok()?;
     let off = (net.packet.as_ptr() as usize).checked_sub(data.as_ptr() as usize)?;
     (off <= data.len()).then_some(off)
+}
+
+/// For a frame that carries a tunnel the decoder opens ([`tunnel`]): the innermost packet as a
+/// frame of its own, its link type (Ethernet, or raw IP) and where it starts in `data`. `None` when
+/// the frame carries no such tunnel. The evidence file keeps these inner frames, so that the rules
+/// for a plain frame (redaction, anonymization) apply to them as they are.
+pub fn tunnel_payload(
+    link: crate::capture::LinkType,
+    data: &[u8],
+) -> Option<(crate::capture::LinkType, usize)> {
+    use crate::capture::LinkType;
+    let mut packet = link::to_network(link, data).ok()?.packet;
+    let mut found = None;
+    for _ in 0..tunnel::MAX_DEPTH {
+        let Some((proto, payload)) = ip::transport(packet) else {
+            break;
+        };
+        let Some((kind, inner)) = tunnel::inner(proto, payload) else {
+            break;
+        };
+        let off = (inner.as_ptr() as usize).checked_sub(data.as_ptr() as usize)?;
+        match kind {
+            tunnel::Inner::Ip => {
+                found = Some((LinkType::RAW, off));
+                packet = inner;
+            }
+            tunnel::Inner::Ethernet => {
+                found = Some((LinkType::ETHERNET, off));
+                match link::to_network(LinkType::ETHERNET, inner) {
+                    Ok(net) => packet = net.packet,
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+    found.filter(|(_, off)| *off <= data.len())
 }
 
 /// Whether frames of this link type are decoded (frames of other link types are skipped as

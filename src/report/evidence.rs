@@ -473,7 +473,7 @@ impl EvidencePlan {
             &comments,
             &format!("tlsautopsy {}", env!("CARGO_PKG_VERSION")),
         )?;
-        let mut ifaces: HashMap<(u16, u32), u32> = HashMap::new();
+        let mut ifaces: HashMap<(u16, u32, u32), u32> = HashMap::new();
         let mut stats = EvidenceStats {
             connections: c.selected.len(),
             ..Default::default()
@@ -495,10 +495,18 @@ impl EvidencePlan {
                 return;
             };
             let frame = &df.frame;
-            let mut buf = frame.data.to_vec();
-            let layout = rewrite::layout(frame.link, &buf);
+            // A frame that tunnels its packet is kept as the packet it carries (Ethernet or raw
+            // IP): the rules for a plain frame (redaction, anonymization, checksums) then apply
+            // as they are, and the underlay's headers and addresses are left out.
+            let (link, off) =
+                crate::decode::tunnel_payload(frame.link, frame.data).unwrap_or((frame.link, 0));
+            let mut buf = frame.data.get(off..).unwrap_or_default().to_vec();
+            let origlen = frame
+                .origlen
+                .saturating_sub(u32::try_from(off).unwrap_or(u32::MAX));
+            let layout = rewrite::layout(link, &buf);
             if let Some(a) = anon {
-                rewrite::anonymize_link(&mut buf, frame.link, a);
+                rewrite::anonymize_link(&mut buf, link, a);
                 if let Some(l) = layout.as_ref() {
                     rewrite::anonymize(&mut buf, l, a);
                 }
@@ -528,19 +536,24 @@ impl EvidencePlan {
                 rewrite::mask_payload_addresses(&mut buf, l, caplen);
             }
             buf.truncate(caplen);
-            let key = (file, frame.interface);
+            let key = (file, frame.interface, link.0);
             let id = match ifaces.get(&key) {
                 Some(id) => *id,
                 None => {
                     let desc = format!(
-                        "input {} ({}) interface {}",
+                        "input {} ({}) interface {}{}",
                         file + 1,
                         paths.get(usize::from(file)).map_or("?", String::as_str),
-                        frame.interface
+                        frame.interface,
+                        if off > 0 {
+                            ": the packets its tunnels carry (Geneve, VXLAN, GTP-U, GRE or IP in IP headers left out)"
+                        } else {
+                            ""
+                        }
                     );
                     let desc = anon.map_or_else(|| desc.clone(), |a| a.text(&desc).into_owned());
                     // Snaplen 0: not limited (packets cut for redaction say so by their own lengths).
-                    match w.interface(frame.link.0, 0, "", &desc) {
+                    match w.interface(link.0, 0, "", &desc) {
                         Ok(id) => {
                             ifaces.insert(key, id);
                             id
@@ -556,7 +569,7 @@ impl EvidencePlan {
             if !notes.is_empty() {
                 stats.commented += 1;
             }
-            if let Err(e) = w.packet(id, frame.ts.0, &buf, frame.origlen, &notes) {
+            if let Err(e) = w.packet(id, frame.ts.0, &buf, origlen, &notes) {
                 err = Some(e);
                 return;
             }
