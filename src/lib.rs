@@ -22,6 +22,9 @@
 //! - [`addr`] writes addresses as text (for the verdicts and the reports); [`recent`] remembers the
 //!   answers to work that comes back with the same input (certificates, cipher suite lists).
 #![forbid(unsafe_code)]
+// The module docs explain the design down to private items (read them with
+// `cargo doc --document-private-items`); linking to those from public docs is deliberate.
+#![allow(rustdoc::private_intra_doc_links)]
 
 pub mod addr;
 pub mod analyze;

@@ -60,7 +60,8 @@ use hello::{HelloSpec, Offer};
 /// `tlsautopsy probe` flags.
 #[derive(Args, Debug)]
 pub struct ProbeArgs {
-    /// The endpoint: HOST, HOST:PORT, [IPv6]:PORT or an https:// URL (port 443 by default).
+    /// The endpoint: HOST, HOST:PORT, an IPv6 address in brackets with a port, or an https:// URL
+    /// (port 443 by default).
     #[arg(value_name = "HOST[:PORT]")]
     pub target: String,
     /// Server name to send (default: the host name; none for an IP address).
