@@ -422,20 +422,7 @@ fn live_reports_each_handshake_as_it_dies() {
     };
     let mut procs = Procs::default();
     let dir = temp_dir("verdicts");
-    let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
-    let st = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        ])
-        .args(["-subj", "/CN=localhost", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let (cert, key) = common::self_signed(&dir, "localhost");
     let s_server = |port: u16, extra: &[&str]| {
         let mut c = ns.cmd("openssl");
         c.args(["s_server", "-accept", &format!("127.0.0.1:{port}"), "-www"])

@@ -40,31 +40,6 @@ fn temp_dir(tag: &str) -> PathBuf {
     d
 }
 
-/// A self-signed certificate for `allowed.test` (cert, key).
-fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let st = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
-        ])
-        .args([
-            "-subj",
-            "/CN=allowed.test",
-            "-addext",
-            "subjectAltName=DNS:allowed.test",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success(), "openssl req");
-    (cert, key)
-}
-
 /// How to run a program: on this host, or inside a namespace.
 #[derive(Clone)]
 struct Place(Option<String>);
@@ -112,7 +87,7 @@ struct Servers {
 }
 
 fn start_servers(place: &Place, ports: [u16; 10], dir: &Path) -> Servers {
-    let (cert, key) = certificate(dir);
+    let (cert, key) = common::self_signed(dir, "allowed.test");
     let [ok, filter_fin, filter_rst, old_suite, silent, http, first_segment, proxy_allow, proxy_deny, proxy_auth] =
         ports;
     let mut procs = Procs::default();

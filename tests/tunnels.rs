@@ -126,20 +126,7 @@ fn vxlan_made_by_the_kernel() {
 
     let dir = tmp("vxlan");
     std::fs::create_dir_all(&dir).unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let st = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
-        ])
-        .args(["-subj", "/CN=vx.test", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let (cert, key) = common::self_signed(&dir, "vx.test");
     let mut procs = Procs::default();
     let server = |port: &str, extra: &[&str]| {
         let mut c = in_ns(&b, "openssl");

@@ -504,3 +504,25 @@ pub fn wait_listening(mut ss: impl FnMut() -> Command, ports: &[u16]) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// A self-signed RSA certificate for `name` (also its subjectAltName), made by `openssl req` in
+/// `dir`: (certificate, key) PEM files.
+pub fn self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let st = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+        ])
+        .args(["-subj", &format!("/CN={name}")])
+        .args(["-addext", &format!("subjectAltName=DNS:{name}")])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run openssl req");
+    assert!(st.success(), "openssl req");
+    (cert, key)
+}
