@@ -209,6 +209,8 @@ pub struct Totals {
     pub bytes: u64,
     pub tcp_packets: u64,
     pub icmp_errors: u64,
+    /// Frames whose TCP segment or ICMP error came inside a tunnel (Geneve, VXLAN...).
+    pub tunneled: u64,
     /// ICMP errors that quote no tracked connection.
     pub icmp_unmatched: u64,
     pub skipped: Vec<(SkipReason, u64)>,
@@ -693,6 +695,8 @@ impl Analyzer {
         skipped.sort();
         self.totals.skipped = skipped;
         self.totals.limits.fragments = self.decoder.stats().fragments_dropped_limit;
+        // (Sharded: every worker decodes every tunneled frame, so each has the whole count.)
+        self.totals.tunneled = self.decoder.stats().tunneled;
         self.totals.clone()
     }
 

@@ -182,6 +182,7 @@ struct Summary {
     outcomes: std::collections::BTreeMap<String, u64>,
     frames: u64,
     tcp_packets: u64,
+    tunneled: u64,
     icmp_errors: u64,
     skipped: std::collections::BTreeMap<String, u64>,
     evicted_connections: u64,

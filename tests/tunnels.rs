@@ -193,7 +193,11 @@ fn vxlan_made_by_the_kernel() {
         Vec::<String>::new()
     );
 
-    let conns = connections(&cap);
+    let run = common::analyze_json(&[&cap], &[]);
+    let summary = run.summary.expect("a summary line");
+    assert!(summary["tcp_packets"].as_u64().unwrap() > 10, "{summary}");
+    assert_eq!(summary["tunneled"], summary["tcp_packets"], "{summary}");
+    let conns = run.connections;
     assert_eq!(conns.len(), 2, "{conns:#?}");
     let by_port = |p: &str| {
         conns
@@ -237,7 +241,11 @@ fn geneve_peer_capture() {
     };
     let file = peers.join("zeek/traces/geneve-47101.pcap");
     // Zeek's conn.log for this trace: 145.40.68.75:443, SF, service ssl, inside Geneve.
-    let conns = connections(&file);
+    let run = common::analyze_json(&[&file], &[]);
+    let summary = run.summary.expect("a summary line");
+    assert_eq!(summary["tunneled"], 24, "every packet came inside Geneve");
+    assert_eq!(summary["tcp_packets"], 24);
+    let conns = run.connections;
     assert_eq!(conns.len(), 1, "{conns:#?}");
     let c = &conns[0];
     assert_eq!(c["server"], "145.40.68.75:443");

@@ -307,6 +307,11 @@ fn tunneled<'a>(
     decode_ip_in(packet, true, frame_cut, frags, now, depth.saturating_add(1))
 }
 
+/// The packet carries a tunnel [`super::tunnel`] opens.
+pub(crate) fn carries_tunnel(packet: &[u8]) -> bool {
+    transport(packet).is_some_and(|(proto, payload)| tunnel::inner(proto, payload).is_some())
+}
+
 /// The protocol number and payload of an IP packet that is not a fragment (for following tunnels
 /// where only the layout matters, [`super::tunnel_payload`]).
 pub(crate) fn transport(packet: &[u8]) -> Option<(u8, &[u8])> {

@@ -269,6 +269,8 @@ pub struct DecodeStats {
     pub malformed: u64,
     /// Skipped: link types not decoded, with the number of frames of each.
     pub unsupported_link_types: BTreeMap<u32, u64>,
+    /// Frames whose TCP segment or ICMP error was found inside a tunnel ([`tunnel`]).
+    pub tunneled: u64,
     /// IP datagrams completed from fragments.
     pub datagrams_reassembled: u64,
     /// Fragments that went into completed datagrams.
@@ -427,7 +429,11 @@ impl Decoder {
                 let frame_cut = usize::try_from(frame.origlen)
                     .unwrap_or(usize::MAX)
                     .saturating_sub(data.len());
-                ip::decode_ip(packet, strict, frame_cut, &mut self.frags, frame.ts.0)
+                let d = ip::decode_ip(packet, strict, frame_cut, &mut self.frags, frame.ts.0);
+                if !matches!(d, Decoded::Skipped(_)) && ip::carries_tunnel(packet) {
+                    self.stats.tunneled = self.stats.tunneled.saturating_add(1);
+                }
+                d
             }
         };
         self.count(&decoded);

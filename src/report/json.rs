@@ -408,6 +408,7 @@ pub struct JsonSummary<'a> {
     pub frames: u64,
     pub tcp_packets: u64,
     pub icmp_errors: u64,
+    pub tunneled: u64,
     pub skipped: std::collections::BTreeMap<String, u64>,
     pub evicted_connections: u64,
     pub max_live_connections: usize,
@@ -725,6 +726,7 @@ impl<W: Write> ReportSink for JsonLinesReport<W> {
             frames: s.totals.frames,
             tcp_packets: s.totals.tcp_packets,
             icmp_errors: s.totals.icmp_errors,
+            tunneled: s.totals.tunneled,
             skipped: s
                 .totals
                 .skipped

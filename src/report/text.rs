@@ -299,6 +299,13 @@ impl<W: Write> ReportSink for TextReport<W> {
                 b.since(a) as f64 / 1e9
             )?;
         }
+        if tot.tunneled > 0 {
+            writeln!(
+                self.out,
+                "  {} of them inside tunnels (Geneve, VXLAN, GTP-U, GRE or IP in IP): the connections are the inner ones",
+                tot.tunneled
+            )?;
+        }
         if !tot.skipped.is_empty() {
             let parts: Vec<String> = tot
                 .skipped
