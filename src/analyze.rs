@@ -143,6 +143,8 @@ pub struct Connection {
     pub judged_because: JudgedBecause,
     /// Bytes it held for reassembly when last accounted (see [`Options::max_buffered_total`]).
     pub buffered: usize,
+    /// The tunnel its first packet came in (Geneve, VXLAN...), if any.
+    pub tunnel: Option<crate::decode::TunnelInfo>,
     /// Times its out-of-order data was given up because of [`Options::max_buffered_total`].
     pub buffers_released: u32,
 }
@@ -751,6 +753,7 @@ impl Analyzer {
             judged_because: JudgedBecause::EndOfInput,
             buffered: 0,
             buffers_released: 0,
+            tunnel: self.decoder.last_tunnel(),
         });
         self.next_id += 1;
         self.totals.connections += 1;

@@ -34,6 +34,7 @@ struct Connection {
     alerts: Vec<Alert>,
     http_status: Option<u16>,
     proxy: Option<Proxy>,
+    tunnel: Option<Tunnel>,
     client_hello: Option<ClientHello>,
     server_hello: Option<ServerHello>,
     certificates: Vec<Cert>,
@@ -55,6 +56,16 @@ struct Alert {
     name: String,
     code: u8,
     frame: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Tunnel {
+    kind: String,
+    id: Option<u32>,
+    outer_src: String,
+    outer_dst: String,
 }
 
 #[derive(Deserialize)]

@@ -209,6 +209,10 @@ fn vxlan_made_by_the_kernel() {
     assert_eq!(ok["outcome"], "handshake_complete", "{ok}");
     assert_eq!(ok["sni"], "vx.test");
     assert!(ok["client"].as_str().unwrap().starts_with("192.168.77.1:"));
+    assert_eq!(ok["tunnel"]["kind"], "vxlan", "{ok}");
+    assert_eq!(ok["tunnel"]["id"], 42);
+    assert_eq!(ok["tunnel"]["outer_src"], "10.99.0.1");
+    assert_eq!(ok["tunnel"]["outer_dst"], "10.99.0.2");
     let refused = by_port("4434");
     assert_eq!(refused["outcome"], "server_alert", "{refused}");
     assert_eq!(refused["cause"], "cipher_mismatch");
@@ -249,6 +253,10 @@ fn geneve_peer_capture() {
     assert_eq!(conns.len(), 1, "{conns:#?}");
     let c = &conns[0];
     assert_eq!(c["server"], "145.40.68.75:443");
+    // tshark: geneve.vni 0x001092, outer 127.0.0.1 both ways.
+    assert_eq!(c["tunnel"]["kind"], "geneve");
+    assert_eq!(c["tunnel"]["id"], 4242);
+    assert_eq!(c["tunnel"]["outer_src"], "127.0.0.1");
     assert_eq!(c["outcome"], "handshake_complete");
     assert_eq!(c["sni"], "www.kernel.org");
     assert_eq!(c["tls_version"], "TLS 1.2");

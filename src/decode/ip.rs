@@ -291,12 +291,12 @@ fn tunneled<'a>(
     if depth >= tunnel::MAX_DEPTH {
         return skipped(SkipReason::NotTcp);
     }
-    let Some((kind, inner)) = tunnel::inner(proto, payload) else {
+    let Some(t) = tunnel::open(proto, payload) else {
         return skipped(SkipReason::NotTcp);
     };
-    let packet = match kind {
-        tunnel::Inner::Ip => inner,
-        tunnel::Inner::Ethernet => match super::link::to_network(LinkType::ETHERNET, inner) {
+    let packet = match t.inner {
+        tunnel::Inner::Ip => t.bytes,
+        tunnel::Inner::Ethernet => match super::link::to_network(LinkType::ETHERNET, t.bytes) {
             Ok(net) => net.packet,
             Err(reason) => return skipped(reason),
         },
@@ -307,9 +307,27 @@ fn tunneled<'a>(
     decode_ip_in(packet, true, frame_cut, frags, now, depth.saturating_add(1))
 }
 
-/// The packet carries a tunnel [`super::tunnel`] opens.
-pub(crate) fn carries_tunnel(packet: &[u8]) -> bool {
-    transport(packet).is_some_and(|(proto, payload)| tunnel::inner(proto, payload).is_some())
+/// The outermost tunnel a packet carries, if [`super::tunnel`] opens it.
+pub(crate) fn outer_tunnel(packet: &[u8]) -> Option<super::TunnelInfo> {
+    let (ip, _) = LaxIpSlice::from_slice(packet).ok()?;
+    let (src, dst) = match &ip {
+        LaxIpSlice::Ipv4(v4) => (
+            IpAddr::V4(v4.header().source_addr()),
+            IpAddr::V4(v4.header().destination_addr()),
+        ),
+        LaxIpSlice::Ipv6(v6) => (
+            IpAddr::V6(v6.header().source_addr()),
+            IpAddr::V6(v6.header().destination_addr()),
+        ),
+    };
+    let (proto, payload) = transport(packet)?;
+    let t = tunnel::open(proto, payload)?;
+    Some(super::TunnelInfo {
+        kind: t.kind,
+        id: t.id,
+        outer_src: src,
+        outer_dst: dst,
+    })
 }
 
 /// The protocol number and payload of an IP packet that is not a fragment (for following tunnels

@@ -31,6 +31,16 @@ pub mod tunnel;
 
 pub use frag::FragmentLimits;
 
+/// The outermost tunnel a packet came in ([`tunnel`]): which, its identifier (VNI, TEID, key), and
+/// the addresses of the packet that carried it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TunnelInfo {
+    pub kind: tunnel::Kind,
+    pub id: Option<u32>,
+    pub outer_src: IpAddr,
+    pub outer_dst: IpAddr,
+}
+
 /// IP-level facts of a packet that verdict rules use for provenance (TTL, IP ID).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IpInfo {
@@ -387,6 +397,7 @@ pub fn link_type_supported(link: crate::capture::LinkType) -> bool {
 pub struct Decoder {
     frags: frag::Reassembler,
     stats: DecodeStats,
+    last_tunnel: Option<TunnelInfo>,
 }
 
 impl Default for Decoder {
@@ -406,12 +417,14 @@ impl Decoder {
         Decoder {
             frags: frag::Reassembler::new(limits),
             stats: DecodeStats::default(),
+            last_tunnel: None,
         }
     }
 
     /// Decodes one frame. Never fails: what cannot be decoded comes back as [`Decoded::Skipped`].
     #[inline]
     pub fn decode<'a>(&mut self, frame: &Frame<'a>) -> Decoded<'a> {
+        self.last_tunnel = None;
         let data: &'a [u8] = frame.data;
         let decoded = match link::to_network(frame.link, data) {
             Err(reason) => Decoded::Skipped(reason),
@@ -430,8 +443,11 @@ impl Decoder {
                     .unwrap_or(usize::MAX)
                     .saturating_sub(data.len());
                 let d = ip::decode_ip(packet, strict, frame_cut, &mut self.frags, frame.ts.0);
-                if !matches!(d, Decoded::Skipped(_)) && ip::carries_tunnel(packet) {
-                    self.stats.tunneled = self.stats.tunneled.saturating_add(1);
+                if !matches!(d, Decoded::Skipped(_)) {
+                    self.last_tunnel = ip::outer_tunnel(packet);
+                    if self.last_tunnel.is_some() {
+                        self.stats.tunneled = self.stats.tunneled.saturating_add(1);
+                    }
                 }
                 d
             }
@@ -479,6 +495,11 @@ impl Decoder {
         self.stats.fragments_reassembled = f.fragments_reassembled;
         self.stats.fragments_dropped = f.fragments_dropped;
         self.stats.fragments_dropped_limit = f.fragments_dropped_limit;
+    }
+
+    /// The outermost tunnel of the frame [`Decoder::decode`] decoded last, if it came in one.
+    pub fn last_tunnel(&self) -> Option<TunnelInfo> {
+        self.last_tunnel
     }
 
     /// What has been decoded and skipped so far.

@@ -8,7 +8,7 @@
 //! unknown inner protocol, lengths past the end) leaves the packet as it was (not TCP). The decoder
 //! opens at most [`MAX_DEPTH`] tunnels inside one another.
 
-use super::link::be16;
+use super::link::{be16, be32};
 
 /// Tunnels opened inside one another at most (hostile input could nest them without end).
 pub const MAX_DEPTH: u8 = 4;
@@ -17,6 +17,64 @@ const UDP: u8 = 17;
 const GRE: u8 = 47;
 const IPV4_IN_IP: u8 = 4;
 const IPV6_IN_IP: u8 = 41;
+
+/// Which tunnel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Geneve,
+    Vxlan,
+    GtpU,
+    Gre,
+    Erspan,
+    IpInIp,
+}
+
+impl Kind {
+    /// The JSON name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Geneve => "geneve",
+            Kind::Vxlan => "vxlan",
+            Kind::GtpU => "gtp-u",
+            Kind::Gre => "gre",
+            Kind::Erspan => "erspan",
+            Kind::IpInIp => "ip-in-ip",
+        }
+    }
+
+    /// As people write it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Geneve => "Geneve",
+            Kind::Vxlan => "VXLAN",
+            Kind::GtpU => "GTP-U",
+            Kind::Gre => "GRE",
+            Kind::Erspan => "ERSPAN",
+            Kind::IpInIp => "IP-in-IP",
+        }
+    }
+
+    /// What its identifier is called (VNI, TEID, key), if it has one.
+    pub fn id_name(self) -> &'static str {
+        match self {
+            Kind::Geneve | Kind::Vxlan => "VNI",
+            Kind::GtpU => "TEID",
+            Kind::Gre => "key",
+            Kind::Erspan => "session",
+            Kind::IpInIp => "",
+        }
+    }
+}
+
+/// A tunnel opened: which, its identifier, and what it carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Opened<'a> {
+    pub kind: Kind,
+    /// VNI (Geneve, VXLAN), TEID (GTP-U), key (GRE), session (ERSPAN II/III).
+    pub id: Option<u32>,
+    pub inner: Inner,
+    pub bytes: &'a [u8],
+}
 
 /// What a tunnel carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,14 +87,60 @@ pub enum Inner {
 
 /// The packet inside the payload of an IP packet of protocol `proto` (not a fragment), if it is a
 /// tunnel this module opens.
-pub fn inner(proto: u8, payload: &[u8]) -> Option<(Inner, &[u8])> {
+pub fn open(proto: u8, payload: &[u8]) -> Option<Opened<'_>> {
+    let plain = opened;
     match proto {
-        IPV4_IN_IP if payload.first()? >> 4 == 4 => Some((Inner::Ip, payload)),
-        IPV6_IN_IP if payload.first()? >> 4 == 6 => Some((Inner::Ip, payload)),
+        IPV4_IN_IP if payload.first()? >> 4 == 4 => {
+            Some(plain(Kind::IpInIp, None, (Inner::Ip, payload)))
+        }
+        IPV6_IN_IP if payload.first()? >> 4 == 6 => {
+            Some(plain(Kind::IpInIp, None, (Inner::Ip, payload)))
+        }
         GRE => gre(payload),
-        UDP => udp(payload),
+        UDP => {
+            let dst = be16(payload, 2)?;
+            let len = usize::from(be16(payload, 4)?);
+            // The UDP length bounds the body (the capture may hold less, or padding more).
+            let end = if len >= 8 {
+                len.min(payload.len())
+            } else {
+                payload.len()
+            };
+            let body = payload.get(8..end)?;
+            let vni = || {
+                Some(u32::from_be_bytes([
+                    0,
+                    *body.get(4)?,
+                    *body.get(5)?,
+                    *body.get(6)?,
+                ]))
+            };
+            match dst {
+                6081 => Some(plain(Kind::Geneve, vni(), geneve(body)?)),
+                4789 | 8472 => Some(plain(Kind::Vxlan, vni(), vxlan(body)?)),
+                2152 => {
+                    let teid = be32(body, 4);
+                    Some(plain(Kind::GtpU, teid, gtpu(body)?))
+                }
+                _ => None,
+            }
+        }
         _ => None,
     }
+}
+
+fn opened(kind: Kind, id: Option<u32>, (inner, bytes): (Inner, &[u8])) -> Opened<'_> {
+    Opened {
+        kind,
+        id,
+        inner,
+        bytes,
+    }
+}
+
+/// [`open`]'s inner packet alone.
+pub fn inner(proto: u8, payload: &[u8]) -> Option<(Inner, &[u8])> {
+    open(proto, payload).map(|o| (o.inner, o.bytes))
 }
 
 fn ethertype_inner(ethertype: u16, body: &[u8]) -> Option<(Inner, &[u8])> {
@@ -48,46 +152,42 @@ fn ethertype_inner(ethertype: u16, body: &[u8]) -> Option<(Inner, &[u8])> {
     }
 }
 
-/// GRE (RFC 2784/2890): version 0 only (version 1 is PPTP's), no source routing.
-fn gre(p: &[u8]) -> Option<(Inner, &[u8])> {
+/// GRE (RFC 2784/2890): version 0 only (version 1 is PPTP's), no source routing. Its key (or the
+/// ERSPAN session) is the identifier.
+fn gre(p: &[u8]) -> Option<Opened<'_>> {
     let flags = be16(p, 0)?;
     if flags & 0x0007 != 0 || flags & 0x4000 != 0 {
         return None;
     }
     let proto = be16(p, 2)?;
     let mut at = 4usize;
+    let mut key = None;
     for bit in [0x8000u16, 0x2000, 0x1000] {
         // Checksum (with its reserved half), key, sequence number: 4 bytes each when present.
         if flags & bit != 0 {
+            if bit == 0x2000 {
+                key = be32(p, at);
+            }
             at += 4;
         }
     }
     let body = p.get(at..)?;
+    let session = || be16(body, 2).map(|s| u32::from(s & 0x03ff));
     match proto {
         // ERSPAN type I has no header of its own; type II (with a sequence number) has 8 bytes.
-        0x88be if flags & 0x1000 == 0 => Some((Inner::Ethernet, body)),
-        0x88be => Some((Inner::Ethernet, body.get(8..)?)),
+        0x88be if flags & 0x1000 == 0 => Some(opened(Kind::Erspan, None, (Inner::Ethernet, body))),
+        0x88be => Some(opened(
+            Kind::Erspan,
+            session(),
+            (Inner::Ethernet, body.get(8..)?),
+        )),
         // ERSPAN type III: 12 bytes, and 8 more of platform-specific subheader when O is set.
         0x22eb => {
             let o = body.get(11)? & 0x01 != 0;
-            Some((Inner::Ethernet, body.get(if o { 20 } else { 12 }..)?))
+            let inner = body.get(if o { 20 } else { 12 }..)?;
+            Some(opened(Kind::Erspan, session(), (Inner::Ethernet, inner)))
         }
-        other => ethertype_inner(other, body),
-    }
-}
-
-/// A UDP datagram to a tunnel port, by its destination port.
-fn udp(p: &[u8]) -> Option<(Inner, &[u8])> {
-    let dst = be16(p, 2)?;
-    let len = usize::from(be16(p, 4)?);
-    // The UDP length bounds the body (the capture may hold less, or Ethernet padding more).
-    let end = if len >= 8 { len.min(p.len()) } else { p.len() };
-    let body = p.get(8..end)?;
-    match dst {
-        6081 => geneve(body),
-        4789 | 8472 => vxlan(body),
-        2152 => gtpu(body),
-        _ => None,
+        other => Some(opened(Kind::Gre, key, ethertype_inner(other, body)?)),
     }
 }
 
@@ -179,6 +279,17 @@ mod tests {
         // An extension header whose length runs past the end.
         g[12] = 9;
         assert_eq!(gtpu(&g), None);
+        // Which, and its identifier.
+        let mut vx = vec![
+            0x12, 0x34, 0x12, 0xb5, 0, 30, 0, 0, 0x08, 0, 0, 0, 0, 0x01, 0x2c, 0,
+        ];
+        vx.extend_from_slice(&[0u8; 14]);
+        let o = open(17, &vx).unwrap();
+        assert_eq!((o.kind, o.id), (Kind::Vxlan, Some(300)));
+        let mut keyed = vec![0x20, 0x00, 0x86, 0xdd, 0, 0, 0, 7, 0x60];
+        keyed.extend_from_slice(&[0u8; 39]);
+        let o = open(47, &keyed).unwrap();
+        assert_eq!((o.kind, o.id, o.inner), (Kind::Gre, Some(7), Inner::Ip));
         // Geneve with 4 bytes of options, Ethernet inside.
         let mut gn = vec![0x01, 0, 0x65, 0x58, 0, 0, 1, 0, 9, 9, 9, 9];
         gn.extend_from_slice(b"eth");

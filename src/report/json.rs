@@ -58,6 +58,7 @@ pub struct JsonConnection<'a> {
     pub alerts: Vec<JsonAlert>,
     pub http_status: Option<u16>,
     pub proxy: Option<JsonProxy<'a>>,
+    pub tunnel: Option<JsonTunnel>,
     pub client_hello: Option<JsonClientHello<'a>>,
     pub server_hello: Option<JsonServerHello<'a>>,
     pub certificates: Vec<JsonCert<'a>>,
@@ -78,6 +79,15 @@ pub struct JsonAlert {
     pub name: Cow<'static, str>,
     pub code: u8,
     pub frame: u64,
+}
+
+/// The tunnel a connection came in.
+#[derive(Serialize)]
+pub struct JsonTunnel {
+    pub kind: &'static str,
+    pub id: Option<u32>,
+    pub outer_src: String,
+    pub outer_dst: String,
 }
 
 /// The explicit proxy a connection went through.
@@ -190,13 +200,14 @@ write_object!(JsonConnection<'_> {
     "reasons" => reasons, "candidates" => candidates, "sni" => sni, "alpn" => alpn,
     "tls_version" => tls_version, "cipher_suite" => cipher_suite, "alert" => alert,
     "alert_code" => alert_code, "alert_from" => alert_from, "alerts" => alerts,
-    "http_status" => http_status, "proxy" => proxy, "client_hello" => client_hello,
+    "http_status" => http_status, "proxy" => proxy, "tunnel" => tunnel, "client_hello" => client_hello,
     "server_hello" => server_hello, "certificates" => certificates, "timing" => timing,
     "ttl" => ttl, "tcp" => tcp, "evidence" => evidence, "decisive_frame" => decisive_frame,
     "notes" => notes, "wireshark_filter" => wireshark_filter,
 });
 write_object!(JsonAlert { "from" => from, "level" => level, "name" => name, "code" => code, "frame" => frame });
 write_object!(JsonProxy<'_> { "address" => address, "target" => target, "status" => status });
+write_object!(JsonTunnel { "kind" => kind, "id" => id, "outer_src" => outer_src, "outer_dst" => outer_dst });
 write_object!(JsonClientHello<'_> {
     "versions" => versions, "cipher_suites" => cipher_suites, "groups" => groups,
     "key_shares" => key_shares, "signature_algorithms" => signature_algorithms, "ech" => ech,
@@ -569,6 +580,12 @@ pub fn connection<'a>(c: &'a ConnReport<'a>) -> JsonConnection<'a> {
             address: Endpoint(t.server),
             target: &r.target,
             status: tls.connect_response().map(|r| r.status),
+        }),
+        tunnel: conn.tunnel.map(|tn| JsonTunnel {
+            kind: tn.kind.as_str(),
+            id: tn.id,
+            outer_src: tn.outer_src.to_string(),
+            outer_dst: tn.outer_dst.to_string(),
         }),
         client_hello: ch.map(|ch| JsonClientHello {
             versions: Names {
