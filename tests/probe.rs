@@ -691,6 +691,10 @@ impl Netns {
 impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
+        // The namespace's own /etc files (its hosts file), if a test made them.
+        let _ = std::fs::remove_dir_all(format!("/etc/netns/{}", self.0));
+        // (/etc/netns itself only if that left it empty.)
+        let _ = std::fs::remove_dir("/etc/netns");
     }
 }
 
@@ -894,6 +898,48 @@ fn captured_packets_give_each_attempt_its_verdict() {
         assert_eq!(a["end"], "probe_stopped");
         assert!(a["connection_id"].is_u64());
     }
+    // A name with two addresses (the namespace's own hosts file, which `ip netns exec` mounts
+    // over /etc/hosts): --all-addresses probes each, with its own capture and conclusion.
+    let hosts = PathBuf::from(format!("/etc/netns/{}", ns.0));
+    std::fs::create_dir_all(&hosts).unwrap();
+    std::fs::write(
+        hosts.join("hosts"),
+        "127.0.0.1 allowed.test\n::1 allowed.test\n",
+    )
+    .unwrap();
+    let (code, lines, out) = probe(
+        &place,
+        &[
+            "allowed.test:4433",
+            "--all-addresses",
+            "--single",
+            t[0],
+            t[1],
+        ],
+    );
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let probes: Vec<&Value> = lines.iter().filter(|l| l["type"] == "probe").collect();
+    let mut probed: Vec<&str> = probes
+        .iter()
+        .map(|p| p["target"]["address"].as_str().unwrap())
+        .collect();
+    // (In the order the resolver gives them.)
+    probed.sort_unstable();
+    assert_eq!(probed, ["127.0.0.1", "::1"], "{lines:#?}");
+    for p in &probes {
+        assert_eq!(p["conclusion"]["kind"], "tls_ok");
+        assert_eq!(p["target"]["addresses"].as_array().unwrap().len(), 2);
+        let id = &p["attempts"][0]["connection_id"];
+        let conn = lines
+            .iter()
+            .find(|l| l["type"] == "connection" && &l["id"] == id)
+            .unwrap();
+        let server = conn["server"].as_str().unwrap();
+        let want = p["target"]["address"].as_str().unwrap();
+        assert!(server.contains(want), "{server} is not {want}");
+    }
+    let _ = std::fs::remove_dir_all(&hosts);
+
     // The text view says what the packets show.
     let mut c = place.cmd(BIN);
     let out = c

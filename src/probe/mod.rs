@@ -103,9 +103,16 @@ pub struct ProbeArgs {
     #[arg(long)]
     pub no_capture: bool,
     /// Save the captured packets to this pcapng file (the verdicts cite its frame numbers).
-    #[arg(long, value_name = "FILE.pcapng", conflicts_with = "no_capture")]
+    #[arg(long, value_name = "FILE.pcapng", conflicts_with_all = ["no_capture", "all_addresses"])]
     pub write: Option<PathBuf>,
+    /// Probe every address the name resolves to (8 at most), one after the other, instead of the
+    /// first only.
+    #[arg(long, conflicts_with = "proxy")]
+    pub all_addresses: bool,
 }
+
+/// Addresses probed at most with `--all-addresses`.
+const MAX_ADDRESSES: usize = 8;
 
 /// Where to connect.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -916,7 +923,6 @@ pub fn main(a: ProbeArgs) -> anyhow::Result<ExitCode> {
             )
         }
     };
-    let remote = route.addr;
     let sni: Option<String> = if a.no_sni {
         None
     } else {
@@ -936,6 +942,98 @@ pub fn main(a: ProbeArgs) -> anyhow::Result<ExitCode> {
         .map(str::to_string)
         .collect();
 
+    let agent = HelloSpec {
+        offer: Offer::Modern,
+        sni: sni.clone(),
+        alpn,
+        pq: !a.no_pq,
+    };
+    let routes: Vec<Route> = if a.all_addresses && route.connect.is_none() {
+        addrs
+            .iter()
+            .take(MAX_ADDRESSES)
+            .map(|&addr| Route {
+                addr,
+                connect: None,
+            })
+            .collect()
+    } else {
+        vec![route]
+    };
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let mut all_ok = true;
+    let several = routes.len() > 1;
+    // With several addresses, connection ids go on from one address's section to the next, so
+    // that they stay unique in the output.
+    let mut id_offset = 0u64;
+    for (n, route) in routes.iter().enumerate() {
+        let (mut findings, info, files) = probe_route(&a, route, &agent, timeout)?;
+        let mut last = id_offset;
+        for (c, _) in findings.iter_mut().filter_map(|f| f.judged.as_mut()) {
+            c.id += id_offset;
+            last = last.max(c.id);
+        }
+        id_offset = last;
+        let conclusion = conclude(&findings, sni.as_deref(), timeout);
+        all_ok &= conclusion.kind == "tls_ok";
+        // The header names the address probed first, then the others.
+        let mut shown: Vec<SocketAddr> = vec![route.addr];
+        shown.extend(addrs.iter().copied().filter(|x| *x != route.addr));
+        if route.connect.is_some() {
+            shown.clear();
+        }
+        let res = if a.json {
+            print_json(
+                &mut out,
+                &target,
+                &shown,
+                &findings,
+                &conclusion,
+                &info,
+                &files,
+            )
+        } else {
+            let sep = if several && n > 0 { "\n" } else { "" };
+            write!(out, "{sep}")
+                .and_then(|()| {
+                    if several {
+                        writeln!(out, "== address {} of {} ==", n + 1, routes.len())
+                    } else {
+                        Ok(())
+                    }
+                })
+                .and_then(|()| {
+                    print_text(
+                        &mut out,
+                        &target,
+                        &shown,
+                        &findings,
+                        &conclusion,
+                        &info,
+                        &files,
+                        !a.no_ladder,
+                        timeout,
+                    )
+                })
+        };
+        match res.and_then(|()| out.flush()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::from(1)),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(ExitCode::from(if all_ok { 0 } else { 1 }))
+}
+
+/// The attempts along one route, with their verdicts when the packets were captured.
+fn probe_route(
+    a: &ProbeArgs,
+    route: &Route,
+    agent: &HelloSpec,
+    timeout: Duration,
+) -> anyhow::Result<(Vec<Finding>, CaptureInfo, Vec<String>)> {
+    let remote = route.addr;
     let filter = format!(
         "(tcp and host {} and port {}) or icmp or icmp6",
         remote.ip(),
@@ -1003,21 +1101,15 @@ pub fn main(a: ProbeArgs) -> anyhow::Result<ExitCode> {
     };
 
     let mut done: Vec<Attempt> = Vec::new();
-    let agent = HelloSpec {
-        offer: Offer::Modern,
-        sni: sni.clone(),
-        alpn: alpn.clone(),
-        pq: !a.no_pq,
-    };
     let first = Plan {
         name: "agent",
         purpose: "what a current client sends".into(),
         hello: agent.clone(),
     };
-    done.push(attempt::run(first, &route, timeout));
+    done.push(attempt::run(first, route, timeout));
     while !a.single && done.len() < 5 {
-        match next_plan(&done, &agent, &a.control_sni) {
-            Some(p) => done.push(attempt::run(p, &route, timeout)),
+        match next_plan(&done, agent, &a.control_sni) {
+            Some(p) => done.push(attempt::run(p, route, timeout)),
             None => break,
         }
     }
@@ -1065,42 +1157,7 @@ pub fn main(a: ProbeArgs) -> anyhow::Result<ExitCode> {
             judged: j,
         });
     }
-    let conclusion = conclude(&findings, sni.as_deref(), timeout);
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
-    let res = if a.json {
-        print_json(
-            &mut out,
-            &target,
-            &addrs,
-            &findings,
-            &conclusion,
-            &info,
-            &files,
-        )
-    } else {
-        print_text(
-            &mut out,
-            &target,
-            &addrs,
-            &findings,
-            &conclusion,
-            &info,
-            &files,
-            !a.no_ladder,
-            timeout,
-        )
-    };
-    match res.and_then(|()| out.flush()) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-        Err(e) => return Err(e.into()),
-    }
-    Ok(ExitCode::from(if conclusion.kind == "tls_ok" {
-        0
-    } else {
-        1
-    }))
+    Ok((findings, info, files))
 }
 
 #[cfg(feature = "live")]
