@@ -21,59 +21,11 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tlsautopsy");
 
-use common::{cannot_run as cannot_run_as, python, Procs};
+use common::{cannot_run as cannot_run_as, python, Netns, Procs};
 
 /// Why this machine cannot run the test (as root, with `tools`), if it cannot.
 fn cannot_run(tools: &[&str]) -> Option<String> {
     cannot_run_as(tools, true)
-}
-
-/// A network namespace with its loopback up; deleted on drop.
-struct Netns(String);
-
-impl Netns {
-    fn new(tag: &str) -> Option<Netns> {
-        let name = format!("tlsa-live-{}-{tag}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).output();
-        let ok = Command::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            return None;
-        }
-        let ns = Netns(name);
-        ns.run("ip", &["link", "set", "lo", "up"]);
-        Some(ns)
-    }
-
-    /// A command run inside the namespace (`ip netns exec` execs it: its PID is the program's).
-    fn cmd(&self, prog: &str) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.0, prog]);
-        c
-    }
-
-    fn run(&self, prog: &str, args: &[&str]) {
-        let st = self
-            .cmd(prog)
-            .args(args)
-            .stdin(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(st.success(), "{prog} {args:?}");
-    }
-
-    /// Wait (at most 10 s) until TCP `ports` listen in the namespace.
-    fn wait_listening(&self, ports: &[u16]) {
-        common::wait_listening(|| self.cmd("ss"), ports);
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
-    }
 }
 
 /// Run a client to completion, at most `secs` (then kill it).
@@ -416,7 +368,7 @@ fn live_reports_each_handshake_as_it_dies() {
         eprintln!("skipped: {why}");
         return;
     }
-    let Some(ns) = Netns::new("verdicts") else {
+    let Some(ns) = Netns::new("live-verdicts") else {
         eprintln!("skipped: needs root (cannot create a network namespace)");
         return;
     };

@@ -657,47 +657,6 @@ fn sockets_alone_tell_a_name_block_from_a_cipher_mismatch() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A network namespace with its loopback up; deleted on drop.
-#[cfg(feature = "live")]
-struct Netns(String);
-
-#[cfg(feature = "live")]
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        let name = format!("tlsa-probe-{}-{tag}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).output();
-        let ok = Command::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "ip netns add");
-        let ns = Netns(name);
-        let st = ns
-            .place()
-            .cmd("ip")
-            .args(["link", "set", "lo", "up"])
-            .status()
-            .unwrap();
-        assert!(st.success());
-        ns
-    }
-
-    fn place(&self) -> Place {
-        Place(Some(self.0.clone()))
-    }
-}
-
-#[cfg(feature = "live")]
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
-        // The namespace's own /etc files (its hosts file), if a test made them.
-        let _ = std::fs::remove_dir_all(format!("/etc/netns/{}", self.0));
-        // (/etc/netns itself only if that left it empty.)
-        let _ = std::fs::remove_dir("/etc/netns");
-    }
-}
-
 #[cfg(feature = "live")]
 #[test]
 fn captured_packets_give_each_attempt_its_verdict() {
@@ -706,8 +665,8 @@ fn captured_packets_give_each_attempt_its_verdict() {
         return;
     }
     let dir = temp_dir("captured");
-    let ns = Netns::new("cap");
-    let place = ns.place();
+    let ns = common::Netns::new("probe-cap").expect("a network namespace (as root)");
+    let place = Place(Some(ns.0.clone()));
     // Ethernet-sized packets on this loopback, each sent (and captured) as one, so that a large
     // ClientHello takes two segments.
     let st = place

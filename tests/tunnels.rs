@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{cannot_run, Procs};
+use common::{cannot_run, Netns, Procs};
 use serde_json::Value;
 
 fn tmp(name: &str) -> PathBuf {
@@ -41,35 +41,9 @@ fn tshark(file: &Path, filter: &str, fields: &[&str]) -> Vec<String> {
         .collect()
 }
 
-/// Network namespaces created here; deleted on drop.
-struct Namespaces(Vec<String>);
-
-impl Namespaces {
-    fn add(&mut self, name: &str) {
-        let _ = Command::new("ip").args(["netns", "del", name]).output();
-        let st = Command::new("ip").args(["netns", "add", name]).status();
-        assert!(st.is_ok_and(|s| s.success()), "ip netns add {name}");
-        self.0.push(name.to_string());
-    }
-}
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        for n in &self.0 {
-            let _ = Command::new("ip").args(["netns", "del", n]).output();
-        }
-    }
-}
-
-fn in_ns(ns: &str, prog: &str) -> Command {
-    let mut c = Command::new("ip");
-    c.args(["netns", "exec", ns, prog]);
-    c
-}
-
 /// `ip ARGS` inside `ns`: true when it worked.
-fn ip(ns: &str, args: &str) -> bool {
-    in_ns(ns, "ip")
+fn ip(ns: &Netns, args: &str) -> bool {
+    ns.cmd("ip")
         .args(args.split_whitespace())
         .stderr(Stdio::null())
         .status()
@@ -87,14 +61,11 @@ fn vxlan_made_by_the_kernel() {
         eprintln!("skipped: {why}");
         return;
     }
-    let tag = std::process::id();
-    let (a, b) = (format!("tlsa-vx-a-{tag}"), format!("tlsa-vx-b-{tag}"));
-    let mut nss = Namespaces(Vec::new());
-    nss.add(&a);
-    nss.add(&b);
+    let a = Netns::new("vx-a").expect("a network namespace (as root)");
+    let b = Netns::new("vx-b").expect("a network namespace (as root)");
     let link = Command::new("ip")
         .args([
-            "link", "add", "va", "netns", &a, "type", "veth", "peer", "name", "vb", "netns", &b,
+            "link", "add", "va", "netns", &a.0, "type", "veth", "peer", "name", "vb", "netns", &b.0,
         ])
         .status()
         .unwrap();
@@ -103,7 +74,6 @@ fn vxlan_made_by_the_kernel() {
         (&a, "va", "10.99.0.1", "10.99.0.2"),
         (&b, "vb", "10.99.0.2", "10.99.0.1"),
     ] {
-        assert!(ip(ns, "link set lo up"));
         assert!(ip(ns, &format!("addr add {me}/24 dev {dev}")));
         assert!(ip(ns, &format!("link set {dev} up")));
         if !ip(
@@ -115,7 +85,7 @@ fn vxlan_made_by_the_kernel() {
             eprintln!("skipped: this kernel cannot make VXLAN devices");
             return;
         }
-        let inner = if ns == &a {
+        let inner = if ns.0 == a.0 {
             "192.168.77.1"
         } else {
             "192.168.77.2"
@@ -129,7 +99,7 @@ fn vxlan_made_by_the_kernel() {
     let (cert, key) = common::self_signed(&dir, "vx.test");
     let mut procs = Procs::default();
     let server = |port: &str, extra: &[&str]| {
-        let mut c = in_ns(&b, "openssl");
+        let mut c = b.cmd("openssl");
         c.args(["s_server", "-quiet", "-accept", port])
             .arg("-cert")
             .arg(&cert)
@@ -140,11 +110,11 @@ fn vxlan_made_by_the_kernel() {
     };
     procs.spawn(server("4433", &[]));
     procs.spawn(server("4434", &["-no_tls1_3", "-cipher", "AES128-SHA256"]));
-    common::wait_listening(|| in_ns(&b, "ss"), &[4433, 4434]);
+    b.wait_listening(&[4433, 4434]);
 
     let cap = dir.join("underlay.pcap");
     let _ = std::fs::remove_file(&cap);
-    let mut dump = in_ns(&a, "tcpdump");
+    let mut dump = a.cmd("tcpdump");
     dump.args(["-i", "va", "-U", "-n", "--immediate-mode", "-w"])
         .arg(&cap)
         .arg("udp port 4789");
@@ -165,7 +135,8 @@ fn vxlan_made_by_the_kernel() {
         ),
     ] {
         // s_client's own verdict does not matter: the capture is judged.
-        let _ = in_ns(&a, "timeout")
+        let _ = a
+            .cmd("timeout")
             .args(["10", "openssl", "s_client", "-connect"])
             .arg(format!("192.168.77.2:{port}"))
             .args(extra)

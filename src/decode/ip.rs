@@ -309,6 +309,19 @@ fn tunneled<'a>(
 
 /// The outermost tunnel a packet carries, if [`super::tunnel`] opens it.
 pub(crate) fn outer_tunnel(packet: &[u8]) -> Option<super::TunnelInfo> {
+    let (src, dst, proto, payload) = transport(packet)?;
+    let t = tunnel::open(proto, payload)?;
+    Some(super::TunnelInfo {
+        kind: t.kind,
+        id: t.id,
+        outer_src: src,
+        outer_dst: dst,
+    })
+}
+
+/// The addresses, protocol number and payload of an IP packet that is not a fragment (for
+/// following tunnels, where only the layout matters: [`super::tunnel_payload`]).
+pub(crate) fn transport(packet: &[u8]) -> Option<(IpAddr, IpAddr, u8, &[u8])> {
     let (ip, _) = LaxIpSlice::from_slice(packet).ok()?;
     let (src, dst) = match &ip {
         LaxIpSlice::Ipv4(v4) => (
@@ -320,22 +333,8 @@ pub(crate) fn outer_tunnel(packet: &[u8]) -> Option<super::TunnelInfo> {
             IpAddr::V6(v6.header().destination_addr()),
         ),
     };
-    let (proto, payload) = transport(packet)?;
-    let t = tunnel::open(proto, payload)?;
-    Some(super::TunnelInfo {
-        kind: t.kind,
-        id: t.id,
-        outer_src: src,
-        outer_dst: dst,
-    })
-}
-
-/// The protocol number and payload of an IP packet that is not a fragment (for following tunnels
-/// where only the layout matters, [`super::tunnel_payload`]).
-pub(crate) fn transport(packet: &[u8]) -> Option<(u8, &[u8])> {
-    let (ip, _) = LaxIpSlice::from_slice(packet).ok()?;
     let payload = ip.payload();
-    (!payload.fragmented).then_some((payload.ip_number.0, payload.payload))
+    (!payload.fragmented).then_some((src, dst, payload.ip_number.0, payload.payload))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -41,6 +41,17 @@ pub struct TunnelInfo {
     pub outer_dst: IpAddr,
 }
 
+impl std::fmt::Display for TunnelInfo {
+    /// "Geneve VNI 4242 from 10.0.0.1 to 10.0.0.2".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.kind.label())?;
+        if let Some(id) = self.id {
+            write!(f, " {} {id}", self.kind.id_name())?;
+        }
+        write!(f, " from {} to {}", self.outer_src, self.outer_dst)
+    }
+}
+
 /// IP-level facts of a packet that verdict rules use for provenance (TTL, IP ID).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IpInfo {
@@ -358,7 +369,7 @@ pub fn tunnel_payload(
     let mut packet = link::to_network(link, data).ok()?.packet;
     let mut found = None;
     for _ in 0..tunnel::MAX_DEPTH {
-        let Some((proto, payload)) = ip::transport(packet) else {
+        let Some((_, _, proto, payload)) = ip::transport(packet) else {
             break;
         };
         let Some((kind, inner)) = tunnel::inner(proto, payload) else {

@@ -88,13 +88,12 @@ pub enum Inner {
 /// The packet inside the payload of an IP packet of protocol `proto` (not a fragment), if it is a
 /// tunnel this module opens.
 pub fn open(proto: u8, payload: &[u8]) -> Option<Opened<'_>> {
-    let plain = opened;
     match proto {
         IPV4_IN_IP if payload.first()? >> 4 == 4 => {
-            Some(plain(Kind::IpInIp, None, (Inner::Ip, payload)))
+            Some(opened(Kind::IpInIp, None, (Inner::Ip, payload)))
         }
         IPV6_IN_IP if payload.first()? >> 4 == 6 => {
-            Some(plain(Kind::IpInIp, None, (Inner::Ip, payload)))
+            Some(opened(Kind::IpInIp, None, (Inner::Ip, payload)))
         }
         GRE => gre(payload),
         UDP => {
@@ -107,21 +106,12 @@ pub fn open(proto: u8, payload: &[u8]) -> Option<Opened<'_>> {
                 payload.len()
             };
             let body = payload.get(8..end)?;
-            let vni = || {
-                Some(u32::from_be_bytes([
-                    0,
-                    *body.get(4)?,
-                    *body.get(5)?,
-                    *body.get(6)?,
-                ]))
-            };
+            // Geneve's and VXLAN's VNI: the 24 bits after the first 4 bytes; GTP-U's TEID: 32.
+            let vni = be32(body, 4).map(|v| v >> 8);
             match dst {
-                6081 => Some(plain(Kind::Geneve, vni(), geneve(body)?)),
-                4789 | 8472 => Some(plain(Kind::Vxlan, vni(), vxlan(body)?)),
-                2152 => {
-                    let teid = be32(body, 4);
-                    Some(plain(Kind::GtpU, teid, gtpu(body)?))
-                }
+                6081 => Some(opened(Kind::Geneve, vni, geneve(body)?)),
+                4789 | 8472 => Some(opened(Kind::Vxlan, vni, vxlan(body)?)),
+                2152 => Some(opened(Kind::GtpU, be32(body, 4), gtpu(body)?)),
                 _ => None,
             }
         }

@@ -252,7 +252,7 @@ fn permission_help(name: &str, promisc: bool, err: &str) -> String {
     )
 }
 
-fn is_permission_error(e: &pcap::Error) -> bool {
+pub(crate) fn is_permission_error(e: &pcap::Error) -> bool {
     let s = e.to_string().to_lowercase();
     s.contains("permission") || s.contains("not permitted")
 }

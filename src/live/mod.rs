@@ -14,4 +14,6 @@ pub mod pcapng_out;
 #[cfg(feature = "live")]
 mod capture;
 #[cfg(feature = "live")]
+pub(crate) use capture::is_permission_error;
+#[cfg(feature = "live")]
 pub use capture::{link_from_dlt, main, LiveArgs, DEFAULT_FILTER};

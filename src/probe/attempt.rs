@@ -138,13 +138,11 @@ impl Answer {
         self.server_hello.is_some() || self.hello_retry.is_some()
     }
 
-    /// Nothing at all came back.
-    pub fn nothing(&self) -> bool {
-        !self.tls_answered()
-            && self.alert.is_none()
-            && self.http.is_none()
-            && self.not_tls.is_none()
-            && self.malformed.is_none()
+    /// Through a proxy: it answered the CONNECT with a 2xx, so the tunnel is open.
+    pub fn tunnel_open(&self) -> bool {
+        self.proxy
+            .as_ref()
+            .is_some_and(|r| (200..300).contains(&r.status))
     }
 }
 
@@ -434,9 +432,6 @@ pub fn run(plan: Plan, route: &Route, timeout: Duration) -> Attempt {
     if let Some(target) = &route.connect {
         if let Some(end) = open_tunnel(&mut stream, target, &mut session, &mut at, timeout) {
             at.end = end;
-            if let Some(r) = session.connect_response() {
-                at.answer.proxy = Some(r.clone());
-            }
             close_gently(&mut stream, &at.end);
             return at;
         }

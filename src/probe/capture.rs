@@ -9,10 +9,10 @@ use std::thread::JoinHandle;
 use pcap::{Active, Capture};
 
 use crate::capture::{LinkType, Timestamp};
-use crate::live::link_from_dlt;
+use crate::live::{is_permission_error, link_from_dlt};
 
 /// Packets kept at most (a probe sends a few dozen).
-const MAX_PACKETS: usize = 20_000;
+pub const MAX_PACKETS: usize = 20_000;
 /// Bytes kept at most.
 const MAX_BYTES: usize = 32 << 20;
 /// Bytes kept of each packet.
@@ -44,17 +44,14 @@ pub struct Capturer {
     thread: JoinHandle<Captured>,
 }
 
-/// Why the capture could not start.
-pub fn permission_hint(err: &str) -> String {
-    let s = err.to_lowercase();
-    if s.contains("permission") || s.contains("not permitted") {
-        format!(
-            "{err} (capturing needs root or the CAP_NET_RAW capability: \
-             sudo setcap cap_net_raw+eip on the binary)"
-        )
+/// Why the capture could not start, with what to do when it is a matter of permission.
+fn open_error(interface: &str, e: &pcap::Error) -> String {
+    let hint = if is_permission_error(e) {
+        " (capturing needs root or the CAP_NET_RAW capability: sudo setcap cap_net_raw+eip on the binary)"
     } else {
-        err.to_string()
-    }
+        ""
+    };
+    format!("cannot capture on {interface}: {e}{hint}")
 }
 
 /// Starts capturing on `interface` with the libpcap `filter`. The capture is active when this
@@ -75,7 +72,7 @@ pub fn start(interface: &str, filter: &str) -> Result<Capturer, String> {
     // from the kernel, not from when the packets are read).
     let mut cap = cap
         .open()
-        .map_err(|e| permission_hint(&format!("cannot capture on {interface}: {e}")))?
+        .map_err(|e| open_error(interface, &e))?
         .setnonblock()
         .map_err(|e| format!("{interface}: cannot set non-blocking mode: {e}"))?;
     cap.filter(filter, true)

@@ -50,8 +50,8 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::analyze::Connection;
-use crate::report::{ConnReport, ReportSink};
-use crate::tls::names::{alert_label, cipher_label, group_label, version_str};
+use crate::report::{endpoint, ConnReport, ReportSink};
+use crate::tls::names::{alert_label, alert_level_name, cipher_label, group_label, version_str};
 use crate::tls::CertInfo;
 use crate::verdict::{OutcomeClass, Verdict};
 use attempt::{Attempt, End, Plan, Route, TcpOutcome};
@@ -240,7 +240,7 @@ fn answer_text(a: &Attempt) -> String {
         return format!(
             "alert {} ({}){when}",
             alert_label(al.description),
-            if al.level == 2 { "fatal" } else { "warning" }
+            alert_level_name(al.level).unwrap_or("warning")
         );
     }
     if let Some(h) = &ans.http {
@@ -453,8 +453,8 @@ pub fn conclude(findings: &[Finding], sni: Option<&str>, timeout: Duration) -> C
     };
     let a = &first.attempt;
     // Through a proxy, the endpoint is the CONNECT target.
-    let to = a.connect.clone().unwrap_or_else(|| endpoint_text(a.remote));
-    let proxy = endpoint_text(a.remote);
+    let to = a.connect.clone().unwrap_or_else(|| endpoint(&a.remote));
+    let proxy = endpoint(&a.remote);
     // Whom TCP went to.
     let peer = if a.connect.is_some() {
         format!("the proxy {proxy}")
@@ -601,11 +601,9 @@ pub fn conclude(findings: &[Finding], sni: Option<&str>, timeout: Duration) -> C
         if Offer::Modern.cipher_suites().contains(&suite) {
             "a suite the first offer also had, so the version or another part of the offer (groups, \
              signature algorithms, extensions) is what the server objects to"
-                .to_string()
         } else {
             "a suite the first offer lacks: the server's cipher-suite policy is narrower than (or \
              older than) what current clients offer"
-                .to_string()
         }
     };
     if let Some(al) = a.answer.alert {
@@ -691,7 +689,7 @@ pub fn conclude(findings: &[Finding], sni: Option<&str>, timeout: Duration) -> C
     }
     if let Some(ctl) = find(findings, "control_name") {
         let control_sni = ctl.attempt.plan.hello.sni.as_deref().unwrap_or("none");
-        if ctl.attempt.answer.tls_answered() || ctl.attempt.answer.alert.is_some() {
+        if tls_server_answered(&ctl.attempt) {
             return c(
                 "blocked_on_name",
                 format!(
@@ -746,10 +744,6 @@ pub fn conclude(findings: &[Finding], sni: Option<&str>, timeout: Duration) -> C
     )
 }
 
-fn endpoint_text(a: SocketAddr) -> String {
-    crate::addr::Endpoint(a).to_string()
-}
-
 /// A TLS server answered this attempt (a ServerHello, a HelloRetryRequest or an alert).
 fn tls_server_answered(a: &Attempt) -> bool {
     a.answer.tls_answered() || a.answer.alert.is_some()
@@ -759,17 +753,8 @@ fn tls_server_answered(a: &Attempt) -> bool {
 /// attempt's ClientHello.
 fn next_plan(done: &[Attempt], agent: &HelloSpec, control: &str) -> Option<Plan> {
     let first = done.first()?;
-    if !first.tcp.connected() || first.end == End::NotConnected {
-        return None;
-    }
-    // Through a proxy that refused the CONNECT, no ClientHello went anywhere.
-    if first.connect.is_some()
-        && !first
-            .answer
-            .proxy
-            .as_ref()
-            .is_some_and(|r| (200..300).contains(&r.status))
-    {
+    // Without TCP, or through a proxy that refused the CONNECT, no ClientHello went anywhere.
+    if !first.tcp.connected() || (first.connect.is_some() && !first.answer.tunnel_open()) {
         return None;
     }
     let made = |name: &str| done.iter().any(|a| a.plan.name == name);
@@ -858,19 +843,19 @@ fn authority(t: &Target) -> String {
     }
 }
 
-/// The addresses `target` resolves to.
-fn resolve(t: &Target) -> anyhow::Result<Vec<SocketAddr>> {
-    if let Ok(ip) = t.host.parse::<IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, t.port)]);
+/// The addresses `target` resolves to: the first, and all of them.
+fn resolve(t: &Target) -> anyhow::Result<(SocketAddr, Vec<SocketAddr>)> {
+    let addrs: Vec<SocketAddr> = match t.host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, t.port)],
+        Err(_) => (t.host.as_str(), t.port)
+            .to_socket_addrs()
+            .map_err(|e| anyhow!("cannot resolve {}: {e}", t.host))?
+            .collect(),
+    };
+    match addrs.first() {
+        Some(&first) => Ok((first, addrs)),
+        None => bail!("{} resolves to no address", t.host),
     }
-    let addrs: Vec<SocketAddr> = (t.host.as_str(), t.port)
-        .to_socket_addrs()
-        .map_err(|e| anyhow!("cannot resolve {}: {e}", t.host))?
-        .collect();
-    if addrs.is_empty() {
-        bail!("{} resolves to no address", t.host);
-    }
-    Ok(addrs)
 }
 
 /// The capture, as the report describes it.
@@ -882,6 +867,19 @@ struct CaptureInfo {
     /// Why there is no capture, or what went wrong with it.
     problem: Option<String>,
     file: Option<PathBuf>,
+}
+
+impl CaptureInfo {
+    /// No capture, and why.
+    fn none(problem: String) -> CaptureInfo {
+        CaptureInfo {
+            interface: None,
+            packets: 0,
+            dropped: 0,
+            problem: Some(problem),
+            file: None,
+        }
+    }
 }
 
 /// Runs the probe; exit status 0 when TLS is reachable with the client's offer, 1 when not, 2 when
@@ -897,10 +895,7 @@ pub fn main(a: ProbeArgs) -> anyhow::Result<ExitCode> {
         Some(p) => {
             let p = parse_target(p.strip_prefix("http://").unwrap_or(p))
                 .map_err(|e| anyhow!("--proxy: {e}"))?;
-            let paddrs = resolve(&p).map_err(|e| anyhow!("--proxy: {e}"))?;
-            let Some(&addr) = paddrs.first() else {
-                bail!("--proxy: {} resolves to no address", p.host);
-            };
+            let (addr, _) = resolve(&p).map_err(|e| anyhow!("--proxy: {e}"))?;
             (
                 Route {
                     addr,
@@ -910,10 +905,7 @@ pub fn main(a: ProbeArgs) -> anyhow::Result<ExitCode> {
             )
         }
         None => {
-            let addrs = resolve(&target)?;
-            let Some(&addr) = addrs.first() else {
-                bail!("{} resolves to no address", target.host);
-            };
+            let (addr, addrs) = resolve(&target)?;
             (
                 Route {
                     addr,
@@ -977,12 +969,11 @@ pub fn main(a: ProbeArgs) -> anyhow::Result<ExitCode> {
         id_offset = last;
         let conclusion = conclude(&findings, sni.as_deref(), timeout);
         all_ok &= conclusion.kind == "tls_ok";
-        // The header names the address probed first, then the others.
-        let mut shown: Vec<SocketAddr> = vec![route.addr];
-        shown.extend(addrs.iter().copied().filter(|x| *x != route.addr));
-        if route.connect.is_some() {
-            shown.clear();
-        }
+        // The header names the address probed first, then the others (none through a proxy).
+        let shown: Vec<SocketAddr> = std::iter::once(route.addr)
+            .chain(addrs.iter().copied().filter(|x| *x != route.addr))
+            .filter(|_| route.connect.is_none())
+            .collect();
         let res = if a.json {
             print_json(
                 &mut out,
@@ -994,28 +985,24 @@ pub fn main(a: ProbeArgs) -> anyhow::Result<ExitCode> {
                 &files,
             )
         } else {
-            let sep = if several && n > 0 { "\n" } else { "" };
-            write!(out, "{sep}")
-                .and_then(|()| {
-                    if several {
-                        writeln!(out, "== address {} of {} ==", n + 1, routes.len())
-                    } else {
-                        Ok(())
-                    }
-                })
-                .and_then(|()| {
-                    print_text(
-                        &mut out,
-                        &target,
-                        &shown,
-                        &findings,
-                        &conclusion,
-                        &info,
-                        &files,
-                        !a.no_ladder,
-                        timeout,
-                    )
-                })
+            let section = match (several, n) {
+                (false, _) => String::new(),
+                (true, 0) => format!("== address 1 of {} ==\n", routes.len()),
+                (true, _) => format!("\n== address {} of {} ==\n", n + 1, routes.len()),
+            };
+            out.write_all(section.as_bytes()).and_then(|()| {
+                print_text(
+                    &mut out,
+                    &target,
+                    &shown,
+                    &findings,
+                    &conclusion,
+                    &info,
+                    &files,
+                    !a.no_ladder,
+                    timeout,
+                )
+            })
         };
         match res.and_then(|()| out.flush()) {
             Ok(()) => {}
@@ -1043,13 +1030,7 @@ fn probe_route(
     let (capturer, mut info) = if a.no_capture {
         (
             None,
-            CaptureInfo {
-                interface: None,
-                packets: 0,
-                dropped: 0,
-                problem: Some("not captured (--no-capture)".into()),
-                file: None,
-            },
+            CaptureInfo::none("not captured (--no-capture)".into()),
         )
     } else {
         match capture::start(&a.interface, &filter) {
@@ -1067,16 +1048,7 @@ fn probe_route(
                 if a.write.is_some() {
                     bail!("--write needs a packet capture, which failed: {e}");
                 }
-                (
-                    None,
-                    CaptureInfo {
-                        interface: None,
-                        packets: 0,
-                        dropped: 0,
-                        problem: Some(format!("not captured: {e}")),
-                        file: None,
-                    },
-                )
+                (None, CaptureInfo::none(format!("not captured: {e}")))
             }
         }
     };
@@ -1086,18 +1058,11 @@ fn probe_route(
             bail!("--write needs packet capture: this tlsautopsy was built without the `live` feature");
         }
         let _ = &filter;
-        CaptureInfo {
-            interface: None,
-            packets: 0,
-            dropped: 0,
-            problem: Some(if a.no_capture {
-                "not captured (--no-capture)".into()
-            } else {
-                "not captured: this tlsautopsy was built without the `live` feature (libpcap)"
-                    .into()
-            }),
-            file: None,
-        }
+        CaptureInfo::none(if a.no_capture {
+            "not captured (--no-capture)".into()
+        } else {
+            "not captured: this tlsautopsy was built without the `live` feature (libpcap)".into()
+        })
     };
 
     let mut done: Vec<Attempt> = Vec::new();
@@ -1126,8 +1091,9 @@ fn probe_route(
             info.problem = Some(format!("the capture stopped early: {e}"));
         } else if got.not_kept > 0 {
             info.problem = Some(format!(
-                "{} packets were not kept (the probe keeps 20,000 at most)",
-                got.not_kept
+                "{} packets were not kept (the probe keeps {} at most)",
+                got.not_kept,
+                capture::MAX_PACKETS
             ));
         }
         if let Some(path) = &a.write {
@@ -1136,7 +1102,7 @@ fn probe_route(
         judged = judge_packets(&got, timeout);
     }
     let files = vec![info.file.as_ref().map_or_else(
-        || format!("probe:{}", endpoint_text(remote)),
+        || format!("probe:{}", endpoint(&remote)),
         |p| p.display().to_string(),
     )];
 
@@ -1432,7 +1398,7 @@ fn print_json(
             proxy: findings
                 .first()
                 .filter(|f| f.attempt.connect.is_some())
-                .map(|f| endpoint_text(f.attempt.remote)),
+                .map(|f| endpoint(&f.attempt.remote)),
         },
         capture: CaptureJson {
             captured: info.interface.is_some(),
@@ -1471,7 +1437,7 @@ fn print_text(
         write!(
             out,
             " through the proxy {} (which resolves the name)",
-            endpoint_text(f.attempt.remote)
+            endpoint(&f.attempt.remote)
         )?;
     }
     if let Some(first) = ips.next() {

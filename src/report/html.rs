@@ -204,19 +204,7 @@ fn facts(c: &ConnReport<'_>) -> Vec<(&'static str, String)> {
         f.push(("via proxy to", p.clone()));
     }
     if let Some(tn) = &c.conn.tunnel {
-        let id = tn
-            .id
-            .map(|i| format!(" {} {i}", tn.kind.id_name()))
-            .unwrap_or_default();
-        f.push((
-            "inside tunnel",
-            format!(
-                "{}{id} from {} to {}",
-                tn.kind.label(),
-                tn.outer_src,
-                tn.outer_dst
-            ),
-        ));
+        f.push(("inside tunnel", tn.to_string()));
     }
     if let Some(rtt) = v.syn_ack_rtt_ns {
         f.push(("SYN-ACK RTT", format!("{:.3} ms", rtt as f64 / 1e6)));

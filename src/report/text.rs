@@ -218,16 +218,7 @@ impl<W: Write> ReportSink for TextReport<W> {
             facts.push(format!("via proxy to {p}"));
         }
         if let Some(tn) = &conn.tunnel {
-            let id = tn
-                .id
-                .map(|i| format!(" {} {i}", tn.kind.id_name()))
-                .unwrap_or_default();
-            facts.push(format!(
-                "inside {}{id} from {} to {}",
-                tn.kind.label(),
-                tn.outer_src,
-                tn.outer_dst
-            ));
+            facts.push(format!("inside {tn}"));
         }
         if let Some(rtt) = v.syn_ack_rtt_ns {
             facts.push(format!("SYN-ACK RTT {:.3} ms", rtt as f64 / 1e6));

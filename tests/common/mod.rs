@@ -526,3 +526,57 @@ pub fn self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     assert!(st.success(), "openssl req");
     (cert, key)
 }
+
+/// A network namespace with its loopback up, for tests run as root; deleted on drop, with its own
+/// /etc files (`/etc/netns/NAME`, which `ip netns exec` mounts over /etc) if a test made them.
+pub struct Netns(pub String);
+
+impl Netns {
+    /// `None` when it cannot be made (not root).
+    pub fn new(tag: &str) -> Option<Netns> {
+        let name = format!("tlsa-{tag}-{}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return None;
+        }
+        let ns = Netns(name);
+        ns.run("ip", &["link", "set", "lo", "up"]);
+        Some(ns)
+    }
+
+    /// A command run inside the namespace (`ip netns exec` execs it: its PID is the program's).
+    pub fn cmd(&self, prog: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.0, prog]);
+        c
+    }
+
+    /// Runs `prog args` inside the namespace; it must succeed.
+    pub fn run(&self, prog: &str, args: &[&str]) {
+        let st = self
+            .cmd(prog)
+            .args(args)
+            .stdin(Stdio::null())
+            .status()
+            .expect("run a command in the namespace");
+        assert!(st.success(), "{prog} {args:?}");
+    }
+
+    /// Wait (at most 10 s) until TCP `ports` listen in the namespace.
+    pub fn wait_listening(&self, ports: &[u16]) {
+        wait_listening(|| self.cmd("ss"), ports);
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
+        let _ = std::fs::remove_dir_all(format!("/etc/netns/{}", self.0));
+        // (/etc/netns itself only if that left it empty.)
+        let _ = std::fs::remove_dir("/etc/netns");
+    }
+}
