@@ -370,6 +370,8 @@ pub struct Analyzer {
     /// Sharded runs: sweeps run only when the caller says ([`Analyzer::run_sweep`]), at the frames
     /// where one thread's clock ([`SweepClock`]) has them.
     external_sweeps: bool,
+    /// Sharded runs: the place of the frame being processed among all shards' frames.
+    seq: u64,
 }
 
 /// The capture clock (the latest frame timestamp seen) and when the periodic sweep is due: once a
@@ -553,6 +555,7 @@ impl Analyzer {
             packets_accounted: 0,
             buffered_at_packet: 0,
             external_sweeps: false,
+            seq: 0,
         }
     }
 
@@ -567,10 +570,11 @@ impl Analyzer {
     }
 
     /// Sharded runs: the clock (the latest timestamp of all frames so far, those of other shards
-    /// too) moves to `now`.
+    /// too) moves to `now`, at frame `seq` of all shards' (1-based, in the order read).
     #[inline]
-    pub fn advance_clock(&mut self, now: Timestamp) {
+    pub fn advance_clock(&mut self, now: Timestamp, seq: u64) {
         self.clock.advance(now);
+        self.seq = seq;
     }
 
     /// Sharded runs: the periodic sweep, where one thread runs it (judged connections go to `done`
@@ -648,6 +652,12 @@ impl Analyzer {
     ) {
         self.account(frame.ts, frame.data.len());
         let at = FrameRef {
+            // (Sharded, the frame's place among all shards' frames: see `advance_clock`.)
+            seq: if self.external_sweeps {
+                self.seq
+            } else {
+                self.totals.frames
+            },
             file,
             frame: frame.number,
             ts: frame.ts,
@@ -873,11 +883,7 @@ impl Analyzer {
         why: JudgedBecause,
         done: &mut dyn FnMut(Box<Connection>, Judgment),
     ) {
-        let end = FrameRef {
-            file: conn.tcp.last.file,
-            frame: conn.tcp.last.frame,
-            ts: conn.tcp.last.ts,
-        };
+        let end = conn.tcp.last;
         self.buffered = self.buffered.saturating_sub(conn.buffered);
         absorb(
             &mut conn,

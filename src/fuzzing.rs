@@ -305,6 +305,7 @@ pub fn tcp(data: &[u8]) {
             payload_missing: s.missing,
         };
         let at = FrameRef {
+            seq: i as u64 + 1,
             file: 0,
             frame: i as u64 + 1,
             ts: Timestamp(ts),
@@ -468,7 +469,7 @@ pub fn analyze_with(data: &[u8], opts: Options) -> Summary {
         JsonLinesReport::new(io::sink()),
     );
     let names = ["fuzz.pcapng".to_string()];
-    let summary = crate::run::run_with(&names, opts, &mut sink, &mut |name| {
+    let summary = crate::run::run_with(&names, opts, &mut sink, &mut |name, _| {
         CaptureReader::from_reader(name.to_string(), Box::new(Cursor::new(data.to_vec())))
     })
     .expect("writing to a sink cannot fail");
@@ -514,6 +515,7 @@ pub fn seeds(capture: &[u8]) -> Seeds {
             n_frames += 1;
         }
         let at = FrameRef {
+            seq: f.number,
             file: 0,
             frame: f.number,
             ts: f.ts,

@@ -9,7 +9,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::analyze::{with_verdict, Analyzer, Judgment, Options};
-use crate::capture::{CaptureError, CaptureFormat, CaptureReader, Frame, FrameBlock, LinkType};
+use crate::capture::{
+    read_merged, CaptureError, CaptureFormat, CaptureReader, Frame, FrameBlock, InputOrder,
+    LinkType, MergeEvent, MergeSink, Open,
+};
 use crate::decode::link_type_supported;
 use crate::progress::{Progress, ProgressMode};
 use crate::report::{ConnReport, InputInfo, ReportSink, Summary};
@@ -199,11 +202,11 @@ impl RunConfig {
     }
 }
 
-/// Analyse `paths` in order ("-" is stdin) and print through `sink`. Files that cannot be opened are
+/// Analyse `paths` in time order ("-" is stdin; see [`read_merged`]) and print through `sink`. Files that cannot be opened are
 /// reported in the summary and skipped; the caller decides the exit status from the summary
 /// ([`exit_status`]).
 pub fn run(paths: &[String], opts: Options, sink: &mut dyn ReportSink) -> std::io::Result<Summary> {
-    run_with(paths, opts, sink, &mut |p| {
+    run_with(paths, opts, sink, &mut |p, _| {
         CaptureReader::open(Path::new(p))
     })
 }
@@ -222,7 +225,7 @@ pub fn run_config(
     let result = if threads <= 1 && helpers_wanted(1) {
         run_apart(paths, opts, sink, progress)
     } else if threads <= 1 {
-        let mut open = |p: &str| CaptureReader::open(Path::new(p));
+        let mut open = |p: &str, _| CaptureReader::open(Path::new(p));
         run_single(paths, opts, sink, &mut open, progress)
     } else {
         crate::shard::run(paths, opts, sink, threads, progress)
@@ -238,7 +241,7 @@ pub fn run_with(
     paths: &[String],
     opts: Options,
     sink: &mut dyn ReportSink,
-    open: &mut dyn FnMut(&str) -> Result<CaptureReader, CaptureError>,
+    open: &mut Open<'_>,
 ) -> std::io::Result<Summary> {
     run_single(paths, options_for(opts, sink), sink, open, None)
 }
@@ -256,7 +259,7 @@ fn run_single(
     paths: &[String],
     opts: Options,
     sink: &mut dyn ReportSink,
-    open: &mut dyn FnMut(&str) -> Result<CaptureReader, CaptureError>,
+    open: &mut Open<'_>,
     progress: Option<&Progress>,
 ) -> std::io::Result<Summary> {
     sink.begin(paths)?;
@@ -268,7 +271,7 @@ fn single_after_begin(
     paths: &[String],
     opts: Options,
     sink: &mut dyn ReportSink,
-    open: &mut dyn FnMut(&str) -> Result<CaptureReader, CaptureError>,
+    open: &mut Open<'_>,
     progress: Option<&Progress>,
 ) -> std::io::Result<Summary> {
     let mut analyzer = Analyzer::new(opts);
@@ -290,14 +293,15 @@ fn single_after_begin(
             }
         }
     };
-    summary.inputs = read_inputs(paths, open, progress, |file_idx, frame, _| {
-        analyzer.frame(
-            file_idx,
-            frame,
-            &mut with_verdict(|c, v| emit(&mut summary, c, v)),
-        );
-        true
-    });
+    (summary.inputs, summary.input_order) =
+        read_inputs(paths, open, progress, |file_idx, frame, _| {
+            analyzer.frame(
+                file_idx,
+                frame,
+                &mut with_verdict(|c, v| emit(&mut summary, c, v)),
+            );
+            true
+        });
     let totals = analyzer.finish(&mut with_verdict(|c, v| emit(&mut summary, c, v)));
     if let Some(e) = io_err {
         return Err(e);
@@ -359,7 +363,7 @@ fn run_apart(
                 *going &= tx.send(std::mem::replace(chunk, next)).is_ok();
             }
         };
-        let mut open = |p: &str| CaptureReader::open_ahead(Path::new(p), true);
+        let mut open = |p: &str, peek: bool| CaptureReader::open_ahead(Path::new(p), !peek);
         let inputs = read_inputs(paths, &mut open, progress, |file_idx, frame, _| {
             analyzer.frame(file_idx, frame, &mut |c, v| {
                 hand(c, v, &mut chunk, &mut going)
@@ -381,7 +385,7 @@ fn run_apart(
         {
             Ok(h) => h,
             Err(_) => {
-                let mut open = |p: &str| CaptureReader::open(Path::new(p));
+                let mut open = |p: &str, _| CaptureReader::open(Path::new(p));
                 return single_after_begin(paths, opts, sink, &mut open, progress);
             }
         };
@@ -416,133 +420,155 @@ fn run_apart(
         if let Some(e) = io_err {
             return Err(e);
         }
-        summary.inputs = inputs;
+        (summary.inputs, summary.input_order) = inputs;
         summary.totals = totals;
         sink.finish(&summary)?;
         Ok(summary)
     })
 }
 
-/// Frames between two updates of the progress bar.
-const PROGRESS_EVERY: u64 = 4096;
+/// What was read of the inputs: each input's [`InputInfo`] (in the order given), and how the order
+/// they were read in compares with it.
+pub type InputsRead = (Vec<InputInfo>, InputOrder);
 
-/// Reads every input in order and hands each frame to `frame` with its file index and the read
-/// buffer it is in (stopping early when `frame` returns false); says what was read of each input. The same for one thread and for
-/// each thread of a sharded run, so both see the same frames and the same warnings.
+/// Reads every input, in time order ([`read_merged`]: as given when they follow each other, merged
+/// by timestamp when they overlap), and hands each frame to `frame` with its file index and the read
+/// buffer it is in (stopping early when `frame` returns false); says what was read of each input.
+/// The same for one thread and for each thread of a sharded run, so both see the same frames and
+/// the same warnings.
 pub(crate) fn read_inputs(
     paths: &[String],
-    open: &mut dyn FnMut(&str) -> Result<CaptureReader, CaptureError>,
+    open: &mut Open<'_>,
     progress: Option<&Progress>,
-    mut frame: impl FnMut(u16, &Frame<'_>, FrameBlock<'_>) -> bool,
-) -> Vec<InputInfo> {
-    let mut inputs = Vec::with_capacity(paths.len());
-    // Bytes of the inputs already read (for the progress bar).
-    let mut base: u64 = 0;
-    for (idx, path) in paths.iter().enumerate() {
-        let mut info = InputInfo {
-            name: path.clone(),
-            ..InputInfo::default()
-        };
-        let mut reader = match open(path) {
-            Ok(r) => r,
-            Err(e) => {
-                info.error = Some(e.to_string());
-                inputs.push(info);
-                continue;
-            }
-        };
-        info.format = match reader.format() {
-            CaptureFormat::Pcap { nanosecond: true } => "pcap (ns)".to_string(),
-            CaptureFormat::Pcap { nanosecond: false } => "pcap".to_string(),
-            CaptureFormat::PcapNg => "pcapng".to_string(),
-        };
-        let file_idx = u16::try_from(idx).unwrap_or(u16::MAX);
-        let mut unsupported: BTreeMap<u32, u64> = BTreeMap::new();
-        let mut stopped = false;
-        loop {
-            match reader.next_frame_in_block() {
-                Ok(Some((f, block))) => {
-                    info.frames += 1;
-                    info.bytes += f.data.len() as u64;
-                    if !link_type_supported(f.link) {
-                        *unsupported.entry(f.link.0).or_insert(0) += 1;
-                    }
-                    if !frame(file_idx, &f, block) {
-                        stopped = true;
-                        break;
-                    }
-                    if info.frames % PROGRESS_EVERY == 0 {
-                        if let Some(p) = progress {
-                            p.set(base.saturating_add(reader.bytes_read()));
-                        }
-                    }
-                }
-                Ok(None) => break,
-                Err(e @ CaptureError::Truncated { .. }) => {
-                    // The message says that the frames before the cut are analysed.
-                    info.warnings.push(e.to_string());
-                }
-                Err(e) => {
-                    info.warnings
-                        .push(format!("{e}; analysis stopped reading this file there"));
-                    break;
-                }
+    frame: impl FnMut(u16, &Frame<'_>, FrameBlock<'_>) -> bool,
+) -> InputsRead {
+    let mut reading = Reading {
+        inputs: paths
+            .iter()
+            .map(|name| InputInfo {
+                name: name.clone(),
+                ..InputInfo::default()
+            })
+            .collect(),
+        unsupported: vec![BTreeMap::new(); paths.len()],
+        progress,
+        frame,
+    };
+    let order = read_merged(paths, open, &mut reading);
+    (reading.inputs, order)
+}
+
+/// What [`read_inputs`] keeps while reading.
+struct Reading<'p, F> {
+    inputs: Vec<InputInfo>,
+    /// Frames on link types not decoded, per input.
+    unsupported: Vec<BTreeMap<u32, u64>>,
+    progress: Option<&'p Progress>,
+    frame: F,
+}
+
+impl<F: FnMut(u16, &Frame<'_>, FrameBlock<'_>) -> bool> MergeSink for Reading<'_, F> {
+    #[inline(always)]
+    fn frame(&mut self, file: u16, f: &Frame<'_>, block: FrameBlock<'_>) -> bool {
+        if !link_type_supported(f.link) {
+            if let Some(u) = self.unsupported.get_mut(usize::from(file)) {
+                *u.entry(f.link.0).or_insert(0) += 1;
             }
         }
-        base = base.saturating_add(reader.bytes_read());
-        if let Some(p) = progress {
-            p.set(base);
-        }
-        if stopped {
-            inputs.push(info);
-            break;
-        }
-        let mut links: Vec<String> = Vec::new();
-        for i in reader.interfaces() {
-            let name = link_name(i.link);
-            if !links.contains(&name) && links.len() < 16 {
-                links.push(name);
-            }
-        }
-        info.link_types = links;
-        if info.frames == 0 {
-            info.warnings.push(match reader.format() {
-                CaptureFormat::PcapNg => {
-                    "it holds no packets (only pcapng header blocks): there is nothing to analyse"
-                        .to_string()
-                }
-                CaptureFormat::Pcap { .. } => {
-                    "it holds no packets (only the pcap file header): there is nothing to analyse"
-                        .to_string()
-                }
-            });
-        }
-        let unsupported_total: u64 = unsupported.values().sum();
-        // One warning per link type, for the few a file can sensibly have; a crafted file with
-        // thousands gets one line for the rest.
-        const LINK_WARNINGS: usize = 8;
-        for (link, n) in unsupported.iter().take(LINK_WARNINGS) {
-            info.warnings.push(format!(
-                "{n} of its {} frames are on link type {} ({link}), which tlsautopsy does not decode \
-                 (it decodes Ethernet, Linux cooked SLL/SLL2, raw IPv4/IPv6, BSD NULL/LOOP, PPP and Apple PKTAP): \
-                 they were skipped{}",
-                info.frames,
-                link_name(LinkType(*link)),
-                if unsupported_total == info.frames {
-                    ", so nothing in this file could be analysed"
-                } else {
-                    ""
-                }
-            ));
-        }
-        if unsupported.len() > LINK_WARNINGS {
-            let rest: u64 = unsupported.values().skip(LINK_WARNINGS).sum();
-            info.warnings.push(format!(
-                "{rest} more frames are on {} other link types that tlsautopsy does not decode: they were skipped",
-                unsupported.len() - LINK_WARNINGS
-            ));
-        }
-        inputs.push(info);
+        (self.frame)(file, f, block)
     }
-    inputs
+
+    fn progress(&mut self, read: u64) {
+        if let Some(p) = self.progress {
+            p.set(read);
+        }
+    }
+
+    fn event(&mut self, event: MergeEvent<'_>, read: u64) -> bool {
+        let file = match &event {
+            MergeEvent::Failed { file, .. }
+            | MergeEvent::Opened { file, .. }
+            | MergeEvent::Error { file, .. }
+            | MergeEvent::Ended { file, .. } => usize::from(*file),
+        };
+        let (Some(info), Some(unsupported)) =
+            (self.inputs.get_mut(file), self.unsupported.get_mut(file))
+        else {
+            return true;
+        };
+        match event {
+            MergeEvent::Failed { error, .. } => info.error = Some(error.to_string()),
+            MergeEvent::Opened { reader, .. } => {
+                info.format = match reader.format() {
+                    CaptureFormat::Pcap { nanosecond: true } => "pcap (ns)".to_string(),
+                    CaptureFormat::Pcap { nanosecond: false } => "pcap".to_string(),
+                    CaptureFormat::PcapNg => "pcapng".to_string(),
+                };
+            }
+            MergeEvent::Error { error, .. } => info.warnings.push(match error {
+                // The message says that the frames before the cut are analysed.
+                e @ CaptureError::Truncated { .. } => e.to_string(),
+                e => format!("{e}; analysis stopped reading this file there"),
+            }),
+            MergeEvent::Ended { reader, .. } => {
+                if let Some(p) = self.progress {
+                    p.set(read);
+                }
+                info.frames = reader.stats().frames;
+                info.bytes = reader.stats().bytes;
+                ended(info, reader, std::mem::take(unsupported));
+            }
+        }
+        true
+    }
+}
+
+/// What is said of an input once read: its link types, and warnings when it held no packets or
+/// packets on link types not decoded.
+fn ended(info: &mut InputInfo, reader: &CaptureReader, unsupported: BTreeMap<u32, u64>) {
+    let mut links: Vec<String> = Vec::new();
+    for i in reader.interfaces() {
+        let name = link_name(i.link);
+        if !links.contains(&name) && links.len() < 16 {
+            links.push(name);
+        }
+    }
+    info.link_types = links;
+    if info.frames == 0 {
+        info.warnings.push(match reader.format() {
+            CaptureFormat::PcapNg => {
+                "it holds no packets (only pcapng header blocks): there is nothing to analyse"
+                    .to_string()
+            }
+            CaptureFormat::Pcap { .. } => {
+                "it holds no packets (only the pcap file header): there is nothing to analyse"
+                    .to_string()
+            }
+        });
+    }
+    let unsupported_total: u64 = unsupported.values().sum();
+    // One warning per link type, for the few a file can sensibly have; a crafted file with
+    // thousands gets one line for the rest.
+    const LINK_WARNINGS: usize = 8;
+    for (link, n) in unsupported.iter().take(LINK_WARNINGS) {
+        info.warnings.push(format!(
+            "{n} of its {} frames are on link type {} ({link}), which tlsautopsy does not decode \
+             (it decodes Ethernet, Linux cooked SLL/SLL2, raw IPv4/IPv6, BSD NULL/LOOP, PPP and Apple PKTAP): \
+             they were skipped{}",
+            info.frames,
+            link_name(LinkType(*link)),
+            if unsupported_total == info.frames {
+                ", so nothing in this file could be analysed"
+            } else {
+                ""
+            }
+        ));
+    }
+    if unsupported.len() > LINK_WARNINGS {
+        let rest: u64 = unsupported.values().skip(LINK_WARNINGS).sum();
+        info.warnings.push(format!(
+            "{rest} more frames are on {} other link types that tlsautopsy does not decode: they were skipped",
+            unsupported.len() - LINK_WARNINGS
+        ));
+    }
 }

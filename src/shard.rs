@@ -2,7 +2,7 @@
 //! order, to one thread's.
 //!
 //! # How
-//! Worker 0 also reads the inputs, once, in order, exactly as one thread does
+//! Worker 0 also reads the inputs, once, in time order, exactly as one thread does
 //! ([`crate::run::read_inputs`] over [`CaptureReader`]: pcap, pcapng with its interfaces, link types
 //! and timestamp units, standard input, several files, the same warnings where a file is cut or
 //! damaged), and hands the frames out ([`Worker::lead`]); the other workers only analyse
@@ -102,7 +102,8 @@ use crate::analyze::{
 use crate::capture::{CaptureReader, Frame, FrameBlock, LinkType, Timestamp};
 use crate::decode::Decoder;
 use crate::progress::Progress;
-use crate::report::{ConnReport, InputInfo, ReportSink, Summary};
+use crate::report::{ConnReport, ReportSink, Summary};
+use crate::run::InputsRead;
 use crate::verdict::Verdict;
 
 /// Worker 0 hands out a round of batches when one holds this many frames...
@@ -254,7 +255,7 @@ enum Feed {
     Frames(Batch),
     /// The end of the input: what was read of each input (empty: worker 0 has it), and the frames
     /// of other shards the worker did not see.
-    End(Box<(Vec<InputInfo>, Elsewhere)>),
+    End(Box<(InputsRead, Elsewhere)>),
 }
 
 /// Chunks a worker may be ahead of the merger (with [`CHUNK_JUDGED`]: at most 512 judged
@@ -403,7 +404,7 @@ pub struct Event {
 /// What a worker sends when its run ends.
 pub struct End {
     totals: Totals,
-    inputs: Vec<InputInfo>,
+    inputs: InputsRead,
 }
 
 /// Judged connections a worker gathers before sending them.
@@ -674,7 +675,7 @@ impl Worker {
         } = self;
         for slot in &batch.slots {
             let seq = slot.seq;
-            analyzer.advance_clock(slot.now);
+            analyzer.advance_clock(slot.now, seq);
             if slot.frame {
                 {
                     let mut done = with_verdict(|c, v| judged.push((c, v)));
@@ -809,7 +810,8 @@ impl Worker {
         let mut first_ts: Option<Timestamp> = None;
         // (Reading ahead in yet another thread only pays with a CPU to spare.)
         let ahead = crate::run::helpers_wanted(n as usize);
-        let mut open = |p: &str| CaptureReader::open_ahead(Path::new(p), ahead);
+        let mut open =
+            |p: &str, peek: bool| CaptureReader::open_ahead(Path::new(p), ahead && !peek);
         let mut going = true;
         let inputs = crate::run::read_inputs(paths, &mut open, progress, |file, frame, at| {
             seq += 1;
@@ -874,7 +876,10 @@ impl Worker {
         let mut others = own.iter();
         let mine = others.next().map(elsewhere).unwrap_or_default();
         for (tx, o) in feeds.iter().zip(others) {
-            if !self.hand(tx, Feed::End(Box::new((Vec::new(), elsewhere(o))))) {
+            if !self.hand(
+                tx,
+                Feed::End(Box::new((InputsRead::default(), elsewhere(o)))),
+            ) {
                 return;
             }
         }
@@ -884,7 +889,7 @@ impl Worker {
 
     /// The end of the input: counts what the worker did not see, judges every remaining
     /// connection (by id), sends its totals, and frees what the merger sends back until it is done.
-    fn finish(mut self, inputs: Vec<InputInfo>, elsewhere: &Elsewhere) {
+    fn finish(mut self, inputs: InputsRead, elsewhere: &Elsewhere) {
         let Worker {
             analyzer,
             out,
@@ -1129,19 +1134,20 @@ fn merge(
             "internal error: an analysis thread ended without its totals",
         ));
     }
-    let (totals, inputs) = merge_totals(ends, opts, &m);
+    let (totals, (inputs, order)) = merge_totals(ends, opts, &m);
     summary.totals = totals;
     summary.inputs = inputs;
+    summary.input_order = order;
     sink.finish(&summary)?;
     Ok(summary)
 }
 
 /// The run's totals from the workers' ends: what every worker counts alike from one of them, the
 /// per-connection counters summed, the maxima from the merger's replays, the options as given.
-fn merge_totals(ends: Vec<End>, opts: Options, m: &Merger) -> (Totals, Vec<InputInfo>) {
+fn merge_totals(ends: Vec<End>, opts: Options, m: &Merger) -> (Totals, InputsRead) {
     let mut ends = ends.into_iter();
     let Some(first) = ends.next() else {
-        return (Totals::default(), Vec::new());
+        return (Totals::default(), InputsRead::default());
     };
     let mut t = first.totals;
     for e in ends {

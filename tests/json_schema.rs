@@ -201,6 +201,16 @@ struct Summary {
     max_buffered_bytes: usize,
     limits: Limits,
     inputs: Vec<Input>,
+    input_order: InputOrder,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum InputOrder {
+    AsGiven,
+    Reordered,
+    Interleaved,
 }
 
 #[derive(Deserialize)]

@@ -3,6 +3,8 @@
 //! The reader yields [`Frame`]s borrowed from its buffer. Frame numbers are 1-based per file, in file order,
 //! exactly as Wireshark numbers them. This module imports nothing else from the crate.
 //!
+//! Several files are read as one capture in time order ([`read_merged`]), as `mergecap` does.
+//!
 //! The bytes are read in place or by another thread ahead of the reader
 //! ([`CaptureReader::read_ahead`], [`CaptureReader::open_ahead`]): the same frames, offsets and
 //! errors either way.
@@ -18,6 +20,7 @@
 
 mod error;
 mod input;
+mod merge;
 mod reader;
 mod sniff;
 #[cfg(test)]
@@ -26,6 +29,7 @@ pub(crate) mod tests;
 pub(crate) mod testutil;
 
 pub use error::{CaptureError, ForeignFormat};
+pub use merge::{read_merged, InputOrder, MergeEvent, MergeSink, Open};
 pub use reader::{
     block_type_name, CaptureFormat, CaptureReader, CaptureStats, FrameBlock, InterfaceInfo,
     MAX_INTERFACES, MAX_PCAPNG_BLOCK_LEN, MAX_PCAP_CAPLEN,

@@ -81,6 +81,8 @@ pub struct CaptureStats {
     pub interface_blocks: u64,
     /// Frames returned by [`CaptureReader::next_frame`].
     pub frames: u64,
+    /// Their captured bytes.
+    pub bytes: u64,
     /// Blocks that were read and skipped, by pcapng block type: Name Resolution (4), Interface Statistics (5),
     /// systemd Journal Export (9), Decryption Secrets (0xA), Custom (0xBAD, 0x40000BAD) and unknown types.
     /// Journal Export and Custom blocks still take a frame number, as in Wireshark.
@@ -176,6 +178,9 @@ pub struct CaptureReader {
     number: u64,
     stats: CaptureStats,
     done: bool,
+    /// The next frame (or the end, or an error), read by [`CaptureReader::peek_ts`] and not given
+    /// yet.
+    peeked: Option<Result<Option<FrameMeta>, CaptureError>>,
     /// pcap: the file header's link type (every record has it).
     pcap_link: LinkType,
 }
@@ -347,6 +352,7 @@ impl CaptureReader {
             number: 0,
             stats: CaptureStats::default(),
             done: false,
+            peeked: None,
             pcap_link: LinkType(u32::MAX),
         };
         reader.read_file_header()?;
@@ -401,6 +407,9 @@ impl CaptureReader {
     pub fn next_frame_in_block(
         &mut self,
     ) -> Result<Option<(Frame<'_>, FrameBlock<'_>)>, CaptureError> {
+        if self.peeked.is_some() {
+            return self.unpeek();
+        }
         if self.done {
             return Ok(None);
         }
@@ -415,19 +424,8 @@ impl CaptureReader {
         match result {
             Ok(Some(meta)) => {
                 self.stats.frames = self.stats.frames.saturating_add(1);
-                let frame = Frame {
-                    number: self.number,
-                    ts: meta.ts,
-                    link: meta.link,
-                    interface: meta.interface,
-                    origlen: meta.origlen,
-                    data: self.input.slice(meta.pos, meta.len),
-                };
-                let block = FrameBlock {
-                    block: self.input.block(),
-                    pos: meta.pos,
-                };
-                Ok(Some((frame, block)))
+                self.stats.bytes = self.stats.bytes.saturating_add(meta.len as u64);
+                Ok(Some(self.frame_at(&meta)))
             }
             Ok(None) => {
                 self.done = true;
@@ -437,6 +435,58 @@ impl CaptureReader {
                 self.done = true;
                 Err(e)
             }
+        }
+    }
+
+    #[inline]
+    fn frame_at(&self, meta: &FrameMeta) -> (Frame<'_>, FrameBlock<'_>) {
+        let frame = Frame {
+            number: self.number,
+            ts: meta.ts,
+            link: meta.link,
+            interface: meta.interface,
+            origlen: meta.origlen,
+            data: self.input.slice(meta.pos, meta.len),
+        };
+        let block = FrameBlock {
+            block: self.input.block(),
+            pos: meta.pos,
+        };
+        (frame, block)
+    }
+
+    /// The timestamp of the frame the next [`CaptureReader::next_frame`] gives, without giving it
+    /// (it is read now, and stays where it is in the buffer until then). `None` when the next call
+    /// gives the end or an error instead.
+    pub fn peek_ts(&mut self) -> Option<Timestamp> {
+        if self.peeked.is_none() {
+            let next = match self.next_frame_in_block() {
+                Ok(Some((f, b))) => Ok(Some(FrameMeta {
+                    ts: f.ts,
+                    link: f.link,
+                    interface: f.interface,
+                    origlen: f.origlen,
+                    pos: b.pos,
+                    len: f.data.len(),
+                })),
+                Ok(None) => Ok(None),
+                Err(e) => Err(e),
+            };
+            self.peeked = Some(next);
+        }
+        match &self.peeked {
+            Some(Ok(Some(meta))) => Some(meta.ts),
+            _ => None,
+        }
+    }
+
+    /// [`CaptureReader::next_frame_in_block`] after [`CaptureReader::peek_ts`]: what it read.
+    #[cold]
+    fn unpeek(&mut self) -> Result<Option<(Frame<'_>, FrameBlock<'_>)>, CaptureError> {
+        match self.peeked.take() {
+            Some(Ok(Some(meta))) => Ok(Some(self.frame_at(&meta))),
+            Some(Err(e)) => Err(e),
+            Some(Ok(None)) | None => Ok(None),
         }
     }
 

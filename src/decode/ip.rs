@@ -26,7 +26,7 @@ fn skipped<'a>(reason: SkipReason) -> Decoded<'a> {
 /// not a fragment, or IPv6 without extension headers, carrying TCP, whole in the capture. Anything
 /// else is `None` and takes the general path ([`decode_ip`]). `fast_path_tests::plain_tcp_same_as_general` checks
 /// that both paths decode every frame of the shipped and peer captures the same way.
-#[inline]
+#[inline(always)]
 pub(crate) fn plain_tcp(packet: &[u8]) -> Option<Decoded<'_>> {
     let (ip, s) = plain_ip_tcp(packet)?;
     // What `tcp` does for a borrowed segment with nothing cut, reading the fixed header at once.

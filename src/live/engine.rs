@@ -326,9 +326,9 @@ impl EvidenceOut {
                 self.connections += 1;
                 self.packets += b.packets.len() as u64;
                 self.omitted += b.omitted;
-                let (first, last) = ((0, before + 1), (0, w.packets()));
+                let (first, last) = (before + 1, w.packets());
                 self.collector.add_copied(report, first, last, &|r| {
-                    map.get(&(r.file, r.frame)).map(|n| (0, *n))
+                    map.get(&(r.file, r.frame)).copied()
                 });
             }
             Err(e) => {

@@ -27,7 +27,7 @@ use super::redact::{KeptRanges, Shared, Side, StreamWalker};
 use super::rewrite;
 use super::{endpoint, ConnReport, ReportSink, Summary};
 use crate::analyze::{flow_key, FlowKey};
-use crate::capture::{CaptureError, CaptureReader, Frame};
+use crate::capture::{read_merged, CaptureReader, Frame, FrameBlock, MergeEvent, MergeSink};
 use crate::decode::{Decoded, Decoder};
 use crate::tcp::{Assembler, Chunk, FrameRef};
 use crate::verdict::OutcomeClass;
@@ -46,8 +46,9 @@ pub struct EvidenceOptions {
     pub anonymizer: Option<Arc<Anonymizer>>,
 }
 
-/// (file, frame) as an orderable position.
-pub type Pos = (u16, u64);
+/// A frame's place in the run ([`FrameRef::seq`]: 1-based over all inputs, in the order read),
+/// which orders the frames of several inputs as the analysis saw them.
+pub type Pos = u64;
 
 /// A selected connection.
 #[derive(Clone, Debug)]
@@ -122,8 +123,7 @@ impl ReportSink for EvidenceCollector {
 
     fn connection(&mut self, c: &ConnReport<'_>) -> io::Result<()> {
         let t = &c.conn.tcp;
-        let (first, last) = ((t.first.file, t.first.frame), (t.last.file, t.last.frame));
-        self.add(c, first, last, &|r| Some((r.file, r.frame)));
+        self.add(c, t.first.seq, t.last.seq, &|r| Some(r.seq));
         Ok(())
     }
 
@@ -140,8 +140,8 @@ impl ReportSink for EvidenceCollector {
 impl EvidenceCollector {
     /// Select a connection judged elsewhere whose packets were copied into an evidence input
     /// (`tlsautopsy live` copies the packets of each failed connection into a temporary file, then
-    /// runs [`Self::plan`] and [`EvidencePlan::write`] on it): `first` and `last` are the positions
-    /// of its first and last packet there, `map` gives where a frame its verdict cites went (`None`:
+    /// runs [`Self::plan`] and [`EvidencePlan::write`] on it): `first` and `last` are the frame
+    /// numbers of its first and last packet there (that file is the only input), `map` gives where a frame its verdict cites went (`None`:
     /// not copied, no comment). The comments name the frames as the verdict does.
     pub fn add_copied(
         &mut self,
@@ -266,9 +266,9 @@ impl EvidenceCollector {
         let mut per_conn = vec![0u64; self.selected.len()];
         let mut frames = 0u64;
         let redact = !self.opts.no_redact;
-        for_each_frame(paths, &mut |file, frame| {
+        for_each_frame(paths, &mut |_, pos, frame| {
             frames += 1;
-            match self.member((file, frame.frame.number), frame.decoded.clone()) {
+            match self.member(pos, frame.decoded.clone()) {
                 Some(Member::Tcp(idx, p)) => {
                     per_conn[idx] += 1;
                     if redact {
@@ -298,33 +298,45 @@ struct DecodedFrame<'a> {
     decoded: Decoded<'a>,
 }
 
-/// Read every input in order (one decoder for all, as the analyzer does).
-fn for_each_frame(paths: &[String], f: &mut dyn FnMut(u16, &DecodedFrame<'_>)) -> io::Result<()> {
-    let mut decoder = Decoder::new();
-    for (idx, path) in paths.iter().enumerate() {
-        if path == "-" {
-            return Err(io::Error::other(
-                "evidence needs to read the inputs again, and standard input cannot be: save it to a file first",
-            ));
+/// Reads every input in the order the analysis did ([`read_merged`]), with one decoder for all as
+/// the analyzer has: `f` gets each frame's file index and place in the run ([`Pos`]).
+fn for_each_frame(
+    paths: &[String],
+    f: &mut dyn FnMut(u16, Pos, &DecodedFrame<'_>),
+) -> io::Result<()> {
+    if paths.iter().any(|p| p == "-") {
+        return Err(io::Error::other(
+            "evidence needs to read the inputs again, and standard input cannot be: save it to a file first",
+        ));
+    }
+    struct Walk<'f> {
+        decoder: Decoder,
+        pos: Pos,
+        f: &'f mut dyn FnMut(u16, Pos, &DecodedFrame<'_>),
+    }
+    impl MergeSink for Walk<'_> {
+        fn frame(&mut self, file: u16, frame: &Frame<'_>, _: FrameBlock<'_>) -> bool {
+            self.pos += 1;
+            let decoded = self.decoder.decode(frame);
+            let frame = *frame;
+            (self.f)(file, self.pos, &DecodedFrame { frame, decoded });
+            true
         }
-        let mut reader = match CaptureReader::open(Path::new(path)) {
-            Ok(r) => r,
-            // The analysis reported it already.
-            Err(_) => continue,
-        };
-        let file = u16::try_from(idx).unwrap_or(u16::MAX);
-        loop {
-            match reader.next_frame() {
-                Ok(Some(frame)) => {
-                    let decoded = decoder.decode(&frame);
-                    f(file, &DecodedFrame { frame, decoded });
-                }
-                Ok(None) => break,
-                Err(CaptureError::Truncated { .. }) => {}
-                Err(_) => break,
-            }
+        // (Inputs that cannot be read, and errors, were reported by the analysis.)
+        fn event(&mut self, _: MergeEvent<'_>, _: u64) -> bool {
+            true
         }
     }
+    let mut walk = Walk {
+        decoder: Decoder::new(),
+        pos: 0,
+        f,
+    };
+    read_merged(
+        paths,
+        &mut |p, _| CaptureReader::open(Path::new(p)),
+        &mut walk,
+    );
     Ok(())
 }
 
@@ -486,11 +498,10 @@ impl EvidencePlan {
             }
         }
         let mut err: Option<io::Error> = None;
-        for_each_frame(paths, &mut |file, df| {
+        for_each_frame(paths, &mut |file, pos, df| {
             if err.is_some() {
                 return;
             }
-            let pos = (file, df.frame.number);
             let Some(m) = c.member(pos, df.decoded.clone()) else {
                 return;
             };

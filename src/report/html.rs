@@ -374,6 +374,7 @@ impl<W: Write> HtmlReport<W> {
                             }
                         }
                     }
+                    @if let Some(order) = s.input_order.describe() { p.muted { (order) } }
                     dl.kv {
                         @if let (Some(a), Some(b)) = (tot.first_ts, tot.last_ts) {
                             dt { "time span" }

@@ -428,6 +428,9 @@ pub struct JsonSummary<'a> {
     /// Each limit: its value and how often it was hit.
     pub limits: JsonLimits,
     pub inputs: Vec<JsonInput<'a>>,
+    /// `as_given`, `reordered` (read one after the other in time order, not as given) or
+    /// `interleaved` (inputs overlapped in time: packets merged by timestamp).
+    pub input_order: &'static str,
 }
 
 /// A limit's value and how often it was hit.
@@ -766,6 +769,7 @@ impl<W: Write> ReportSink for JsonLinesReport<W> {
                     error: i.error.as_deref(),
                 })
                 .collect(),
+            input_order: s.input_order.as_str(),
         };
         serde_json::to_writer(&mut self.out, &summary)?;
         self.out.write_all(b"\n")?;

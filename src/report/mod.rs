@@ -31,6 +31,7 @@ use std::net::SocketAddr;
 pub use crate::addr::write_endpoint;
 use crate::addr::{write_ip, write_port};
 use crate::analyze::{Connection, Totals};
+use crate::capture::InputOrder;
 use crate::verdict::{Outcome, OutcomeClass, Verdict};
 
 /// What was read from one input file.
@@ -73,6 +74,8 @@ impl ConnReport<'_> {
 #[derive(Clone, Debug, Default)]
 pub struct Summary {
     pub inputs: Vec<InputInfo>,
+    /// How the order the inputs were read in compares with the order given.
+    pub input_order: InputOrder,
     pub totals: Totals,
     /// Connections per outcome.
     pub outcomes: BTreeMap<Outcome, u64>,

@@ -158,9 +158,7 @@ pub fn ladder(c: &ConnReport<'_>) -> Markup {
             gaps.push((y, t.ladder.omitted));
             y += ROW;
         }
-        if let Some((at, e)) =
-            icmp.filter(|(at, _)| (at.file, at.frame) < (row.at.file, row.at.frame))
-        {
+        if let Some((at, e)) = icmp.filter(|(at, _)| at.seq < row.at.seq) {
             arrows.push(icmp_arrow(y, at, e));
             y += ROW;
             icmp = None;

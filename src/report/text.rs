@@ -111,7 +111,7 @@ impl<W: Write> TextReport<W> {
             "    {:>7} {:>10}  {left:<width$}{right}",
             "frame", "ms"
         )?;
-        let mut last_frame = 0u64;
+        let mut last_seq = 0u64;
         let head_len = t.ladder.head.len();
         for (i, row) in t.ladder.rows().enumerate() {
             if i == head_len && t.ladder.omitted > 0 {
@@ -145,10 +145,10 @@ impl<W: Write> TextReport<W> {
                 frame,
                 row.at.ts.since(start) as f64 / 1e6
             )?;
-            last_frame = row.at.frame;
+            last_seq = row.at.seq;
         }
         if let Some((at, icmp)) = &conn.icmp {
-            if at.frame > last_frame || last_frame == 0 {
+            if at.seq > last_seq || last_seq == 0 {
                 writeln!(
                     self.out,
                     "    {:>7} {:>10.3}  |<-- {} from {}{}",
@@ -288,6 +288,9 @@ impl<W: Write> ReportSink for TextReport<W> {
             for w in &i.warnings {
                 writeln!(self.out, "    warning: {w}")?;
             }
+        }
+        if let Some(order) = s.input_order.describe() {
+            writeln!(self.out, "  {order}")?;
         }
         let tot = &s.totals;
         if let (Some(a), Some(b)) = (tot.first_ts, tot.last_ts) {

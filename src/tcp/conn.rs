@@ -9,9 +9,14 @@ use super::Direction;
 use crate::capture::Timestamp;
 use crate::decode::{TcpFlags, TcpPacket};
 
-/// Where a packet is in the input: file index (in command-line order), frame number, timestamp.
+/// Where a packet is in the input: its place in the run, file index (in command-line order), frame
+/// number, timestamp. Ordered by the place in the run, which is the order the frames were analysed
+/// in (several inputs are read in time order, [`crate::capture::read_merged`], so file and frame
+/// number alone do not order them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FrameRef {
+    /// 1-based over all inputs, in the order read.
+    pub seq: u64,
     pub file: u16,
     pub frame: u64,
     pub ts: Timestamp,
@@ -754,6 +759,7 @@ mod tests {
 
     fn frame(k: u64) -> FrameRef {
         FrameRef {
+            seq: k,
             file: 0,
             frame: k,
             ts: Timestamp(k),
