@@ -99,7 +99,35 @@ pub fn capture_reader(data: &[u8]) {
         let _ = format!("{r:?} {:?}", r.section_comments());
         assert!(r.bytes_read() <= data.len() as u64);
         held_blocks(name, data, frames);
+        peeking(name, data, frames);
     }
+}
+
+/// The same input, peeking at the next frame's timestamp before each frame as a merge of several
+/// inputs does ([`CaptureReader::peek_ts`]): the same frames, at the timestamps peeked, and the end
+/// (or the error) where the peek said none comes.
+fn peeking(name: &str, data: &[u8], frames: u64) {
+    let Ok(mut r) = CaptureReader::from_reader(name.into(), Box::new(Cursor::new(data.to_vec())))
+    else {
+        return;
+    };
+    let mut seen = 0u64;
+    loop {
+        let ts = r.peek_ts();
+        assert_eq!(r.peek_ts(), ts, "peeking twice gives the same");
+        match r.next_frame() {
+            Ok(Some(f)) => {
+                assert_eq!(Some(f.ts), ts, "the frame peeked at comes next");
+                seen += 1;
+            }
+            Ok(None) | Err(_) => {
+                assert_eq!(ts, None, "no frame peeked at");
+                break;
+            }
+        }
+    }
+    assert_eq!(seen, frames, "peeking, the same frames");
+    assert_eq!(r.stats().frames, frames, "counted once");
 }
 
 /// A reader that hands out at most `step` bytes a call, as a pipe on standard input does, so
@@ -468,7 +496,13 @@ pub fn analyze_with(data: &[u8], opts: Options) -> Summary {
         TextReport::new(io::sink(), true, true),
         JsonLinesReport::new(io::sink()),
     );
-    let names = ["fuzz.pcapng".to_string()];
+    // One input; or, for one length in three, the same input twice, which overlaps itself
+    // entirely: every frame goes through the merge of several inputs.
+    let names = if data.len() % 3 == 0 {
+        vec!["fuzz.pcapng".to_string(), "again.pcapng".to_string()]
+    } else {
+        vec!["fuzz.pcapng".to_string()]
+    };
     let summary = crate::run::run_with(&names, opts, &mut sink, &mut |name, _| {
         CaptureReader::from_reader(name.to_string(), Box::new(Cursor::new(data.to_vec())))
     })

@@ -187,7 +187,27 @@ fn start_servers(place: &Place, ports: [u16; 10], dir: &Path) -> Servers {
 
 /// Runs `tlsautopsy probe ... --json` (at most 60 s): exit status and the JSON lines.
 fn probe(place: &Place, args: &[&str]) -> (i32, Vec<Value>, Output) {
+    probe_env(place, args, &[])
+}
+
+/// The variables that name a proxy (the probe reads them as curl does).
+const PROXY_VARS: [&str; 6] = [
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+];
+
+/// [`probe`] with the environment's proxy variables set to `env` (and no others: those of the
+/// machine running the tests would send these probes of local servers to its proxy).
+fn probe_env(place: &Place, args: &[&str], env: &[(&str, &str)]) -> (i32, Vec<Value>, Output) {
     let mut c = place.cmd(BIN);
+    for v in PROXY_VARS {
+        c.env_remove(v);
+    }
+    c.envs(env.iter().copied());
     c.arg("probe").args(args).arg("--json");
     c.stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -236,6 +256,7 @@ struct TargetJson {
     address: Option<String>,
     addresses: Vec<String>,
     proxy: Option<String>,
+    proxy_from: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -630,6 +651,74 @@ fn sockets_alone_tell_a_name_block_from_a_cipher_mismatch() {
         let text = summary(&lines)["conclusion"]["text"].as_str().unwrap();
         assert!(text.contains(word), "{text}");
     }
+
+    // The proxy of the environment, as curl reads it: used, exempted by NO_PROXY, or not with
+    // --no-proxy; its credentials never shown.
+    let via_env = format!("http://user:secret@127.0.0.1:{}/", s.proxy_allow);
+    let (code, lines, out) = probe_env(
+        &place,
+        &[&endpoint, common[0], common[1], common[2]],
+        &[("HTTPS_PROXY", &via_env)],
+    );
+    assert_eq!((code, kind(&lines)), (0, "tls_ok"), "{}", summary(&lines));
+    let p = summary(&lines);
+    assert_eq!(p["target"]["proxy"], at(s.proxy_allow));
+    assert_eq!(p["target"]["proxy_from"], "HTTPS_PROXY");
+    assert_eq!(attempts(&lines)[0]["proxy"]["connect"], endpoint);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("secret"));
+    let direct = at(s.ok);
+    for (args, env) in [
+        (
+            vec![direct.as_str()],
+            vec![
+                ("HTTPS_PROXY", via_env.as_str()),
+                ("NO_PROXY", "localhost,127.0.0.0/8"),
+            ],
+        ),
+        (
+            vec![direct.as_str(), "--no-proxy"],
+            vec![("https_proxy", via_env.as_str())],
+        ),
+    ] {
+        let mut all: Vec<&str> = args.clone();
+        all.extend(["--sni", "allowed.test", common[0], common[1], common[2]]);
+        let (code, lines, _) = probe_env(&place, &all, &env);
+        assert_eq!((code, kind(&lines)), (0, "tls_ok"), "{args:?} {env:?}");
+        let p = summary(&lines);
+        assert_eq!(p["target"]["proxy"], Value::Null, "{args:?} {env:?}");
+        assert_eq!(p["target"]["proxy_from"], Value::Null);
+        assert_eq!(attempts(&lines)[0]["proxy"], Value::Null);
+    }
+    // A proxy it cannot speak to: said, exit 2.
+    let (code, _, out) = probe_env(
+        &place,
+        &[&direct, common[0], common[1], common[2]],
+        &[("ALL_PROXY", "socks5://127.0.0.1:1")],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("ALL_PROXY") && err.contains("--no-proxy"),
+        "{err}"
+    );
+    // The text names the variable.
+    let text = Command::new(BIN)
+        .args(["probe", &endpoint, common[0], common[1], common[2]])
+        .env("HTTPS_PROXY", &via_env)
+        .env_remove("https_proxy")
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .contains("from HTTPS_PROXY, --no-proxy to go direct"),
+        "{text}"
+    );
+    assert!(!text.contains("secret"));
 
     // HTTP where TLS was expected.
     let (code, lines, _) = probe(&place, &[&at(s.http), common[0], common[1], common[2]]);

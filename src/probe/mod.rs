@@ -19,8 +19,9 @@
 //!      in clear (TLS 1.3 encrypts it): its issuer shows TLS inspection, and whether the system's
 //!      trust store knows it.
 //!
-//! With `--proxy`, every attempt asks that HTTP proxy to `CONNECT` to the endpoint first; a refusal
-//! is the answer.
+//! With `--proxy`, or the proxy the environment names as curl reads it ([`env_proxy`]: `HTTPS_PROXY`
+//! and the like, `NO_PROXY`; `--no-proxy` goes direct), every attempt asks that HTTP proxy to
+//! `CONNECT` to the endpoint first; a refusal is the answer.
 //!
 //! The probe never finishes a handshake: once the server has answered, it closes the connection.
 //!
@@ -87,9 +88,14 @@ pub struct ProbeArgs {
     #[arg(long)]
     pub no_pq: bool,
     /// Go through this HTTP proxy (HOST:PORT or http://HOST:PORT), as a client configured with a
-    /// proxy does: CONNECT to the endpoint, then TLS in the tunnel.
+    /// proxy does: CONNECT to the endpoint, then TLS in the tunnel. Without it, the proxy of
+    /// `https_proxy`/`HTTPS_PROXY` (or `all_proxy`/`ALL_PROXY`) is used unless `no_proxy`/`NO_PROXY`
+    /// exempts the host, as curl and agents that read the environment do.
     #[arg(long, value_name = "HOST:PORT")]
     pub proxy: Option<String>,
+    /// Go direct, even when the environment names a proxy (`HTTPS_PROXY` and the like).
+    #[arg(long, conflicts_with = "proxy")]
+    pub no_proxy: bool,
     /// JSON lines (schema in docs/json-schema.md): one line per connection, then the probe's.
     #[arg(long)]
     pub json: bool,
@@ -162,6 +168,109 @@ pub fn parse_target(s: &str) -> Result<Target, String> {
         return Err(format!("no host in {s:?}"));
     }
     Ok(Target { host, port })
+}
+
+/// The variables that name a proxy for HTTPS, in the order curl reads them.
+const PROXY_VARS: [&str; 4] = ["https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"];
+
+/// The proxy the environment (`get`) names for `target`, with the variable that named it; none
+/// when `no_proxy`/`NO_PROXY` exempts the host.
+fn env_proxy(
+    target: &Target,
+    get: impl Fn(&str) -> Option<String>,
+) -> Option<(String, &'static str)> {
+    let (value, var) = PROXY_VARS.iter().find_map(|&v| {
+        get(v)
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| (s.trim().to_string(), v))
+    })?;
+    let exempt = get("no_proxy")
+        .or_else(|| get("NO_PROXY"))
+        .is_some_and(|list| no_proxy_matches(&list, &target.host));
+    (!exempt).then_some((value, var))
+}
+
+/// Whether a `NO_PROXY` list exempts `host`, as curl reads it: `*` exempts every host; a name
+/// exempts itself and its subdomains (a leading dot changes nothing); an IP address exempts itself,
+/// and `ADDRESS/BITS` its network.
+fn no_proxy_matches(list: &str, host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let ip: Option<IpAddr> = host.parse().ok();
+    list.split(',').map(str::trim).any(|entry| {
+        let e = entry
+            .trim_start_matches('.')
+            .trim_end_matches('.')
+            .trim_start_matches('[')
+            .to_ascii_lowercase();
+        let e = e.split_once(']').map_or(e.as_str(), |(a, _)| a);
+        if entry == "*" {
+            return true;
+        }
+        if e.is_empty() {
+            return false;
+        }
+        match ip {
+            Some(ip) => {
+                let (net, bits) = e.split_once('/').unwrap_or((e, ""));
+                match (net.parse::<IpAddr>(), bits.parse::<u32>()) {
+                    (Ok(net), Ok(bits)) => in_network(ip, net, bits),
+                    (Ok(net), Err(_)) => bits.is_empty() && net == ip,
+                    _ => false,
+                }
+            }
+            None => host == e || host.ends_with(&format!(".{e}")),
+        }
+    })
+}
+
+/// Whether `ip` is in `net`/`bits` (both of one family).
+fn in_network(ip: IpAddr, net: IpAddr, bits: u32) -> bool {
+    let (a, b, width) = match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => (u128::from(u32::from(a)), u128::from(u32::from(b)), 32),
+        (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(a), u128::from(b), 128),
+        _ => return false,
+    };
+    if bits > width {
+        return false;
+    }
+    let shift = width - bits;
+    // (A shift by the whole width: every address.)
+    a.checked_shr(shift).unwrap_or(0) == b.checked_shr(shift).unwrap_or(0)
+}
+
+/// A proxy as `--proxy` or the environment gives it: `HOST:PORT` or `http://HOST:PORT`, port 1080
+/// when none is given (as curl has it). A user name and password in it are not sent (the probe
+/// sends no credentials: a proxy that wants them answers 407).
+fn parse_proxy(s: &str) -> Result<Target, String> {
+    let s = s.trim();
+    let rest = match s.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
+        Some((scheme, _)) => {
+            return Err(format!(
+                "the proxy is {scheme}://, and the probe speaks to a proxy in plain HTTP (CONNECT) only: \
+                 give its plain HTTP address with --proxy, or go direct with --no-proxy"
+            ))
+        }
+        None => s,
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let has_port = match hostport.rsplit_once(':') {
+        Some((h, p)) => {
+            !p.is_empty()
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && (!h.contains(':') || h.ends_with(']'))
+        }
+        None => false,
+    };
+    if has_port {
+        parse_target(hostport)
+    } else if hostport.contains(':') && !hostport.starts_with('[') {
+        // A bare IPv6 address.
+        parse_target(&format!("[{hostport}]:1080"))
+    } else {
+        parse_target(&format!("{hostport}:1080"))
+    }
 }
 
 /// One attempt and, with a capture, its connection's verdict.
@@ -890,12 +999,27 @@ pub fn main(a: ProbeArgs) -> anyhow::Result<ExitCode> {
     }
     let timeout = Duration::from_secs_f64(a.timeout);
     let target = parse_target(&a.target).map_err(|e| anyhow!(e))?;
+    // The proxy given, or the environment's (as curl reads it), unless told to go direct.
+    let from_env = match (&a.proxy, a.no_proxy) {
+        (None, false) => env_proxy(&target, |v| std::env::var(v).ok()),
+        _ => None,
+    };
+    let proxy = a
+        .proxy
+        .as_ref()
+        .map(|p| (p.clone(), "--proxy"))
+        .or_else(|| from_env.clone());
+    if let (Some((_, var)), true) = (&from_env, a.all_addresses) {
+        bail!(
+            "{var} names a proxy, which resolves the name itself: --all-addresses needs --no-proxy"
+        );
+    }
+    let proxy_from = from_env.as_ref().map(|(_, var)| *var);
     // Through a proxy, the proxy resolves the name (as it does for a client configured with it).
-    let (route, addrs) = match &a.proxy {
-        Some(p) => {
-            let p = parse_target(p.strip_prefix("http://").unwrap_or(p))
-                .map_err(|e| anyhow!("--proxy: {e}"))?;
-            let (addr, _) = resolve(&p).map_err(|e| anyhow!("--proxy: {e}"))?;
+    let (route, addrs) = match &proxy {
+        Some((p, from)) => {
+            let p = parse_proxy(p).map_err(|e| anyhow!("{from}: {e}"))?;
+            let (addr, _) = resolve(&p).map_err(|e| anyhow!("{from}: {e}"))?;
             (
                 Route {
                     addr,
@@ -978,6 +1102,7 @@ pub fn main(a: ProbeArgs) -> anyhow::Result<ExitCode> {
             print_json(
                 &mut out,
                 &target,
+                proxy_from,
                 &shown,
                 &findings,
                 &conclusion,
@@ -994,6 +1119,7 @@ pub fn main(a: ProbeArgs) -> anyhow::Result<ExitCode> {
                 print_text(
                     &mut out,
                     &target,
+                    proxy_from,
                     &shown,
                     &findings,
                     &conclusion,
@@ -1191,6 +1317,7 @@ struct TargetJson {
     address: Option<String>,
     addresses: Vec<String>,
     proxy: Option<String>,
+    proxy_from: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -1373,9 +1500,11 @@ fn print_judged<'f>(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn print_json(
     out: &mut dyn Write,
     target: &Target,
+    proxy_from: Option<&str>,
     addrs: &[SocketAddr],
     findings: &[Finding],
     conclusion: &Conclusion,
@@ -1399,6 +1528,7 @@ fn print_json(
                 .first()
                 .filter(|f| f.attempt.connect.is_some())
                 .map(|f| endpoint(&f.attempt.remote)),
+            proxy_from: proxy_from.map(str::to_string),
         },
         capture: CaptureJson {
             captured: info.interface.is_some(),
@@ -1423,6 +1553,7 @@ fn print_json(
 fn print_text(
     out: &mut dyn Write,
     target: &Target,
+    proxy_from: Option<&str>,
     addrs: &[SocketAddr],
     findings: &[Finding],
     conclusion: &Conclusion,
@@ -1436,9 +1567,13 @@ fn print_text(
     if let Some(f) = findings.first().filter(|f| f.attempt.connect.is_some()) {
         write!(
             out,
-            " through the proxy {} (which resolves the name)",
+            " through the proxy {} (which resolves the name",
             endpoint(&f.attempt.remote)
         )?;
+        match proxy_from {
+            Some(var) => write!(out, "; from {var}, --no-proxy to go direct)")?,
+            None => write!(out, ")")?,
+        }
     }
     if let Some(first) = ips.next() {
         write!(out, ": {first}")?;
@@ -1575,6 +1710,86 @@ fn wrap(s: &str, width: usize) -> Vec<String> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
+
+    /// The environment's proxy, as curl reads it: the variables in curl's order, NO_PROXY's
+    /// names (with their subdomains), addresses and networks, `*`.
+    #[test]
+    fn the_environment_proxy_is_read_as_curl_reads_it() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |v: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == v)
+                    .map(|(_, x)| x.to_string())
+            }
+        };
+        let t = |h: &str| parse_target(h).unwrap();
+        let p = &[
+            ("HTTPS_PROXY", "http://proxy:3128"),
+            ("ALL_PROXY", "other:1"),
+        ];
+        assert_eq!(
+            env_proxy(&t("global.handler.control.monitor.azure.com"), env(p)),
+            Some(("http://proxy:3128".to_string(), "HTTPS_PROXY"))
+        );
+        let lower = &[("https_proxy", "a:1"), ("HTTPS_PROXY", "b:2")];
+        assert_eq!(
+            env_proxy(&t("x.test"), env(lower)).unwrap().1,
+            "https_proxy"
+        );
+        assert_eq!(
+            env_proxy(&t("x.test"), env(&[("ALL_PROXY", "c:3")]))
+                .unwrap()
+                .1,
+            "ALL_PROXY"
+        );
+        assert_eq!(env_proxy(&t("x.test"), env(&[("HTTPS_PROXY", " ")])), None);
+        assert_eq!(env_proxy(&t("x.test"), env(&[])), None);
+        let np = &[
+            ("HTTPS_PROXY", "proxy:3128"),
+            (
+                "NO_PROXY",
+                "localhost, .internal.example,10.0.0.0/8,::1,169.254.169.254",
+            ),
+        ];
+        for (host, direct) in [
+            ("localhost", true),
+            ("a.internal.example", true),
+            ("internal.example", true),
+            ("notinternal.example", false),
+            ("10.1.2.3", true),
+            ("11.1.2.3", false),
+            ("[::1]:443", true),
+            ("169.254.169.254", true),
+            ("global.handler.control.monitor.azure.com", false),
+        ] {
+            assert_eq!(env_proxy(&t(host), env(np)).is_none(), direct, "{host}");
+        }
+        assert!(no_proxy_matches("*", "anything.test"));
+        assert!(!no_proxy_matches("", "anything.test"));
+        assert!(!no_proxy_matches("3.4", "1.2.3.4"), "addresses match whole");
+        assert!(no_proxy_matches("0.0.0.0/0", "1.2.3.4"));
+        assert!(!no_proxy_matches("10.0.0.0/33", "10.0.0.1"));
+    }
+
+    #[test]
+    fn proxies_parse_with_curls_default_port_and_without_credentials() {
+        let hp = |s: &str| parse_proxy(s).map(|t| (t.host, t.port));
+        assert_eq!(hp("proxy:3128"), Ok(("proxy".into(), 3128)));
+        assert_eq!(hp("http://proxy:3128/"), Ok(("proxy".into(), 3128)));
+        assert_eq!(hp("HTTP://proxy"), Ok(("proxy".into(), 1080)));
+        assert_eq!(
+            hp("http://user:secret@proxy:8080"),
+            Ok(("proxy".into(), 8080))
+        );
+        assert_eq!(hp("http://user:secret@proxy"), Ok(("proxy".into(), 1080)));
+        assert_eq!(hp("[2001:db8::1]:3128"), Ok(("2001:db8::1".into(), 3128)));
+        assert_eq!(hp("2001:db8::1"), Ok(("2001:db8::1".into(), 1080)));
+        for bad in ["socks5://proxy:1080", "https://proxy:443"] {
+            let e = parse_proxy(bad).unwrap_err();
+            assert!(e.contains("plain HTTP") && e.contains("--no-proxy"), "{e}");
+        }
+    }
 
     #[test]
     fn targets_parse_as_test_netconnection_and_urls_give_them() {
