@@ -11,7 +11,7 @@ use std::path::Path;
 use crate::analyze::{with_verdict, Analyzer, Judgment, Options};
 use crate::capture::{
     read_merged, CaptureError, CaptureFormat, CaptureReader, Frame, FrameBlock, InputOrder,
-    LinkType, MergeEvent, MergeSink, Open,
+    LinkType, MergeEvent, MergeSink, Open, MAX_OPEN,
 };
 use crate::decode::link_type_supported;
 use crate::progress::{Progress, ProgressMode};
@@ -489,6 +489,7 @@ impl<F: FnMut(u16, &Frame<'_>, FrameBlock<'_>) -> bool> MergeSink for Reading<'_
             MergeEvent::Failed { file, .. }
             | MergeEvent::Opened { file, .. }
             | MergeEvent::Error { file, .. }
+            | MergeEvent::Late { file }
             | MergeEvent::Ended { file, .. } => usize::from(*file),
         };
         let (Some(info), Some(unsupported)) =
@@ -510,6 +511,11 @@ impl<F: FnMut(u16, &Frame<'_>, FrameBlock<'_>) -> bool> MergeSink for Reading<'_
                 e @ CaptureError::Truncated { .. } => e.to_string(),
                 e => format!("{e}; analysis stopped reading this file there"),
             }),
+            MergeEvent::Late { .. } => info.warnings.push(format!(
+                "it overlaps in time more than {MAX_OPEN} other inputs read at once: it was opened \
+                 only when one of them ended, so its first packets were analysed after later ones \
+                 of theirs (merge the files with mergecap first, or analyse fewer at once)"
+            )),
             MergeEvent::Ended { reader, .. } => {
                 if let Some(p) = self.progress {
                     p.set(read);

@@ -10,7 +10,7 @@
 //! 2. The files are read in order of that timestamp (a file without a frame first, then ties in the
 //!    order given); a file is opened when the merge reaches its first frame, so files that follow
 //!    each other in time are read one at a time (one reader open, one read buffer), and only files
-//!    that overlap are open together.
+//!    that overlap are open together ([`MAX_OPEN`] at most: one more waits, and says so).
 //! 3. Among the files open, the next frame is the one with the earliest timestamp; a tie goes to
 //!    the file given first, and a file not yet open waits for the open ones' frames of its first
 //!    timestamp (so a ring buffer cut between two frames of the same microsecond is read in its
@@ -74,6 +74,9 @@ pub enum MergeEvent<'a> {
     /// Input `file` gave an error: after a [`CaptureError::Truncated`] the frames before the cut
     /// were given; any error ends the input.
     Error { file: u16, error: CaptureError },
+    /// Input `file` overlaps in time more than [`MAX_OPEN`] others open at once: it was opened
+    /// only when one of them ended, so its first packets come after later ones of theirs.
+    Late { file: u16 },
     /// Input `file` ended.
     Ended {
         file: u16,
@@ -91,6 +94,10 @@ pub trait MergeSink {
     /// Every [`PROGRESS_EVERY`] frames: the bytes read from the inputs so far.
     fn progress(&mut self, _read: u64) {}
 }
+
+/// Inputs open at once, at most (each holds a read buffer, at least 256 KB, and a file
+/// descriptor): beyond it, an input waits for one to end, and says so ([`MergeEvent::Late`]).
+pub const MAX_OPEN: usize = 128;
 
 /// Frames between two [`MergeSink::progress`] calls.
 pub const PROGRESS_EVERY: u64 = 4096;
@@ -160,6 +167,8 @@ pub fn read_merged(paths: &[String], open: &mut Open<'_>, sink: &mut impl MergeS
     let mut ended_bytes: u64 = 0;
     // Frames given while several inputs were open.
     let mut merged: u64 = 0;
+    // Inputs that had to wait for one of [`MAX_OPEN`] open inputs to end.
+    let mut late: Vec<usize> = Vec::new();
     loop {
         // The earliest next frame among the open inputs (an input about to end or fail first).
         let head = |active: &mut Vec<(usize, CaptureReader)>| {
@@ -181,6 +190,14 @@ pub fn read_merged(paths: &[String], open: &mut Open<'_>, sink: &mut impl MergeS
             if !due {
                 break;
             }
+            if active.len() >= MAX_OPEN {
+                // Its packets come before some of the open inputs' and it must wait: said when it
+                // is opened.
+                if !late.contains(&i) {
+                    late.push(i);
+                }
+                break;
+            }
             pending.pop_front();
             let reader = match kept.iter().position(|(k, _)| *k == i) {
                 Some(p) => Ok(kept.swap_remove(p).1),
@@ -194,7 +211,8 @@ pub fn read_merged(paths: &[String], open: &mut Open<'_>, sink: &mut impl MergeS
                             reader: &r,
                         },
                         0,
-                    );
+                    ) && (!late.contains(&i)
+                        || sink.event(MergeEvent::Late { file: idx(i) }, 0));
                     if !active.is_empty() {
                         order = InputOrder::Interleaved;
                     }
@@ -309,6 +327,7 @@ mod tests {
                 MergeEvent::Failed { file, .. } => format!("failed {file}"),
                 MergeEvent::Opened { file, .. } => format!("open {file}"),
                 MergeEvent::Error { file, error } => format!("error {file}: {error}"),
+                MergeEvent::Late { file } => format!("late {file}"),
                 MergeEvent::Ended { file, reader } => {
                     format!("end {file} ({} frames)", reader.stats().frames)
                 }
@@ -433,6 +452,35 @@ mod tests {
             "failed 0 | open 2 | end 2 (0 frames) | open 3 | f3#1@1 | f3#2@2 | error 3 | \
              end 3 (2 frames) | open 1 | f1#1@3 | f1#2@60 | end 1 (2 frames)"
         );
+    }
+
+    /// More inputs overlapping than may be open at once: the ones beyond wait for one to end,
+    /// and say so; every frame still comes, each input's in its order.
+    #[test]
+    fn inputs_beyond_the_open_limit_wait_and_say_so() {
+        let files: Vec<TempFile> = (0..MAX_OPEN as u64 + 2)
+            .map(|k| TempFile::new(".pcap", &pcap(&[k, 10_000 + k])))
+            .collect();
+        let paths: Vec<&Path> = files.iter().map(TempFile::path).collect();
+        let (log, order, _) = merge(&paths);
+        assert_eq!(order, InputOrder::Interleaved);
+        let late: Vec<&String> = log.iter().filter(|l| l.starts_with("late")).collect();
+        assert_eq!(
+            late,
+            [
+                &format!("late {MAX_OPEN}"),
+                &format!("late {}", MAX_OPEN + 1)
+            ]
+        );
+        assert_eq!(
+            log.iter().filter(|l| l.contains('@')).count(),
+            2 * (MAX_OPEN + 2)
+        );
+        // The first late input opens when the first input ends, after every first frame of the
+        // open ones and before their second frames.
+        let pos = |s: &str| log.iter().position(|l| l == s).unwrap();
+        assert!(pos(&format!("late {MAX_OPEN}")) > pos("end 0 (2 frames)"));
+        assert!(pos(&format!("f{MAX_OPEN}#1@{MAX_OPEN}")) < pos("f1#2@10001"));
     }
 
     /// Peeking reads the next frame once: the same frame, number and bytes come next, and the

@@ -29,7 +29,7 @@ pub(crate) mod tests;
 pub(crate) mod testutil;
 
 pub use error::{CaptureError, ForeignFormat};
-pub use merge::{read_merged, InputOrder, MergeEvent, MergeSink, Open};
+pub use merge::{read_merged, InputOrder, MergeEvent, MergeSink, Open, MAX_OPEN};
 pub use reader::{
     block_type_name, CaptureFormat, CaptureReader, CaptureStats, FrameBlock, InterfaceInfo,
     MAX_INTERFACES, MAX_PCAPNG_BLOCK_LEN, MAX_PCAP_CAPLEN,
