@@ -202,9 +202,9 @@ impl RunConfig {
     }
 }
 
-/// Analyse `paths` in time order ("-" is stdin; see [`read_merged`]) and print through `sink`. Files that cannot be opened are
-/// reported in the summary and skipped; the caller decides the exit status from the summary
-/// ([`exit_status`]).
+/// Analyse `paths` in time order ("-" is stdin; see [`read_merged`]) and print through `sink`.
+/// Files that cannot be opened are reported in the summary and skipped; the caller decides the
+/// exit status from the summary ([`exit_status`]).
 pub fn run(paths: &[String], opts: Options, sink: &mut dyn ReportSink) -> std::io::Result<Summary> {
     run_with(paths, opts, sink, &mut |p, _| {
         CaptureReader::open(Path::new(p))

@@ -70,7 +70,7 @@ fn normalized(r: &common::Run, ids: bool) -> Vec<String> {
     out
 }
 
-/// "frame 12", "frames 3, 4 and 7" become "frame N".
+/// "frame 12", "frames 3, 4 and 7", "frame 12 of input 3" become "frame N".
 fn mask_frame_numbers(s: &str) -> String {
     let mut out = String::new();
     let mut rest = s;
@@ -92,7 +92,12 @@ fn mask_frame_numbers(s: &str) -> String {
         }
         if numbers > 0 {
             out.push_str("frame N");
-            rest = tail;
+            // (A frame of another input than the first: "frame 12 of input 3".)
+            let of = tail.strip_prefix(" of input ").map(|t| {
+                let digits = t.len() - t.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+                &t[digits..]
+            });
+            rest = of.unwrap_or(tail);
         } else {
             out.push_str("frame");
             rest = &rest[i + "frame".len()..];
@@ -169,6 +174,11 @@ fn a_ring_buffer_that_wrapped_is_read_in_time_order() {
     assert_eq!(rs["frames"], ms["frames"]);
     // The same verdicts, ids and evidence as mergecap's merge.
     assert_eq!(normalized(&r, true), normalized(&m, true));
+    // Sentences name the input of a frame past the first.
+    assert!(
+        r.stdout.contains(" of input 2)") && !m.stdout.contains(" of input "),
+        "no sentence names an input"
+    );
     // Read one after the other as given, connections are cut in two.
     assert!(
         c.connections.len() > r.connections.len(),

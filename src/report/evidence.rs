@@ -141,8 +141,9 @@ impl EvidenceCollector {
     /// Select a connection judged elsewhere whose packets were copied into an evidence input
     /// (`tlsautopsy live` copies the packets of each failed connection into a temporary file, then
     /// runs [`Self::plan`] and [`EvidencePlan::write`] on it): `first` and `last` are the frame
-    /// numbers of its first and last packet there (that file is the only input), `map` gives where a frame its verdict cites went (`None`:
-    /// not copied, no comment). The comments name the frames as the verdict does.
+    /// numbers of its first and last packet there (that file is the only input), `map` gives where
+    /// a frame its verdict cites went (`None`: not copied, no comment). The comments name the
+    /// frames as the verdict does.
     pub fn add_copied(
         &mut self,
         c: &ConnReport<'_>,

@@ -42,8 +42,8 @@ pub fn check(conn: &TcpConn, p: &PacketFacts) -> Provenance {
                 p.ttl,
                 " while the ",
                 what,
-                " (frame ",
-                r.at.frame,
+                " (",
+                r.at,
                 ") had ",
                 r.ttl,
                 ": it travelled a different number of hops, so another device sent it"
@@ -54,8 +54,8 @@ pub fn check(conn: &TcpConn, p: &PacketFacts) -> Provenance {
                 p.ttl,
                 " matches the ",
                 what,
-                " (frame ",
-                r.at.frame,
+                " (",
+                r.at,
                 "): it came from the same host that answered the SYN"
             ));
         }
@@ -66,8 +66,8 @@ pub fn check(conn: &TcpConn, p: &PacketFacts) -> Provenance {
                 if !after.flags.rst() {
                     out.forged = true;
                     out.signals.push(cat!(
-                        "the server address kept sending after the reset (frame ",
-                        after.at.frame,
+                        "the server address kept sending after the reset (",
+                        after.at,
                         "): the real server never reset"
                     ));
                 }

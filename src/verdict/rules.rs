@@ -1002,10 +1002,10 @@ impl<'a> Judge<'a> {
             self.decisive(&rst);
             self.evidence(rst.at, Party::Server, self.packet_text(&rst), "the SYN was answered by a reset: nothing accepts connections there, or a reject rule answered");
             self.reason(cat!(
-                "the SYN (frame ",
-                syn.at.frame,
-                ") was answered by RST (frame ",
-                rst.at.frame,
+                "the SYN (",
+                syn.at,
+                ") was answered by RST (",
+                rst.at,
                 ") ",
                 ms(rst.at.ts.since(syn.at.ts))
             ));

@@ -91,6 +91,22 @@ impl Piece for IpAddr {
     }
 }
 
+/// A packet as sentences name it: `frame 107`, or `frame 107 of input 4` when it is not in the
+/// first input (several inputs number their frames each from 1, as Wireshark does).
+impl Piece for crate::tcp::FrameRef {
+    fn size(&self) -> usize {
+        48
+    }
+    fn push_to(&self, s: &mut String) {
+        s.push_str("frame ");
+        s.push_str(itoa::Buffer::new().format(self.frame));
+        if self.file > 0 {
+            s.push_str(" of input ");
+            s.push_str(itoa::Buffer::new().format(u32::from(self.file) + 1));
+        }
+    }
+}
+
 impl Piece for Endpoint {
     fn size(&self) -> usize {
         48
@@ -104,6 +120,21 @@ impl Piece for Endpoint {
 mod tests {
     use super::*;
     use std::net::SocketAddr;
+
+    /// A frame of the first input is "frame N"; of another, it says which input.
+    #[test]
+    fn frames_name_their_input_past_the_first() {
+        use crate::capture::Timestamp;
+        use crate::tcp::FrameRef;
+        let at = |file: u16| FrameRef {
+            seq: 9,
+            file,
+            frame: 107,
+            ts: Timestamp(0),
+        };
+        assert_eq!(cat!("(", at(0), ")"), "(frame 107)");
+        assert_eq!(cat!("(", at(3), ")"), "(frame 107 of input 4)");
+    }
 
     /// Every kind of piece gives its `Display` text.
     #[test]
