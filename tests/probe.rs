@@ -29,6 +29,9 @@ const BIN: &str = env!("CARGO_BIN_EXE_tlsautopsy");
 
 use common::{cannot_run, python, Procs};
 
+/// The server name in the ClientHellos of the shipped captures.
+const REPLAYED_NAME: &str = "global.handler.control.monitor.azure.com";
+
 fn tools() -> PathBuf {
     common::root().join("captures/tools")
 }
@@ -121,6 +124,9 @@ fn start_servers(place: &Place, ports: [u16; 10], dir: &Path) -> Servers {
                 close.into(),
                 "--deny".into(),
                 "blocked.test".into(),
+                // (The name the shipped captures' clients sent: for --replay.)
+                "--deny".into(),
+                REPLAYED_NAME.into(),
                 "--upstream".into(),
                 format!("127.0.0.1:{ok}"),
             ],
@@ -719,6 +725,99 @@ fn sockets_alone_tell_a_name_block_from_a_cipher_mismatch() {
         "{text}"
     );
     assert!(!text.contains("secret"));
+
+    // A real client's ClientHello, from its capture, sent again byte for byte (--replay).
+    let shipped = |f: &str| {
+        common::root()
+            .join("captures")
+            .join(f)
+            .display()
+            .to_string()
+    };
+    // The client of the cipher mismatch against the server with one old suite: the same alert, and
+    // the broad TLS 1.2 offer accepted.
+    let replay = shipped("cipher_mismatch.pcap");
+    let (code, lines, out) = probe(
+        &place,
+        &[
+            &at(s.old_suite),
+            "--replay",
+            &replay,
+            common[0],
+            common[1],
+            common[2],
+        ],
+    );
+    assert_eq!(code, 1, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        kind(&lines),
+        "offer_refused_tls12_accepted",
+        "{}",
+        summary(&lines)
+    );
+    assert_eq!(names(&lines), ["agent", "tls12"]);
+    let a = attempts(&lines);
+    assert_eq!(a[0]["offer"], "captured");
+    assert_eq!(a[0]["sni"], REPLAYED_NAME);
+    // 182 bytes of ClientHello (the analysis's `length`) in one record.
+    assert_eq!(a[0]["client_hello_bytes"], 187);
+    assert_eq!(a[0]["alert"]["name"], "handshake_failure");
+    assert_eq!(a[1]["offer"], "tls12_broad");
+    let text = summary(&lines)["conclusion"]["text"].as_str().unwrap();
+    assert!(text.contains("the captured ClientHello"), "{text}");
+    // The blocked client's ClientHello against a filter that blocks its name: the control name
+    // gets through.
+    let replay = shipped("azfw_close_after_ch.pcap");
+    let (code, lines, _) = probe(
+        &place,
+        &[
+            &at(s.filter_fin),
+            "--replay",
+            &replay,
+            common[0],
+            common[1],
+            common[2],
+        ],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(kind(&lines), "blocked_on_name", "{}", summary(&lines));
+    assert_eq!(names(&lines), ["agent", "control_name"]);
+    assert_eq!(attempts(&lines)[0]["offer"], "captured");
+    assert_eq!(attempts(&lines)[0]["end"], "server_closed");
+    // Without an endpoint: the captured name and port; there is no such name here.
+    let (code, _, out) = probe(
+        &place,
+        &["--replay", &replay, common[0], common[1], common[2]],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(REPLAYED_NAME), "{err}");
+    // A 2.6 KB ClientHello against a filter that reads only the first segment: silence, and the
+    // probe's own one-segment offer gets through.
+    let replay = shipped("large_ch_silence.pcap");
+    let (code, lines, _) = probe(
+        &place,
+        &[
+            &at(s.first_segment),
+            "--replay",
+            &replay,
+            common[0],
+            common[1],
+            common[2],
+        ],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(kind(&lines), "large_client_hello", "{}", summary(&lines));
+    assert_eq!(names(&lines), ["agent", "small_hello"]);
+    let a = attempts(&lines);
+    assert!(
+        a[0]["client_hello_bytes"].as_u64().unwrap() > 2618,
+        "{}",
+        a[0]
+    );
+    assert_eq!(a[1]["server_hello"]["version"], "TLS 1.3");
+    let text = summary(&lines)["conclusion"]["text"].as_str().unwrap();
+    assert!(text.contains("captured ClientHello"), "{text}");
 
     // HTTP where TLS was expected.
     let (code, lines, _) = probe(&place, &[&at(s.http), common[0], common[1], common[2]]);

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::hello::{client_hello_record, HelloSpec, Nonces};
+use super::hello::{HelloSpec, Nonces};
 use crate::tcp::Direction;
 use crate::tls::{
     Alert, CertInfo, HttpResponse, NotTls, ServerHello, TlsEvent, TlsEventKind, TlsSession,
@@ -436,7 +436,7 @@ pub fn run(plan: Plan, route: &Route, timeout: Duration) -> Attempt {
             return at;
         }
     }
-    let hello = client_hello_record(&at.plan.hello, &Nonces::fresh());
+    let hello = at.plan.hello.records(&Nonces::fresh());
     let mut events = Vec::new();
     session.feed(Direction::ToServer, &hello, &mut events);
     events.clear();

@@ -96,6 +96,22 @@ impl Offer {
     }
 }
 
+/// A ClientHello taken from a capture (`probe --replay`, [`super::replay`]), sent as it was.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Captured {
+    /// The TLS records that carried it, as captured.
+    pub records: Vec<u8>,
+    /// Where it comes from, for the report.
+    pub source: String,
+    /// The server it went to in the capture.
+    pub server: std::net::SocketAddr,
+    pub sni: Option<String>,
+    pub alpn: Vec<String>,
+    pub cipher_suites: Vec<u16>,
+    /// It carries an X25519MLKEM768 key share.
+    pub post_quantum: bool,
+}
+
 /// What goes into one ClientHello.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HelloSpec {
@@ -106,11 +122,73 @@ pub struct HelloSpec {
     pub alpn: Vec<String>,
     /// Modern offer: also an X25519MLKEM768 key share (a ClientHello of about 1.5 KB).
     pub pq: bool,
+    /// Send this captured ClientHello instead (`offer`, `sni`, `alpn` and `pq` then describe it for
+    /// the attempts built from this one).
+    pub captured: Option<std::sync::Arc<Captured>>,
 }
 
+/// ClientHello records longer than this take two TCP segments on an Ethernet path (1500-byte MTU,
+/// TCP timestamps).
+pub const ONE_SEGMENT: usize = 1448;
+
 impl HelloSpec {
+    /// The first attempt's ClientHello for the offer, without a captured one.
+    pub fn built(offer: Offer, sni: Option<String>, alpn: Vec<String>, pq: bool) -> HelloSpec {
+        HelloSpec {
+            offer,
+            sni,
+            alpn,
+            pq,
+            captured: None,
+        }
+    }
+
+    /// The name of the offer in JSON: the [`Offer`]'s, or `captured`.
+    pub fn offer_name(&self) -> &'static str {
+        match self.captured {
+            Some(_) => "captured",
+            None => self.offer.as_str(),
+        }
+    }
+
+    /// It does not fit one TCP segment on an Ethernet path (the post-quantum offer, or a captured
+    /// one of that size).
+    pub fn large(&self) -> bool {
+        match &self.captured {
+            Some(c) => c.records.len() > ONE_SEGMENT,
+            None => self.pq && self.offer == Offer::Modern,
+        }
+    }
+
+    /// The ALPN protocols it offers.
+    pub fn sent_alpn(&self) -> &[String] {
+        match &self.captured {
+            Some(c) => &c.alpn,
+            None => &self.alpn,
+        }
+    }
+
+    /// Its cipher suites.
+    pub fn cipher_suites(&self) -> &[u16] {
+        match &self.captured {
+            Some(c) => &c.cipher_suites,
+            None => self.offer.cipher_suites(),
+        }
+    }
+
+    /// The bytes of the records it goes in.
+    pub fn records(&self, n: &Nonces) -> Vec<u8> {
+        match &self.captured {
+            Some(c) => c.records.clone(),
+            None => client_hello_record(self, n),
+        }
+    }
+
     /// The offer in a few words, for the report.
     pub fn describe(&self) -> String {
+        if let Some(c) = &self.captured {
+            return c.source.clone();
+        }
         match self.offer {
             Offer::Modern if self.pq => format!(
                 "{}, post-quantum key share X25519MLKEM768 (a ClientHello of about 1.5 KB)",
@@ -340,12 +418,12 @@ mod tests {
     }
 
     fn spec(offer: Offer, sni: Option<&str>) -> HelloSpec {
-        HelloSpec {
+        HelloSpec::built(
             offer,
-            sni: sni.map(str::to_string),
-            alpn: vec!["http/1.1".to_string()],
-            pq: false,
-        }
+            sni.map(str::to_string),
+            vec!["http/1.1".to_string()],
+            false,
+        )
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! # What it sends
 //! 1. `agent`: what a current client sends (TLS 1.3 and 1.2, the host name as SNI, ALPN http/1.1,
 //!    an X25519MLKEM768 key share: about 1.5 KB, two segments on an Ethernet path; `--no-pq` leaves
-//!    it out).
+//!    it out); with `--replay CAPTURE`, the ClientHello a real client sent, from its capture, byte
+//!    for byte ([`replay`]).
 //! 2. Then, only when that tells too little, the attempts that separate the causes:
 //!    - no TLS byte back (closed, reset, silence): `small_hello`, the same offer without the
 //!      post-quantum share (an answer means a middlebox or MTU that handles one segment only);
@@ -37,6 +38,7 @@ pub mod attempt;
 #[cfg(feature = "live")]
 mod capture;
 pub mod hello;
+mod replay;
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -44,6 +46,7 @@ use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail};
@@ -63,8 +66,17 @@ use hello::{HelloSpec, Offer};
 pub struct ProbeArgs {
     /// The endpoint: HOST, HOST:PORT, an IPv6 address in brackets with a port, or an https:// URL
     /// (port 443 by default).
-    #[arg(value_name = "HOST[:PORT]")]
-    pub target: String,
+    /// With `--replay`, by default the captured ClientHello's server name and port (or the server
+    /// address it went to, without a name).
+    #[arg(value_name = "HOST[:PORT]", required_unless_present = "replay")]
+    pub target: Option<String>,
+    /// Send first the ClientHello of a connection of this capture, byte for byte (the first failed
+    /// one that sent one, or `--connection`), then the attempts that separate the causes.
+    #[arg(long, value_name = "CAPTURE", conflicts_with_all = ["sni", "no_sni", "no_pq"])]
+    pub replay: Option<String>,
+    /// With `--replay`: the connection (its `#` in `tlsautopsy analyze`) whose ClientHello is sent.
+    #[arg(long, value_name = "ID", requires = "replay")]
+    pub connection: Option<u64>,
     /// Server name to send (default: the host name; none for an IP address).
     #[arg(long, value_name = "NAME")]
     pub sni: Option<String>,
@@ -706,8 +718,12 @@ pub fn conclude(findings: &[Finding], sni: Option<&str>, timeout: Duration) -> C
             let sh = f.attempt.answer.server_hello.as_ref()?;
             Some((sh.version(), sh.cipher_suite))
         });
+    let first_offer = match a.plan.hello.captured {
+        Some(_) => "the captured ClientHello",
+        None => "the current offer",
+    };
     let suite_gap = |suite: u16| {
-        if Offer::Modern.cipher_suites().contains(&suite) {
+        if a.plan.hello.cipher_suites().contains(&suite) {
             "a suite the first offer also had, so the version or another part of the offer (groups, \
              signature algorithms, extensions) is what the server objects to"
         } else {
@@ -729,7 +745,7 @@ pub fn conclude(findings: &[Finding], sni: Option<&str>, timeout: Duration) -> C
                 "offer_refused_tls12_accepted",
                 format!("the server refuses the client's offer (alert {alert}) but accepts TLS 1.2"),
                 format!(
-                    "{tcp_ok}. The server answered the current offer{named} with alert {alert}, but \
+                    "{tcp_ok}. The server answered {first_offer}{named} with alert {alert}, but \
                      answered a broad TLS 1.2 offer with {}, {}: {}. This is a version or cipher-suite \
                      mismatch, not a firewall.{engine}",
                     version_str(version),
@@ -782,15 +798,30 @@ pub fn conclude(findings: &[Finding], sni: Option<&str>, timeout: Duration) -> C
             "large_client_hello",
             "a large ClientHello is cut off; a small one gets through".to_string(),
             format!(
-                "{tcp_ok}, but the ClientHello{named} of {} bytes (with the post-quantum key share \
-                 X25519MLKEM768, as current browsers and OpenSSL 3.5 send it: two TCP segments on an \
-                 Ethernet path) got no TLS byte back ({how}), while the same offer without that \
-                 share, {} bytes, got an answer ({}). Something in the path handles only a \
+                "{tcp_ok}, but the {}ClientHello{named} of {} bytes ({}two TCP segments on an \
+                 Ethernet path) got no TLS byte back ({how}), while {}, {} bytes, got an answer \
+                 ({}). Something in the path handles only a \
                  ClientHello that fits one segment: a firewall, IPS or proxy that reads the first \
                  segment only, or an MTU problem that drops full-size packets. Fix or update the \
                  middlebox (or the path MTU); until then clients that send the large ClientHello \
                  fail, and older ones work.{engine}",
+                if a.plan.hello.captured.is_some() {
+                    "captured "
+                } else {
+                    ""
+                },
                 a.hello_len,
+                if a.plan.hello.captured.is_some() {
+                    ""
+                } else {
+                    "with the post-quantum key share X25519MLKEM768, as current browsers and \
+                     OpenSSL 3.5 send it: "
+                },
+                if a.plan.hello.captured.is_some() {
+                    "the probe's own offer in one segment"
+                } else {
+                    "the same offer without that share"
+                },
                 sm.attempt.hello_len,
                 answer_text(&sm.attempt)
             ),
@@ -868,15 +899,9 @@ fn next_plan(done: &[Attempt], agent: &HelloSpec, control: &str) -> Option<Plan>
     }
     let made = |name: &str| done.iter().any(|a| a.plan.name == name);
     let sni = agent.sni.clone();
-    let small = HelloSpec {
-        pq: false,
-        ..agent.clone()
-    };
-    let broad = HelloSpec {
-        offer: Offer::Tls12Broad,
-        pq: false,
-        ..agent.clone()
-    };
+    // (The probe's own offers: a captured ClientHello is sent first only.)
+    let small = HelloSpec::built(Offer::Modern, sni.clone(), agent.alpn.clone(), false);
+    let broad = HelloSpec::built(Offer::Tls12Broad, sni.clone(), agent.alpn.clone(), false);
     let ans = &first.answer;
     let tls12 = || Plan {
         name: "tls12",
@@ -905,12 +930,17 @@ fn next_plan(done: &[Attempt], agent: &HelloSpec, control: &str) -> Option<Plan>
         return None;
     }
     // No TLS byte back. First: was it the size (a ClientHello over two segments)?
-    if agent.pq && agent.offer == Offer::Modern && !made("small_hello") {
+    if agent.large() && !made("small_hello") {
         return Some(Plan {
             name: "small_hello",
-            purpose: "the same offer without the post-quantum key share (one TCP segment), to see \
-                      whether the size of the ClientHello matters"
-                .into(),
+            purpose: match agent.captured {
+                Some(_) => "the probe's own offer (TLS 1.3 and 1.2) in one TCP segment, to see \
+                            whether the size of the ClientHello matters"
+                    .into(),
+                None => "the same offer without the post-quantum key share (one TCP segment), to \
+                         see whether the size of the ClientHello matters"
+                    .into(),
+            },
             hello: small,
         });
     }
@@ -998,7 +1028,18 @@ pub fn main(a: ProbeArgs) -> anyhow::Result<ExitCode> {
         bail!("--timeout must be a number of seconds between 0 and 600");
     }
     let timeout = Duration::from_secs_f64(a.timeout);
-    let target = parse_target(&a.target).map_err(|e| anyhow!(e))?;
+    let captured = match &a.replay {
+        Some(file) => Some(Arc::new(replay::from_capture(file, a.connection)?)),
+        None => None,
+    };
+    let target = match (&a.target, &captured) {
+        (Some(t), _) => parse_target(t).map_err(|e| anyhow!(e))?,
+        (None, Some(c)) => Target {
+            host: c.sni.clone().unwrap_or_else(|| c.server.ip().to_string()),
+            port: c.server.port(),
+        },
+        (None, None) => bail!("give the endpoint, HOST[:PORT], or --replay CAPTURE"),
+    };
     // The proxy given, or the environment's (as curl reads it), unless told to go direct.
     let from_env = match (&a.proxy, a.no_proxy) {
         (None, false) => env_proxy(&target, |v| std::env::var(v).ok()),
@@ -1039,7 +1080,9 @@ pub fn main(a: ProbeArgs) -> anyhow::Result<ExitCode> {
             )
         }
     };
-    let sni: Option<String> = if a.no_sni {
+    let sni: Option<String> = if let Some(c) = &captured {
+        c.sni.clone()
+    } else if a.no_sni {
         None
     } else {
         a.sni.clone().or_else(|| {
@@ -1050,6 +1093,7 @@ pub fn main(a: ProbeArgs) -> anyhow::Result<ExitCode> {
                 .then(|| target.host.clone())
         })
     };
+    // (A captured ClientHello carries its own ALPN; the probe's own offers carry this one.)
     let alpn: Vec<String> = a
         .alpn
         .split(',')
@@ -1057,12 +1101,10 @@ pub fn main(a: ProbeArgs) -> anyhow::Result<ExitCode> {
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect();
-
     let agent = HelloSpec {
-        offer: Offer::Modern,
-        sni: sni.clone(),
-        alpn,
-        pq: !a.no_pq,
+        pq: captured.as_ref().map_or(!a.no_pq, |c| c.post_quantum),
+        captured,
+        ..HelloSpec::built(Offer::Modern, sni.clone(), alpn, false)
     };
     let routes: Vec<Route> = if a.all_addresses && route.connect.is_none() {
         addrs
@@ -1194,7 +1236,10 @@ fn probe_route(
     let mut done: Vec<Attempt> = Vec::new();
     let first = Plan {
         name: "agent",
-        purpose: "what a current client sends".into(),
+        purpose: match agent.captured {
+            Some(_) => "the ClientHello a real client sent, from its capture".into(),
+            None => "what a current client sends".into(),
+        },
         hello: agent.clone(),
     };
     done.push(attempt::run(first, route, timeout));
@@ -1428,10 +1473,10 @@ fn attempt_json(f: &Finding) -> AttemptJson<'_> {
     AttemptJson {
         name: a.plan.name,
         purpose: &a.plan.purpose,
-        offer: a.plan.hello.offer.as_str(),
+        offer: a.plan.hello.offer_name(),
         post_quantum: a.plan.hello.pq && a.plan.hello.offer == Offer::Modern,
         sni: a.plan.hello.sni.as_deref(),
-        alpn: &a.plan.hello.alpn,
+        alpn: a.plan.hello.sent_alpn(),
         local_port: a.local.map(|l| l.port()),
         tcp: a.tcp.as_str(),
         tcp_ms,
@@ -1633,10 +1678,10 @@ fn print_text(
             a.plan.purpose,
             h.describe(),
             h.sni.as_deref().unwrap_or("none"),
-            if h.alpn.is_empty() {
-                "none".to_string()
-            } else {
-                h.alpn.join(",")
+            match h.sent_alpn() {
+                [] => "none".to_string(),
+                few @ [_, _, _] | few @ [_, _] | few @ [_] => few.join(","),
+                many => format!("{},... ({} in all)", many[..3].join(","), many.len()),
             }
         )?;
         write!(out, "   TCP      {}", tcp_text(&a.tcp, timeout))?;
