@@ -727,28 +727,28 @@ fn sockets_alone_tell_a_name_block_from_a_cipher_mismatch() {
     assert!(!text.contains("secret"));
 
     // A real client's ClientHello, from its capture, sent again byte for byte (--replay).
-    let shipped = |f: &str| {
-        common::root()
-            .join("captures")
-            .join(f)
-            .display()
-            .to_string()
+    let replayed = |port: u16, capture: &str| {
+        let capture = common::root().join("captures").join(capture);
+        let capture = capture.to_str().unwrap();
+        let (code, lines, out) = probe(
+            &place,
+            &[
+                &at(port),
+                "--replay",
+                capture,
+                common[0],
+                common[1],
+                common[2],
+            ],
+        );
+        assert_eq!(code, 1, "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(attempts(&lines)[0]["offer"], "captured");
+        assert_eq!(attempts(&lines)[0]["sni"], REPLAYED_NAME);
+        lines
     };
     // The client of the cipher mismatch against the server with one old suite: the same alert, and
     // the broad TLS 1.2 offer accepted.
-    let replay = shipped("cipher_mismatch.pcap");
-    let (code, lines, out) = probe(
-        &place,
-        &[
-            &at(s.old_suite),
-            "--replay",
-            &replay,
-            common[0],
-            common[1],
-            common[2],
-        ],
-    );
-    assert_eq!(code, 1, "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = replayed(s.old_suite, "cipher_mismatch.pcap");
     assert_eq!(
         kind(&lines),
         "offer_refused_tls12_accepted",
@@ -757,8 +757,6 @@ fn sockets_alone_tell_a_name_block_from_a_cipher_mismatch() {
     );
     assert_eq!(names(&lines), ["agent", "tls12"]);
     let a = attempts(&lines);
-    assert_eq!(a[0]["offer"], "captured");
-    assert_eq!(a[0]["sni"], REPLAYED_NAME);
     // 182 bytes of ClientHello (the analysis's `length`) in one record.
     assert_eq!(a[0]["client_hello_bytes"], 187);
     assert_eq!(a[0]["alert"]["name"], "handshake_failure");
@@ -767,46 +765,13 @@ fn sockets_alone_tell_a_name_block_from_a_cipher_mismatch() {
     assert!(text.contains("the captured ClientHello"), "{text}");
     // The blocked client's ClientHello against a filter that blocks its name: the control name
     // gets through.
-    let replay = shipped("azfw_close_after_ch.pcap");
-    let (code, lines, _) = probe(
-        &place,
-        &[
-            &at(s.filter_fin),
-            "--replay",
-            &replay,
-            common[0],
-            common[1],
-            common[2],
-        ],
-    );
-    assert_eq!(code, 1);
+    let lines = replayed(s.filter_fin, "azfw_close_after_ch.pcap");
     assert_eq!(kind(&lines), "blocked_on_name", "{}", summary(&lines));
     assert_eq!(names(&lines), ["agent", "control_name"]);
-    assert_eq!(attempts(&lines)[0]["offer"], "captured");
     assert_eq!(attempts(&lines)[0]["end"], "server_closed");
-    // Without an endpoint: the captured name and port; there is no such name here.
-    let (code, _, out) = probe(
-        &place,
-        &["--replay", &replay, common[0], common[1], common[2]],
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains(REPLAYED_NAME), "{err}");
     // A 2.6 KB ClientHello against a filter that reads only the first segment: silence, and the
     // probe's own one-segment offer gets through.
-    let replay = shipped("large_ch_silence.pcap");
-    let (code, lines, _) = probe(
-        &place,
-        &[
-            &at(s.first_segment),
-            "--replay",
-            &replay,
-            common[0],
-            common[1],
-            common[2],
-        ],
-    );
-    assert_eq!(code, 1);
+    let lines = replayed(s.first_segment, "large_ch_silence.pcap");
     assert_eq!(kind(&lines), "large_client_hello", "{}", summary(&lines));
     assert_eq!(names(&lines), ["agent", "small_hello"]);
     let a = attempts(&lines);

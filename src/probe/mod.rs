@@ -1034,10 +1034,7 @@ pub fn main(a: ProbeArgs) -> anyhow::Result<ExitCode> {
     };
     let target = match (&a.target, &captured) {
         (Some(t), _) => parse_target(t).map_err(|e| anyhow!(e))?,
-        (None, Some(c)) => Target {
-            host: c.sni.clone().unwrap_or_else(|| c.server.ip().to_string()),
-            port: c.server.port(),
-        },
+        (None, Some(c)) => replay::target(c),
         (None, None) => bail!("give the endpoint, HOST[:PORT], or --replay CAPTURE"),
     };
     // The proxy given, or the environment's (as curl reads it), unless told to go direct.

@@ -141,6 +141,15 @@ pub fn from_capture(path: &str, id: Option<u64>) -> anyhow::Result<Captured> {
     })
 }
 
+/// Where a captured ClientHello goes without an endpoint given: its server name, else the server
+/// address it went to; the server port it went to.
+pub fn target(c: &Captured) -> super::Target {
+    super::Target {
+        host: c.sni.clone().unwrap_or_else(|| c.server.ip().to_string()),
+        port: c.server.port(),
+    }
+}
+
 /// Reads `path` again and reassembles the chosen connection's client bytes up to the end of the
 /// records that carry its ClientHello.
 fn records_of(path: &str, c: &Chosen) -> anyhow::Result<Vec<u8>> {
@@ -342,8 +351,17 @@ mod tests {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
         let p = |f: &str| dir.join(f).display().to_string();
         // One connection that failed after its ClientHello.
-        let c = from_capture(&p("azfw_close_after_ch.pcap"), None).unwrap();
+        let mut c = from_capture(&p("azfw_close_after_ch.pcap"), None).unwrap();
         assert!(c.source.contains("connection #1"), "{}", c.source);
+        // Sent by default to its name and the port it went to; without a name, to the address.
+        let t = target(&c);
+        assert_eq!(
+            (t.host.as_str(), t.port),
+            ("global.handler.control.monitor.azure.com", 443)
+        );
+        c.sni = None;
+        let t = target(&c);
+        assert_eq!((t.host, t.port), (c.server.ip().to_string(), 443));
         assert!(
             c.source.contains("closed_after_client_hello"),
             "{}",
