@@ -742,8 +742,14 @@ fn sockets_alone_tell_a_name_block_from_a_cipher_mismatch() {
             ],
         );
         assert_eq!(code, 1, "{}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(attempts(&lines)[0]["offer"], "captured");
-        assert_eq!(attempts(&lines)[0]["sni"], REPLAYED_NAME);
+        let first = attempts(&lines)[0].clone();
+        assert_eq!(first["offer"], "captured");
+        assert_eq!(first["sni"], REPLAYED_NAME);
+        let purpose = first["purpose"].as_str().unwrap();
+        assert!(
+            purpose.contains("connection #1") && purpose.contains(capture),
+            "{purpose}"
+        );
         lines
     };
     // The client of the cipher mismatch against the server with one old suite: the same alert, and

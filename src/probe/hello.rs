@@ -187,7 +187,15 @@ impl HelloSpec {
     /// The offer in a few words, for the report.
     pub fn describe(&self) -> String {
         if let Some(c) = &self.captured {
-            return c.source.clone();
+            return format!(
+                "captured, {} bytes of records{}",
+                c.records.len(),
+                if c.post_quantum {
+                    ", with a post-quantum key share"
+                } else {
+                    ""
+                }
+            );
         }
         match self.offer {
             Offer::Modern if self.pq => format!(

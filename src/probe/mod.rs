@@ -1233,8 +1233,8 @@ fn probe_route(
     let mut done: Vec<Attempt> = Vec::new();
     let first = Plan {
         name: "agent",
-        purpose: match agent.captured {
-            Some(_) => "the ClientHello a real client sent, from its capture".into(),
+        purpose: match &agent.captured {
+            Some(c) => c.source.clone(),
             None => "what a current client sends".into(),
         },
         hello: agent.clone(),
