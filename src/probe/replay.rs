@@ -53,7 +53,6 @@ struct Pick {
     want: Option<u64>,
     /// The connection asked for, else the first failed one, else the first one.
     found: Option<Chosen>,
-    seen: u64,
 }
 
 impl ReportSink for Pick {
@@ -65,7 +64,6 @@ impl ReportSink for Pick {
         let Some(ch) = c.conn.tls.client_hello() else {
             return Ok(());
         };
-        self.seen += 1;
         let failed = c.verdict.outcome.class() == OutcomeClass::Failed;
         let better = match (&self.found, self.want) {
             (_, Some(id)) => c.conn.id == id,
@@ -107,7 +105,6 @@ pub fn from_capture(path: &str, id: Option<u64>) -> anyhow::Result<Captured> {
     let mut pick = Pick {
         want: id,
         found: None,
-        seen: 0,
     };
     let summary = crate::run::run(&paths, Options::default(), &mut pick)
         .with_context(|| format!("--replay {path}"))?;
@@ -189,13 +186,8 @@ fn records_of(path: &str, c: &Chosen) -> anyhow::Result<Vec<u8>> {
             let Walk {
                 asm, stream, gap, ..
             } = self;
-            asm.push(p.seq, &p.payload, p.payload_missing, &mut |ch| match ch {
-                Chunk::Data(b) if !*gap => {
-                    let room = MAX_STREAM.saturating_sub(stream.len());
-                    stream.extend_from_slice(b.get(..b.len().min(room)).unwrap_or_default());
-                }
-                Chunk::Data(_) => {}
-                Chunk::Gap(_) => *gap = true,
+            asm.push(p.seq, &p.payload, p.payload_missing, &mut |ch| {
+                keep(stream, gap, ch)
             });
             // (Enough once the ClientHello is whole.)
             hello_records_end(&self.stream).is_err()
@@ -229,14 +221,7 @@ fn records_of(path: &str, c: &Chosen) -> anyhow::Result<Vec<u8>> {
         mut gap,
         ..
     } = walk;
-    asm.flush(&mut |ch| match ch {
-        Chunk::Data(b) if !gap => {
-            let room = MAX_STREAM.saturating_sub(stream.len());
-            stream.extend_from_slice(b.get(..b.len().min(room)).unwrap_or_default());
-        }
-        Chunk::Data(_) => {}
-        Chunk::Gap(_) => gap = true,
-    });
+    asm.flush(&mut |ch| keep(&mut stream, &mut gap, ch));
     let cannot = |e: String| {
         anyhow!(
             "--replay: the ClientHello of connection #{} cannot be replayed: {e}",
@@ -252,6 +237,18 @@ fn records_of(path: &str, c: &Chosen) -> anyhow::Result<Vec<u8>> {
         )));
     }
     Ok(stream.get(..end).unwrap_or_default().to_vec())
+}
+
+/// Adds reassembled bytes to `stream` (up to [`MAX_STREAM`]), until the capture misses some.
+fn keep(stream: &mut Vec<u8>, gap: &mut bool, ch: Chunk<'_>) {
+    match ch {
+        Chunk::Data(b) if !*gap => {
+            let room = MAX_STREAM.saturating_sub(stream.len());
+            stream.extend_from_slice(b.get(..b.len().min(room)).unwrap_or_default());
+        }
+        Chunk::Data(_) => {}
+        Chunk::Gap(_) => *gap = true,
+    }
 }
 
 /// Where the TLS records that carry the stream's first handshake message, a ClientHello, end, and
