@@ -651,17 +651,13 @@ impl Analyzer {
         done: &mut dyn FnMut(Box<Connection>, Judgment),
     ) {
         self.account(frame.ts, frame.data.len());
-        let at = FrameRef {
-            // (Sharded, the frame's place among all shards' frames: see `advance_clock`.)
-            seq: if self.external_sweeps {
-                self.seq
-            } else {
-                self.totals.frames
-            },
-            file,
-            frame: frame.number,
-            ts: frame.ts,
+        // (Sharded, the frame's place among all shards' frames: see `advance_clock`.)
+        let seq = if self.external_sweeps {
+            self.seq
+        } else {
+            self.totals.frames
         };
+        let at = FrameRef::new(seq, file, frame.number, frame.ts);
         self.decode_and_track::<OWNED>(frame, at, done);
         self.sweep_if_due(done);
     }

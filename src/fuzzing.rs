@@ -332,12 +332,7 @@ pub fn tcp(data: &[u8]) {
             payload: Cow::Borrowed(s.payload),
             payload_missing: s.missing,
         };
-        let at = FrameRef {
-            seq: i as u64 + 1,
-            file: 0,
-            frame: i as u64 + 1,
-            ts: Timestamp(ts),
-        };
+        let at = FrameRef::new(i as u64 + 1, 0, i as u64 + 1, Timestamp(ts));
         let c = conn.get_or_insert_with(|| TcpConn::new(&pkt, at, CAP));
         let _ = c.on_packet(&pkt, at, &mut |_, _, _| {});
         assert!(c.buffered() <= 2 * CAP);
@@ -548,12 +543,7 @@ pub fn seeds(capture: &[u8]) -> Seeds {
             frames.extend_from_slice(&f.data[..len]);
             n_frames += 1;
         }
-        let at = FrameRef {
-            seq: f.number,
-            file: 0,
-            frame: f.number,
-            ts: f.ts,
-        };
+        let at = FrameRef::new(f.number, 0, f.number, f.ts);
         let Decoded::Tcp(p) = dec.decode(&f) else {
             continue;
         };

@@ -485,13 +485,7 @@ impl<F: FnMut(u16, &Frame<'_>, FrameBlock<'_>) -> bool> MergeSink for Reading<'_
     }
 
     fn event(&mut self, event: MergeEvent<'_>, read: u64) -> bool {
-        let file = match &event {
-            MergeEvent::Failed { file, .. }
-            | MergeEvent::Opened { file, .. }
-            | MergeEvent::Error { file, .. }
-            | MergeEvent::Late { file }
-            | MergeEvent::Ended { file, .. } => usize::from(*file),
-        };
+        let file = usize::from(event.file());
         let (Some(info), Some(unsupported)) =
             (self.inputs.get_mut(file), self.unsupported.get_mut(file))
         else {

@@ -117,13 +117,6 @@ fn frames(p: &Path) -> Vec<(u64, Vec<u8>)> {
     out
 }
 
-fn am_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
 #[test]
 fn a_ring_buffer_that_wrapped_is_read_in_time_order() {
     if let Some(why) = common::cannot_run(&["tcpdump", "mergecap"], false) {
@@ -144,7 +137,7 @@ fn a_ring_buffer_that_wrapped_is_read_in_time_order() {
         .arg("-w")
         .arg(dir.join("ring.pcap"));
     td.args(["-C", "1", "-W", "4"]);
-    if am_root() {
+    if common::is_root() {
         // (As root tcpdump would write as its own user, into a directory it cannot write.)
         td.args(["-Z", "root"]);
     }

@@ -84,6 +84,19 @@ pub enum MergeEvent<'a> {
     },
 }
 
+impl MergeEvent<'_> {
+    /// The input it is about.
+    pub fn file(&self) -> u16 {
+        match self {
+            MergeEvent::Failed { file, .. }
+            | MergeEvent::Opened { file, .. }
+            | MergeEvent::Error { file, .. }
+            | MergeEvent::Late { file }
+            | MergeEvent::Ended { file, .. } => *file,
+        }
+    }
+}
+
 /// Where [`read_merged`] hands what it reads (a trait, not a closure, so that the frame path is
 /// compiled into the reading loop).
 pub trait MergeSink {

@@ -328,7 +328,7 @@ impl EvidenceOut {
                 self.omitted += b.omitted;
                 let (first, last) = (before + 1, w.packets());
                 self.collector.add_copied(report, first, last, &|r| {
-                    map.get(&(r.file, r.frame)).copied()
+                    map.get(&(r.file(), r.frame)).copied()
                 });
             }
             Err(e) => {

@@ -1137,37 +1137,25 @@ pub fn main(a: ProbeArgs) -> anyhow::Result<ExitCode> {
             .chain(addrs.iter().copied().filter(|x| *x != route.addr))
             .filter(|_| route.connect.is_none())
             .collect();
+        let probed = Probed {
+            target: &target,
+            proxy_from,
+            addrs: &shown,
+            findings: &findings,
+            conclusion: &conclusion,
+            info: &info,
+            files: &files,
+        };
         let res = if a.json {
-            print_json(
-                &mut out,
-                &target,
-                proxy_from,
-                &shown,
-                &findings,
-                &conclusion,
-                &info,
-                &files,
-            )
+            print_json(&mut out, &probed)
         } else {
             let section = match (several, n) {
                 (false, _) => String::new(),
                 (true, 0) => format!("== address 1 of {} ==\n", routes.len()),
                 (true, _) => format!("\n== address {} of {} ==\n", n + 1, routes.len()),
             };
-            out.write_all(section.as_bytes()).and_then(|()| {
-                print_text(
-                    &mut out,
-                    &target,
-                    proxy_from,
-                    &shown,
-                    &findings,
-                    &conclusion,
-                    &info,
-                    &files,
-                    !a.no_ladder,
-                    timeout,
-                )
-            })
+            out.write_all(section.as_bytes())
+                .and_then(|()| print_text(&mut out, &probed, !a.no_ladder, timeout))
         };
         match res.and_then(|()| out.flush()) {
             Ok(()) => {}
@@ -1542,17 +1530,31 @@ fn print_judged<'f>(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn print_json(
-    out: &mut dyn Write,
-    target: &Target,
-    proxy_from: Option<&str>,
-    addrs: &[SocketAddr],
-    findings: &[Finding],
-    conclusion: &Conclusion,
-    info: &CaptureInfo,
-    files: &[String],
-) -> io::Result<()> {
+/// One address's probe, as the printers show it.
+#[derive(Clone, Copy)]
+struct Probed<'a> {
+    target: &'a Target,
+    /// The environment variable that named the proxy, if one did.
+    proxy_from: Option<&'a str>,
+    /// The address probed, then the others the name resolves to (none through a proxy).
+    addrs: &'a [SocketAddr],
+    findings: &'a [Finding],
+    conclusion: &'a Conclusion,
+    info: &'a CaptureInfo,
+    /// The names of the packet files the verdicts cite.
+    files: &'a [String],
+}
+
+fn print_json(out: &mut dyn Write, probed: &Probed<'_>) -> io::Result<()> {
+    let Probed {
+        target,
+        proxy_from,
+        addrs,
+        findings,
+        conclusion,
+        info,
+        files,
+    } = *probed;
     print_judged(
         &mut crate::report::json::JsonLinesReport::new(&mut *out),
         findings,
@@ -1591,19 +1593,21 @@ fn print_json(
     out.write_all(b"\n")
 }
 
-#[allow(clippy::too_many_arguments)]
 fn print_text(
     out: &mut dyn Write,
-    target: &Target,
-    proxy_from: Option<&str>,
-    addrs: &[SocketAddr],
-    findings: &[Finding],
-    conclusion: &Conclusion,
-    info: &CaptureInfo,
-    files: &[String],
+    probed: &Probed<'_>,
     ladder: bool,
     timeout: Duration,
 ) -> io::Result<()> {
+    let Probed {
+        target,
+        proxy_from,
+        addrs,
+        findings,
+        conclusion,
+        info,
+        files,
+    } = *probed;
     let mut ips = addrs.iter().map(|a| a.ip().to_string());
     write!(out, "probe {} port {}", target.host, target.port)?;
     if let Some(f) = findings.first().filter(|f| f.attempt.connect.is_some()) {

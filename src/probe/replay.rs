@@ -4,7 +4,7 @@
 //!
 //! 1. The capture is analysed as `analyze` does; the connection is the one `--connection` names, or
 //!    else the first failed one that sent a ClientHello, or else the first that sent one.
-//! 2. The capture is read again ([`read_merged`]), that connection's client-to-server bytes
+//! 2. The capture is read again as the analysis read it ([`walk_decoded`]), that connection's client-to-server bytes
 //!    reassembled ([`Assembler`]), and the TLS records that carry its first ClientHello taken as they
 //!    are (a ClientHello split over several records stays split).
 //!
@@ -13,14 +13,13 @@
 //! not see whole.
 
 use std::net::SocketAddr;
-use std::path::Path;
 
 use anyhow::{anyhow, bail, Context};
 
 use super::hello::Captured;
 use crate::analyze::{flow_key, Options};
-use crate::capture::{read_merged, CaptureReader, Frame, FrameBlock, MergeEvent, MergeSink};
-use crate::decode::{Decoded, Decoder};
+use crate::decode::Decoded;
+use crate::report::evidence::walk_decoded;
 use crate::report::{ConnReport, ReportSink, Summary};
 use crate::tcp::{Assembler, Chunk};
 use crate::verdict::OutcomeClass;
@@ -77,8 +76,8 @@ impl ReportSink for Pick {
                 failed,
                 client: t.client,
                 server: t.server,
-                first: t.first.seq,
-                last: t.last.seq,
+                first: t.first.seq(),
+                last: t.last.seq(),
                 sni: ch.sni.clone(),
                 alpn: ch.alpn.clone(),
                 cipher_suites: ch.cipher_suites.clone(),
@@ -150,77 +149,40 @@ pub fn target(c: &Captured) -> super::Target {
 /// Reads `path` again and reassembles the chosen connection's client bytes up to the end of the
 /// records that carry its ClientHello.
 fn records_of(path: &str, c: &Chosen) -> anyhow::Result<Vec<u8>> {
-    struct Walk<'c> {
-        c: &'c Chosen,
-        key: crate::analyze::FlowKey,
-        decoder: Decoder,
-        pos: u64,
-        asm: Assembler,
-        stream: Vec<u8>,
-        /// Bytes the capture missed, before the stream's end.
-        gap: bool,
-    }
-    impl MergeSink for Walk<'_> {
-        fn frame(&mut self, _: u16, frame: &Frame<'_>, _: FrameBlock<'_>) -> bool {
-            self.pos += 1;
-            if self.pos > self.c.last || self.gap || self.stream.len() >= MAX_STREAM {
-                return false;
-            }
-            if self.pos < self.c.first {
-                return true;
-            }
-            let Decoded::Tcp(p) = self.decoder.decode(frame) else {
-                return true;
-            };
-            let (client, server) = (self.c.client, self.c.server);
-            if flow_key(p.ip.src, p.src_port, p.ip.dst, p.dst_port) != self.key
-                || p.ip.src != client.ip()
-                || p.src_port != client.port()
-                || p.ip.dst != server.ip()
-            {
-                return true;
-            }
-            if p.flags.syn() {
-                self.asm.set_isn(p.seq);
-            }
-            let Walk {
-                asm, stream, gap, ..
-            } = self;
-            asm.push(p.seq, &p.payload, p.payload_missing, &mut |ch| {
-                keep(stream, gap, ch)
-            });
-            // (Enough once the ClientHello is whole.)
-            hello_records_end(&self.stream).is_err()
-        }
-        fn event(&mut self, _: MergeEvent<'_>, _: u64) -> bool {
-            true
-        }
-    }
-    let mut walk = Walk {
-        c,
-        key: flow_key(
-            c.client.ip(),
-            c.client.port(),
-            c.server.ip(),
-            c.server.port(),
-        ),
-        decoder: Decoder::new(),
-        pos: 0,
-        asm: Assembler::new(MAX_STREAM),
-        stream: Vec::new(),
-        gap: false,
-    };
-    read_merged(
-        &[path.to_string()],
-        &mut |p, _| CaptureReader::open(Path::new(p)),
-        &mut walk,
+    let key = flow_key(
+        c.client.ip(),
+        c.client.port(),
+        c.server.ip(),
+        c.server.port(),
     );
-    let Walk {
-        mut asm,
-        mut stream,
-        mut gap,
-        ..
-    } = walk;
+    let mut asm = Assembler::new(MAX_STREAM);
+    let mut stream: Vec<u8> = Vec::new();
+    // Bytes the capture missed, before the stream's end.
+    let mut gap = false;
+    walk_decoded(&[path.to_string()], &mut |_, pos, df| {
+        if pos > c.last || gap || stream.len() >= MAX_STREAM {
+            return false;
+        }
+        let Decoded::Tcp(p) = &df.decoded else {
+            return true;
+        };
+        if pos < c.first
+            || flow_key(p.ip.src, p.src_port, p.ip.dst, p.dst_port) != key
+            || p.ip.src != c.client.ip()
+            || p.src_port != c.client.port()
+            || p.ip.dst != c.server.ip()
+        {
+            return true;
+        }
+        if p.flags.syn() {
+            asm.set_isn(p.seq);
+        }
+        asm.push(p.seq, &p.payload, p.payload_missing, &mut |ch| {
+            keep(&mut stream, &mut gap, ch)
+        });
+        // (Enough once the ClientHello is whole.)
+        hello_records_end(&stream).is_err()
+    });
     asm.flush(&mut |ch| keep(&mut stream, &mut gap, ch));
     let cannot = |e: String| {
         anyhow!(
@@ -302,6 +264,7 @@ mod tests {
     use super::*;
     use crate::tcp::Direction;
     use crate::tls::TlsSession;
+    use std::path::Path;
 
     /// Every shipped capture whose connections sent a ClientHello gives one to replay: records that
     /// our TLS observer reads as the ClientHello the analysis saw (the same name, suites and size,

@@ -123,7 +123,7 @@ impl ReportSink for EvidenceCollector {
 
     fn connection(&mut self, c: &ConnReport<'_>) -> io::Result<()> {
         let t = &c.conn.tcp;
-        self.add(c, t.first.seq, t.last.seq, &|r| Some(r.seq));
+        self.add(c, t.first.seq(), t.last.seq(), &|r| Some(r.seq()));
         Ok(())
     }
 
@@ -183,7 +183,7 @@ impl EvidenceCollector {
                     if decisive { "DECISIVE packet: " } else { "" },
                     e.what,
                     e.why,
-                    c.file_name(e.at.file),
+                    c.file_name(e.at.file()),
                     e.at.frame
                 );
                 if let Some(pos) = map(e.at) {
@@ -199,7 +199,7 @@ impl EvidenceCollector {
                             c.conn.id,
                             v.outcome.as_str(),
                             v.cause.as_str(),
-                            c.file_name(d.file),
+                            c.file_name(d.file()),
                             d.frame
                         ),
                     ));
@@ -294,9 +294,9 @@ impl EvidenceCollector {
 }
 
 /// A frame with its decoding.
-struct DecodedFrame<'a> {
-    frame: Frame<'a>,
-    decoded: Decoded<'a>,
+pub(crate) struct DecodedFrame<'a> {
+    pub(crate) frame: Frame<'a>,
+    pub(crate) decoded: Decoded<'a>,
 }
 
 /// Reads every input in the order the analysis did ([`read_merged`]), with one decoder for all as
@@ -310,20 +310,33 @@ fn for_each_frame(
             "evidence needs to read the inputs again, and standard input cannot be: save it to a file first",
         ));
     }
+    walk_decoded(paths, &mut |file, pos, df| {
+        f(file, pos, df);
+        true
+    });
+    Ok(())
+}
+
+/// Reads the inputs again as the analysis did: every frame decoded by one decoder, in the order
+/// of [`read_merged`], with its file index and place in the run ([`Pos`], the analysis's
+/// [`FrameRef::seq`]), until `f` says stop. Inputs that cannot be read, and errors, are not said
+/// again (the analysis did).
+pub(crate) fn walk_decoded(
+    paths: &[String],
+    f: &mut dyn FnMut(u16, Pos, &DecodedFrame<'_>) -> bool,
+) {
     struct Walk<'f> {
         decoder: Decoder,
         pos: Pos,
-        f: &'f mut dyn FnMut(u16, Pos, &DecodedFrame<'_>),
+        f: &'f mut dyn FnMut(u16, Pos, &DecodedFrame<'_>) -> bool,
     }
     impl MergeSink for Walk<'_> {
         fn frame(&mut self, file: u16, frame: &Frame<'_>, _: FrameBlock<'_>) -> bool {
             self.pos += 1;
             let decoded = self.decoder.decode(frame);
             let frame = *frame;
-            (self.f)(file, self.pos, &DecodedFrame { frame, decoded });
-            true
+            (self.f)(file, self.pos, &DecodedFrame { frame, decoded })
         }
-        // (Inputs that cannot be read, and errors, were reported by the analysis.)
         fn event(&mut self, _: MergeEvent<'_>, _: u64) -> bool {
             true
         }
@@ -338,7 +351,6 @@ fn for_each_frame(
         &mut |p, _| CaptureReader::open(Path::new(p)),
         &mut walk,
     );
-    Ok(())
 }
 
 /// Walk state of one selected connection.

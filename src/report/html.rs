@@ -239,7 +239,7 @@ fn detail(c: &ConnReport<'_>) -> Markup {
                 @for (k, val) in facts(c) {
                     dt { (k) } dd { (val) }
                 }
-                dt { "file" } dd { (c.file_name(t.first.file)) }
+                dt { "file" } dd { (c.file_name(t.first.file())) }
                 dt { "time" } dd {
                     (time::rfc3339(t.first.ts)) " to " (time::rfc3339(t.last.ts))
                     " (" (format!("{:.3}", t.last.ts.since(t.first.ts) as f64 / 1e6)) " ms)"
@@ -265,7 +265,7 @@ fn detail(c: &ConnReport<'_>) -> Markup {
                     tbody {
                         @for e in &v.evidence {
                             tr.decisive[Some(e.at) == decisive] {
-                                td.mono { (frame_name(c, e.at.file, e.at.frame))
+                                td.mono { (frame_name(c, e.at.file(), e.at.frame))
                                     @if Some(e.at) == decisive { " (decisive)" } }
                                 td.mono { (time::clock(e.at.ts)) }
                                 td { (e.from.as_str()) }
@@ -484,7 +484,7 @@ impl<W: Write> ReportSink for HtmlReport<W> {
         }
         self.rows.push(Row {
             id: c.conn.id,
-            file: c.file_name(t.first.file).to_string(),
+            file: c.file_name(t.first.file()).to_string(),
             client: endpoint(&t.client),
             server: endpoint(&t.server),
             sni: c

@@ -529,7 +529,7 @@ pub fn connection<'a>(c: &'a ConnReport<'a>) -> JsonConnection<'a> {
         schema: SCHEMA,
         kind: "connection",
         id: conn.id,
-        file: c.file_name(t.first.file),
+        file: c.file_name(t.first.file()),
         client: Endpoint(t.client),
         server: Endpoint(t.server),
         outcome: v.outcome.as_str(),
@@ -656,7 +656,7 @@ pub fn connection<'a>(c: &'a ConnReport<'a>) -> JsonConnection<'a> {
             .evidence
             .iter()
             .map(|e| JsonEvidence {
-                file: c.file_name(e.at.file),
+                file: c.file_name(e.at.file()),
                 frame: e.at.frame,
                 time: Rfc3339(e.at.ts),
                 from: e.from.as_str(),

@@ -147,7 +147,7 @@ pub fn ladder(c: &ConnReport<'_>) -> Markup {
             label: format!("{} from {}", e.describe(), e.ip.src),
             left: format!(
                 "{} +{:.3} ms",
-                frame_label(at.file, at.frame),
+                frame_label(at.file(), at.frame),
                 at.ts.since(start) as f64 / 1e6
             ),
             decisive,
@@ -158,7 +158,7 @@ pub fn ladder(c: &ConnReport<'_>) -> Markup {
             gaps.push((y, t.ladder.omitted));
             y += ROW;
         }
-        if let Some((at, e)) = icmp.filter(|(at, _)| at.seq < row.at.seq) {
+        if let Some((at, e)) = icmp.filter(|(at, _)| at.seq() < row.at.seq()) {
             arrows.push(icmp_arrow(y, at, e));
             y += ROW;
             icmp = None;
@@ -190,7 +190,7 @@ pub fn ladder(c: &ConnReport<'_>) -> Markup {
             label: row_label(row),
             left: format!(
                 "{} +{:.3} ms",
-                frame_label(row.at.file, row.at.frame),
+                frame_label(row.at.file(), row.at.frame),
                 row.at.ts.since(start) as f64 / 1e6
             ),
             decisive,

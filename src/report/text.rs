@@ -134,8 +134,8 @@ impl<W: Write> TextReport<W> {
             } else {
                 ""
             };
-            let frame = if row.at.file > 0 || c.files.len() > 1 {
-                format!("{}:{}", row.at.file + 1, row.at.frame)
+            let frame = if row.at.file() > 0 || c.files.len() > 1 {
+                format!("{}:{}", row.at.file() + 1, row.at.frame)
             } else {
                 row.at.frame.to_string()
             };
@@ -145,10 +145,10 @@ impl<W: Write> TextReport<W> {
                 frame,
                 row.at.ts.since(start) as f64 / 1e6
             )?;
-            last_seq = row.at.seq;
+            last_seq = row.at.seq();
         }
         if let Some((at, icmp)) = &conn.icmp {
-            if at.seq > last_seq || last_seq == 0 {
+            if at.seq() > last_seq || last_seq == 0 {
                 writeln!(
                     self.out,
                     "    {:>7} {:>10.3}  |<-- {} from {}{}",
@@ -241,7 +241,7 @@ impl<W: Write> ReportSink for TextReport<W> {
             writeln!(self.out, "  Evidence:")?;
             for e in &v.evidence {
                 let frame = if c.files.len() > 1 {
-                    format!("{}:{}", c.file_name(e.at.file), e.at.frame)
+                    format!("{}:{}", c.file_name(e.at.file()), e.at.frame)
                 } else {
                     e.at.frame.to_string()
                 };

@@ -100,9 +100,9 @@ impl Piece for crate::tcp::FrameRef {
     fn push_to(&self, s: &mut String) {
         s.push_str("frame ");
         s.push_str(itoa::Buffer::new().format(self.frame));
-        if self.file > 0 {
+        if self.file() > 0 {
             s.push_str(" of input ");
-            s.push_str(itoa::Buffer::new().format(u32::from(self.file) + 1));
+            s.push_str(itoa::Buffer::new().format(u32::from(self.file()) + 1));
         }
     }
 }
@@ -126,12 +126,7 @@ mod tests {
     fn frames_name_their_input_past_the_first() {
         use crate::capture::Timestamp;
         use crate::tcp::FrameRef;
-        let at = |file: u16| FrameRef {
-            seq: 9,
-            file,
-            frame: 107,
-            ts: Timestamp(0),
-        };
+        let at = |file: u16| FrameRef::new(9, file, 107, Timestamp(0));
         assert_eq!(cat!("(", at(0), ")"), "(frame 107)");
         assert_eq!(cat!("(", at(3), ")"), "(frame 107 of input 4)");
     }

@@ -441,14 +441,19 @@ pub fn have(prog: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// The tests run as root.
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
 /// Why this machine cannot run a test that needs `tools` (and root, when `root`), if it cannot.
 /// CI installs the tools (.ci/run): there, a missing tool is a failure, not a skip.
 pub fn cannot_run(tools: &[&str], root: bool) -> Option<String> {
-    if root {
-        let uid = Command::new("id").arg("-u").output().ok()?;
-        if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-            return Some("needs root".into());
-        }
+    if root && !is_root() {
+        return Some("needs root".into());
     }
     let missing: Vec<&str> = tools.iter().copied().filter(|t| !have(t)).collect();
     if missing.is_empty() {
