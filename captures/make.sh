@@ -840,6 +840,53 @@ sc_injected_rst_rawip() {
         "as injected_rst, captured on a TUN device (socat tunnel to the router)" "LINKTYPE_RAW (101); MSS 1360"
 }
 
+sc_idle_reset() {
+    # The handshake completes; after an idle period the path has forgotten the flow and resets
+    # it, as Azure Firewall (4 minutes idle), NAT gateways and load balancers do. Here the router's
+    # conntrack forgets an established flow idle for 3 s (and, not loose, will not pick it up
+    # again mid-stream); nftables answers the flow's next packet with a reset, from the router.
+    local f=idle_reset.pcap tcp_est tcp_loose
+    s_server sidle -rev "${S_AZ[@]}"
+    tcp_est=$(ip netns exec $FW sysctl -n net.netfilter.nf_conntrack_tcp_timeout_established)
+    tcp_loose=$(ip netns exec $FW sysctl -n net.netfilter.nf_conntrack_tcp_loose)
+    ip netns exec $FW sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_established=3 net.netfilter.nf_conntrack_tcp_loose=0
+    fw_rule c_fwd ip daddr $S4 tcp dport 443 ct state invalid reject with tcp reset
+    cap_start $f $CLI eth0 "$PORTF"
+    run_client 20 $f $PY "$TOOLS/tls_client.py" $S4 443 --sni $AZ --cafile "$PKI/root.pem" --idle 6
+    cap_stop; scenario_end
+    ip netns exec $FW sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_established="$tcp_est" net.netfilter.nf_conntrack_tcp_loose="$tcp_loose"
+    check $f "tcp.flags.syn==1 && tcp.flags.ack==1 && ip.ttl==63" 1 1
+    check $f "tls.handshake.type==2" 1 1
+    check $f "$APPDATA && $(from4 $S4) && ip.ttl==63" 2
+    check $f "tcp.srcport==443 && tcp.flags.reset==1 && ip.ttl==64" 1 1
+    check $f "tcp.flags.fin==1" 0 0
+    check $f "frame.time_delta>=5" 1 1
+    row $f 443 1 handshake_complete none none - auto - \
+        "python3 ssl client: a line, 6 s of silence, the line again -> openssl s_server -rev; fw: conntrack forgets established flows idle for 3 s (not loose), invalid -> reject with tcp reset" \
+        "handshake and one exchange, 6 s idle, the next line answered by a RST with TTL 64 (the router) instead of the server's 63"
+}
+
+sc_reset_after_handshake() {
+    # The handshake completes and data flows; then a device in the path (an IPS that decided on
+    # what it saw, a rule change, a firewall failing over) resets the connection in the server's
+    # name: nftables in the router answers the client's first application-data record after its
+    # tenth packet with a reset.
+    local f=reset_after_handshake.pcap
+    s_server srah -rev "${S_AZ[@]}"
+    fw_rule c_fwd ip daddr $S4 tcp dport 443 ct original packets \> 10 @ih,0,8 0x17 reject with tcp reset
+    cap_start $f $CLI eth0 "$PORTF"
+    run_client 20 $f $PY "$TOOLS/tls_client.py" $S4 443 --sni $AZ --cafile "$PKI/root.pem" --duration 3 --interval 0.2
+    cap_stop; scenario_end
+    check $f "tcp.flags.syn==1 && tcp.flags.ack==1 && ip.ttl==63" 1 1
+    check $f "tls.handshake.type==2" 1 1
+    check $f "$APPDATA && $(from4 $S4) && ip.ttl==63" 3
+    check $f "tcp.srcport==443 && tcp.flags.reset==1 && ip.ttl==64" 1 1
+    check $f "tcp.srcport==443 && tcp.flags.reset==1 && ip.ttl==63" 0 0
+    row $f 443 1 handshake_complete none none - auto - \
+        "python3 ssl client sending a line every 0.2 s -> openssl s_server -rev; fw: nft ct original packets > 10, payload 0x17 -> reject with tcp reset" \
+        "lines echoed, then a RST with TTL 64 (the router) instead of the server's 63 answers the next line"
+}
+
 sc_silent_drop_after_ch() {
     local f=silent_drop_after_ch.pcap
     s_server ssd -WWW "${S_AZ[@]}"
@@ -1107,7 +1154,7 @@ SCENARIOS=(
     syn_unanswered syn_rejected syn_unreachable_v4 syn_unreachable_v6
     no_client_hello no_client_hello_openssl no_client_hello_gnutls probe_then_connect
     azfw_close_after_ch azfw_close_after_ch_v6 azfw_reset_after_ch
-    injected_rst injected_rst_v6 silent_drop_after_ch large_ch_silence
+    injected_rst injected_rst_v6 silent_drop_after_ch large_ch_silence idle_reset reset_after_handshake
     http_470 not_tls_http_server not_tls_python_http_server
     proxy_403 proxy_407 proxy_tunnel_ok
     aborted_after_sh version_mismatch_reset in_progress midstream

@@ -132,7 +132,8 @@ fn check_capture(f: &Path) -> (Vec<String>, usize) {
         let selected: Vec<&Value> = run
             .connections
             .iter()
-            .filter(|c| all || c["class"] == "failed")
+            // without --evidence-all: the failed connections, and the completed ones the path reset
+            .filter(|c| all || c["class"] == "failed" || !c["after_handshake"]["finding"].is_null())
             .collect();
         // Expected: the input frames that the selected connections' Wireshark filters match
         // (`ip.addr == A && tcp.port == p && ip.addr == B && tcp.port == q`, ICMP quotes included).

@@ -41,10 +41,48 @@ struct Connection {
     timing: Timing,
     ttl: Ttl,
     tcp: Tcp,
+    after_handshake: Option<AfterHandshake>,
     evidence: Vec<Evidence>,
     decisive_frame: Option<u64>,
     notes: Vec<String>,
     wireshark_filter: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct AfterHandshake {
+    ended: Ending,
+    by: Option<Party>,
+    frame: Option<u64>,
+    after_ms: Option<f64>,
+    idle_ms: Option<f64>,
+    finding: Option<Finding>,
+}
+
+#[derive(Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+enum Ending {
+    Closed,
+    Reset,
+    Open,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum Party {
+    Client,
+    Server,
+    Middlebox,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum Finding {
+    IdleReset,
+    MiddleboxReset,
 }
 
 #[derive(Deserialize)]
@@ -191,6 +229,7 @@ struct Summary {
     failed: u64,
     undetermined: u64,
     outcomes: std::collections::BTreeMap<String, u64>,
+    after_handshake: std::collections::BTreeMap<String, u64>,
     frames: u64,
     tcp_packets: u64,
     tunneled: u64,
@@ -286,6 +325,16 @@ fn every_line_matches_the_documented_schema() {
                         )
                     });
                     assert_eq!(c.schema, 1);
+                    assert_eq!(
+                        c.after_handshake.is_some(),
+                        c.outcome == "handshake_complete",
+                        "{}: after_handshake is for completed handshakes only\n{line}",
+                        f.display()
+                    );
+                    if let Some(a) = &c.after_handshake {
+                        assert_eq!(a.by.is_none(), a.ended == Ending::Open, "{line}");
+                        assert_eq!(a.frame.is_none(), a.ended == Ending::Open, "{line}");
+                    }
                     assert!(
                         OUTCOMES.contains(&c.outcome.as_str()),
                         "undocumented outcome {}",

@@ -16,6 +16,8 @@ def main():
     ap.add_argument("--duration", type=float, default=0.0, help="keep sending for N seconds")
     ap.add_argument("--interval", type=float, default=0.25)
     ap.add_argument("--line", default="GET / tlsautopsy\n")
+    ap.add_argument("--idle", type=float, default=0.0,
+                    help="after the first line and its answer, stay silent N seconds, send the line again and report how the connection answers")
     args = ap.parse_args()
 
     ctx = ssl.create_default_context(cafile=args.cafile)
@@ -25,10 +27,17 @@ def main():
     raw = socket.create_connection((args.host, args.port), timeout=5)
     tls = ctx.wrap_socket(raw, server_hostname=args.sni)
     print("handshake ok:", tls.version(), tls.cipher()[0], flush=True)
+    if args.idle:
+        idle_then_send(tls, raw, args)
+        return
     deadline = time.monotonic() + args.duration
     n = 0
     while True:
-        tls.sendall(args.line.encode())
+        try:
+            tls.sendall(args.line.encode())
+        except OSError as e:  # reset by the peer or the path
+            print("after", n, "lines:", type(e).__name__, e, flush=True)
+            break
         n += 1
         try:
             tls.settimeout(args.interval if args.duration else 1.0)
@@ -43,6 +52,20 @@ def main():
         tls.unwrap()
     except (ssl.SSLError, OSError):
         pass
+    raw.close()
+
+
+def idle_then_send(tls, raw, args):
+    """One line and its answer, silence, the line again: a path that times idle flows out answers it."""
+    tls.sendall(args.line.encode())
+    tls.settimeout(2.0)
+    print("answer:", tls.recv(4096), flush=True)
+    time.sleep(args.idle)
+    try:
+        tls.sendall(args.line.encode())
+        print("after the idle period:", tls.recv(4096), flush=True)
+    except OSError as e:  # ConnectionResetError, or an SSL error wrapping it
+        print("after the idle period:", type(e).__name__, e, flush=True)
     raw.close()
 
 

@@ -525,7 +525,7 @@ impl Out<'_> {
                 "the capture dropped {dropped} packet(s) while this connection was live (kernel buffer or interface): some of its packets may be missing"
             ));
         }
-        let failed = v.outcome.class() == OutcomeClass::Failed;
+        let failed = v.reported_by_default();
         if let Some(ev) = self.evidence.as_mut() {
             let mut b = ev.take(&k);
             if let Some(cur) = current.and_then(|c| c.take_if(|c| c.key == k && !c.new_syn)) {
@@ -555,7 +555,7 @@ impl Out<'_> {
             }
         }
         self.summary.count(&v);
-        if v.outcome.class() == OutcomeClass::Ok && !self.all {
+        if v.outcome.class() == OutcomeClass::Ok && !v.reported_by_default() && !self.all {
             return;
         }
         if why == JudgedBecause::Evicted && v.outcome == Outcome::InProgress {

@@ -65,6 +65,7 @@ pub struct JsonConnection<'a> {
     pub timing: JsonTiming,
     pub ttl: JsonTtl,
     pub tcp: JsonTcp,
+    pub after_handshake: Option<JsonAfterHandshake>,
     pub evidence: Vec<JsonEvidence<'a>>,
     pub decisive_frame: Option<u64>,
     pub notes: &'a [String],
@@ -180,6 +181,17 @@ pub struct JsonDirection {
     pub rst: Option<u64>,
 }
 
+/// How a connection whose handshake completed ended afterwards.
+#[derive(Serialize)]
+pub struct JsonAfterHandshake {
+    pub ended: &'static str,
+    pub by: Option<&'static str>,
+    pub frame: Option<u64>,
+    pub after_ms: Option<f64>,
+    pub idle_ms: Option<f64>,
+    pub finding: Option<&'static str>,
+}
+
 /// One piece of evidence.
 #[derive(Serialize)]
 pub struct JsonEvidence<'a> {
@@ -202,8 +214,12 @@ write_object!(JsonConnection<'_> {
     "alert_code" => alert_code, "alert_from" => alert_from, "alerts" => alerts,
     "http_status" => http_status, "proxy" => proxy, "tunnel" => tunnel, "client_hello" => client_hello,
     "server_hello" => server_hello, "certificates" => certificates, "timing" => timing,
-    "ttl" => ttl, "tcp" => tcp, "evidence" => evidence, "decisive_frame" => decisive_frame,
+    "ttl" => ttl, "tcp" => tcp, "after_handshake" => after_handshake, "evidence" => evidence, "decisive_frame" => decisive_frame,
     "notes" => notes, "wireshark_filter" => wireshark_filter,
+});
+write_object!(JsonAfterHandshake {
+    "ended" => ended, "by" => by, "frame" => frame, "after_ms" => after_ms, "idle_ms" => idle_ms,
+    "finding" => finding,
 });
 write_object!(JsonAlert { "from" => from, "level" => level, "name" => name, "code" => code, "frame" => frame });
 write_object!(JsonProxy<'_> { "address" => address, "target" => target, "status" => status });
@@ -416,6 +432,7 @@ pub struct JsonSummary<'a> {
     pub failed: u64,
     pub undetermined: u64,
     pub outcomes: std::collections::BTreeMap<&'static str, u64>,
+    pub after_handshake: std::collections::BTreeMap<&'static str, u64>,
     pub frames: u64,
     pub tcp_packets: u64,
     pub icmp_errors: u64,
@@ -652,6 +669,14 @@ pub fn connection<'a>(c: &'a ConnReport<'a>) -> JsonConnection<'a> {
             to_server: dir(Direction::ToServer),
             to_client: dir(Direction::ToClient),
         },
+        after_handshake: v.after_handshake.as_ref().map(|a| JsonAfterHandshake {
+            ended: a.ended.as_str(),
+            by: a.by.map(|p| p.as_str()),
+            frame: a.at.map(|at| at.frame),
+            after_ms: a.after_ns.map(ms),
+            idle_ms: a.idle_ns.map(ms),
+            finding: a.finding.map(|f| f.as_str()),
+        }),
         evidence: v
             .evidence
             .iter()
@@ -743,6 +768,11 @@ impl<W: Write> ReportSink for JsonLinesReport<W> {
             failed: s.failed,
             undetermined: s.undetermined,
             outcomes: s.outcomes.iter().map(|(k, v)| (k.as_str(), *v)).collect(),
+            after_handshake: s
+                .after_handshake
+                .iter()
+                .map(|(k, v)| (k.as_str(), *v))
+                .collect(),
             frames: s.totals.frames,
             tcp_packets: s.totals.tcp_packets,
             icmp_errors: s.totals.icmp_errors,

@@ -32,7 +32,7 @@ pub use crate::addr::write_endpoint;
 use crate::addr::{write_ip, write_port};
 use crate::analyze::{Connection, Totals};
 use crate::capture::InputOrder;
-use crate::verdict::{Outcome, OutcomeClass, Verdict};
+use crate::verdict::{AfterFinding, Outcome, OutcomeClass, Verdict};
 
 /// What was read from one input file.
 #[derive(Clone, Debug, Default)]
@@ -79,12 +79,19 @@ pub struct Summary {
     pub totals: Totals,
     /// Connections per outcome.
     pub outcomes: BTreeMap<Outcome, u64>,
+    /// Completed handshakes per finding about how they ended (`idle_reset`, `middlebox_reset`).
+    pub after_handshake: BTreeMap<AfterFinding, u64>,
     pub failed: u64,
     pub ok: u64,
     pub undetermined: u64,
 }
 
 impl Summary {
+    /// Completed handshakes whose connection the path reset afterwards (any finding).
+    pub fn after_handshake_findings(&self) -> u64 {
+        self.after_handshake.values().sum()
+    }
+
     /// True when no input could be read, held a packet, or had a frame on a link type that is decoded.
     pub fn nothing_analysed(&self) -> bool {
         let unsupported: u64 = self
@@ -100,6 +107,9 @@ impl Summary {
     /// Count one verdict.
     pub fn count(&mut self, v: &Verdict) {
         *self.outcomes.entry(v.outcome).or_insert(0) += 1;
+        if let Some(f) = v.after_handshake.as_ref().and_then(|a| a.finding) {
+            *self.after_handshake.entry(f).or_insert(0) += 1;
+        }
         match v.outcome.class() {
             OutcomeClass::Ok => self.ok += 1,
             OutcomeClass::Failed => self.failed += 1,

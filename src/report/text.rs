@@ -175,7 +175,8 @@ impl<W: Write> ReportSink for TextReport<W> {
 
     fn connection(&mut self, c: &ConnReport<'_>) -> io::Result<()> {
         let v = c.verdict;
-        if v.outcome.class() == OutcomeClass::Ok && !self.all {
+        // A completed handshake is shown when the path reset the connection afterwards.
+        if v.outcome.class() == OutcomeClass::Ok && !v.reported_by_default() && !self.all {
             return Ok(());
         }
         self.printed += 1;
@@ -185,11 +186,14 @@ impl<W: Write> ReportSink for TextReport<W> {
         writeln!(self.out)?;
         writeln!(
             self.out,
-            "#{} {} -> {}  {}",
+            "#{} {} -> {}  {}{}",
             conn.id,
             endpoint(&t.client),
             endpoint(&t.server),
-            v.outcome.as_str().to_uppercase()
+            v.outcome.as_str().to_uppercase(),
+            v.after_finding()
+                .map(|f| format!(", then {}", f.as_str().to_uppercase()))
+                .unwrap_or_default()
         )?;
         writeln!(
             self.out,
@@ -330,6 +334,24 @@ impl<W: Write> ReportSink for TextReport<W> {
         )?;
         for (o, n) in &s.outcomes {
             writeln!(self.out, "    {:<28} {n}", o.as_str())?;
+        }
+        if s.after_handshake_findings() > 0 {
+            let parts: Vec<String> = s
+                .after_handshake
+                .iter()
+                .map(|(f, n)| format!("{n} {}", f.as_str()))
+                .collect();
+            let n = s.after_handshake_findings();
+            writeln!(
+                self.out,
+                "  {n} completed {} reset afterwards by the path ({})",
+                if n == 1 {
+                    "handshake was"
+                } else {
+                    "handshakes were"
+                },
+                parts.join(", ")
+            )?;
         }
         if s.nothing_analysed() {
             writeln!(

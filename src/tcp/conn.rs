@@ -219,6 +219,43 @@ impl Ladder {
         let (newer, older) = self.tail.split_at(start);
         self.head.iter().chain(older.iter()).chain(newer.iter())
     }
+
+    /// The two packets right before the row of `at`, nearest first, capture duplicates skipped;
+    /// `None` for a packet the ladder did not keep (the rows between head and tail are dropped).
+    pub fn before(&self, at: FrameRef) -> [Option<&LadderRow>; 2] {
+        // From the end: the packet asked about is usually among the last.
+        let start = self.tail_start.min(self.tail.len());
+        let (newer, older) = self.tail.split_at(start);
+        // Rows at or after this index (from the front) are the tail's.
+        let head = self.head.len();
+        let total = head + self.tail.len();
+        let mut rows = (0..total)
+            .rev()
+            .zip(self.head.iter().chain(older).chain(newer).rev())
+            .skip_while(|(_, r)| r.at != at);
+        let Some((k, _)) = rows.next() else {
+            return [None, None];
+        };
+        let mut out: [Option<&LadderRow>; 2] = [None, None];
+        let mut n = 0;
+        let mut prev_k = k;
+        for (k, row) in rows {
+            if prev_k == head && self.omitted > 0 {
+                // Between head and tail, rows were dropped: the next one back is not the previous.
+                break;
+            }
+            prev_k = k;
+            if row.duplicate {
+                continue;
+            }
+            out[n] = Some(row);
+            n += 1;
+            if n == 2 {
+                break;
+            }
+        }
+        out
+    }
 }
 
 /// A TCP connection.
@@ -829,6 +866,54 @@ mod tests {
                     ],
                     "{n} rows"
                 );
+            }
+        }
+    }
+
+    /// `Ladder::before` gives the two kept rows right before a row, skipping capture duplicates,
+    /// and nothing across the rows dropped between head and tail: checked against the whole list of
+    /// rows pushed, for ladders before, at and after the ring's wrapping.
+    #[test]
+    fn ladder_before_is_the_previous_kept_rows() {
+        let row = |k: u64| LadderRow {
+            at: frame(k),
+            dir: Direction::ToServer,
+            flags: TcpFlags::from_bits(0x10),
+            rel_seq: k,
+            len: 0,
+            ttl: 64,
+            labels: None,
+            // every 7th packet is a capture duplicate of the one before
+            duplicate: k % 7 == 6,
+        };
+        for n in [0, 1, 2, 3, 63, 64, 65, 66, 76, 77, 90, 64 + 12 * 5 + 3] {
+            let mut l = Ladder::default();
+            for k in 0..n {
+                l.push(row(k));
+            }
+            let kept: Vec<u64> = l.rows().map(|r| r.at.frame).collect();
+            for k in 0..n + 2 {
+                let got: Vec<Option<u64>> = l
+                    .before(frame(k))
+                    .iter()
+                    .map(|r| r.map(|r| r.at.frame))
+                    .collect();
+                let want: Vec<Option<u64>> = if !kept.contains(&k) {
+                    vec![None, None]
+                } else {
+                    // the pushed rows before k, nearest first, duplicates skipped, stopping at the
+                    // first one the ladder did not keep
+                    let mut w: Vec<Option<u64>> = (0..k)
+                        .rev()
+                        .take_while(|j| kept.contains(j))
+                        .filter(|j| j % 7 != 6)
+                        .take(2)
+                        .map(Some)
+                        .collect();
+                    w.resize(2, None);
+                    w
+                };
+                assert_eq!(got, want, "{n} rows, before frame {k}");
             }
         }
     }

@@ -12,7 +12,9 @@ mod text;
 pub mod vocabulary;
 
 pub use rules::judge;
-pub use vocabulary::{Cause, Confidence, EndedBy, Outcome, OutcomeClass, Party};
+pub use vocabulary::{
+    AfterFinding, Cause, Confidence, EndedBy, Ending, Outcome, OutcomeClass, Party,
+};
 
 use std::borrow::Cow;
 
@@ -118,9 +120,42 @@ pub struct Verdict {
     pub ttl_decisive: Option<u8>,
     /// The explicit proxy (`CONNECT` target) the connection went through, if any.
     pub proxy_target: Option<String>,
+    /// How the connection ended after its handshake completed (`handshake_complete` only).
+    pub after_handshake: Option<AfterHandshake>,
+}
+
+/// How a connection whose handshake completed ended afterwards: the first FIN or RST, who sent
+/// it, after how long, and after how much silence. The outcome stays `handshake_complete` (the
+/// handshake did complete); a reset that the path, not the endpoints, decided is a [`AfterFinding`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AfterHandshake {
+    pub ended: Ending,
+    /// Who sent the first FIN or RST: the client, the server side, or a middlebox when the
+    /// reset's provenance says the server did not send it. `None` when the connection stayed open.
+    pub by: Option<Party>,
+    /// That FIN or RST.
+    pub at: Option<FrameRef>,
+    /// From the handshake's last message to that FIN or RST.
+    pub after_ns: Option<u64>,
+    /// The silence before it: the gap to the packet before it, or, for a reset that answered the
+    /// other side's packet within a second, the gap before that packet. `None` when the packets
+    /// before it were not kept (a long connection keeps its first 64 and last 12).
+    pub idle_ns: Option<u64>,
+    pub finding: Option<AfterFinding>,
 }
 
 impl Verdict {
+    /// What the reports show without `--all` (`--evidence-all`): failed connections, and completed
+    /// ones that the path reset afterwards ([`AfterFinding`]).
+    pub fn reported_by_default(&self) -> bool {
+        self.outcome.class() == OutcomeClass::Failed || self.after_finding().is_some()
+    }
+
+    /// What the end of a completed connection says, when it says something ([`AfterFinding`]).
+    pub fn after_finding(&self) -> Option<AfterFinding> {
+        self.after_handshake.as_ref().and_then(|a| a.finding)
+    }
+
     /// Frees the verdict's text (explanation, reasons, evidence, notes), keeping the outcome and
     /// the other small facts: for a printer that reads only the JSON line rendered ahead.
     pub fn release_text(&mut self) {

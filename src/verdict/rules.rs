@@ -11,8 +11,8 @@ use super::offer::{self, Offer};
 use super::provenance;
 use super::text::{cat, cat_to, Piece};
 use super::{
-    AlertInfo, Cause, Confidence, Config, ConnInput, EndedBy, Evidence, Outcome, Party, TlsEventAt,
-    Verdict,
+    AfterFinding, AfterHandshake, AlertInfo, Cause, Confidence, Config, ConnInput, EndedBy, Ending,
+    Evidence, Outcome, Party, TlsEventAt, Verdict,
 };
 use crate::addr::Endpoint;
 use crate::capture::Timestamp;
@@ -41,6 +41,13 @@ struct Judge<'a> {
     cfg: &'a Config,
     v: Verdict,
 }
+
+/// A reset after at least this much silence is an idle timeout in the path (`idle_reset`).
+const IDLE_RESET_MIN_NS: u64 = 5_000_000_000;
+/// A reset this soon after the other side's packet answers that packet.
+const ANSWER_WITHIN_NS: u64 = 1_000_000_000;
+/// Azure Firewall's TCP idle timeout (4 minutes; `failure-signatures.md` §1.6).
+const AZFW_IDLE_NS: u64 = 240_000_000_000;
 
 /// A duration for people: "1.25 s", "340 ms", "2.5 ms", "730 µs".
 fn ms(ns: u64) -> Ms {
@@ -233,6 +240,7 @@ impl<'a> Judge<'a> {
                 ttl_syn_ack: None,
                 ttl_decisive: None,
                 proxy_target: None,
+                after_handshake: None,
             },
         }
     }
@@ -2024,6 +2032,144 @@ impl<'a> Judge<'a> {
             suite,
             "."
         );
+        self.after_handshake();
+    }
+
+    /// How the connection ended once its handshake completed: the first FIN or RST, who sent it,
+    /// and the silence before it. A reset from the server side after an idle period, or one the
+    /// server did not send, is said in the explanation and cited as evidence; other ends are
+    /// recorded only (`after_handshake`).
+    fn after_handshake(&mut self) {
+        let t = self.i.tcp;
+        let close = earliest(
+            self.close_of(Direction::ToServer),
+            self.close_of(Direction::ToClient),
+        );
+        let Some(c) = close else {
+            self.v.after_handshake = Some(AfterHandshake {
+                ended: Ending::Open,
+                by: None,
+                at: None,
+                after_ns: None,
+                idle_ns: None,
+                finding: None,
+            });
+            return;
+        };
+        let reset = c.flags.rst();
+        let from_server = c.dir == Direction::ToClient;
+        let prov = (from_server && reset).then(|| provenance::check(t, &c));
+        let forged = prov.as_ref().is_some_and(|p| p.forged);
+        let by = match (from_server, forged) {
+            (false, _) => Party::Client,
+            (true, false) => Party::Server,
+            (true, true) => Party::Middlebox,
+        };
+        let after_ns = self.i.completed.map(|(at, _)| c.at.ts.since(at.ts));
+        let idle_ns = self.idle_before(&c);
+        let finding = if !reset || !from_server {
+            None
+        } else if idle_ns.is_some_and(|n| n >= IDLE_RESET_MIN_NS) {
+            Some(AfterFinding::IdleReset)
+        } else if forged {
+            Some(AfterFinding::MiddleboxReset)
+        } else {
+            None
+        };
+        self.v.after_handshake = Some(AfterHandshake {
+            ended: if reset { Ending::Reset } else { Ending::Closed },
+            by: Some(by),
+            at: Some(c.at),
+            after_ns,
+            idle_ns,
+            finding,
+        });
+        let Some(finding) = finding else { return };
+        let who = match by {
+            Party::Middlebox => "a middlebox (not the server)",
+            _ => "the server side",
+        };
+        let later = after_ns
+            .map(|n| cat!(", ", ms(n), " after the handshake"))
+            .unwrap_or_default();
+        if let Some(p) = &prov {
+            for s in &p.signals {
+                self.reason(cat!("the reset after the handshake: ", s));
+            }
+        }
+        match finding {
+            AfterFinding::IdleReset => {
+                let idle = ms(idle_ns.unwrap_or_default());
+                let azfw = if idle_ns.unwrap_or_default() >= AZFW_IDLE_NS {
+                    " The silence lasted at least 4 minutes, Azure Firewall's TCP idle timeout."
+                } else {
+                    ""
+                };
+                self.reason(cat!(
+                    "after the handshake, ",
+                    who,
+                    " reset the connection after ",
+                    idle,
+                    " without a packet",
+                    later
+                ));
+                self.evidence(
+                    c.at,
+                    by,
+                    self.packet_text(&c),
+                    cat!(
+                        "reset after ",
+                        idle,
+                        " of silence: the path forgot the idle connection"
+                    ),
+                );
+                cat_to!(
+                    self.v.explanation,
+                    " Later, after ",
+                    idle,
+                    " without a packet, ",
+                    who,
+                    " reset the connection",
+                    later,
+                    ": something in the path forgot the idle connection, as firewalls, NAT gateways and load balancers do (Azure Firewall resets TCP flows idle for 4 minutes).",
+                    azfw,
+                    " TCP keep-alives more frequent than the path's idle timeout keep such a connection open."
+                );
+            }
+            AfterFinding::MiddleboxReset => {
+                self.reason(cat!(
+                    "after the handshake, a reset the server did not send arrived",
+                    later
+                ));
+                self.evidence(
+                    c.at,
+                    by,
+                    self.packet_text(&c),
+                    "reset forged by a device in the path after the handshake",
+                );
+                cat_to!(
+                    self.v.explanation,
+                    " Later a middlebox reset the connection",
+                    later,
+                    ": the reset carries the server's address, but the server did not send it."
+                );
+            }
+        }
+    }
+
+    /// The silence before `c`: the gap to the packet before it, or, when `c` is a reset that
+    /// answered the other side's packet within [`ANSWER_WITHIN_NS`], the gap before that packet
+    /// (a path that forgot a flow answers its next packet with a reset).
+    fn idle_before(&self, c: &PacketFacts) -> Option<u64> {
+        let [p1, p2] = self.i.tcp.ladder.before(c.at);
+        let p1 = p1?;
+        let answers =
+            c.flags.rst() && p1.dir != c.dir && c.at.ts.since(p1.at.ts) <= ANSWER_WITHIN_NS;
+        if answers {
+            Some(p1.at.ts.since(p2?.at.ts))
+        } else {
+            Some(c.at.ts.since(p1.at.ts))
+        }
     }
 
     fn not_tls_answer(&mut self, e: &TlsEventAt) {
@@ -2110,6 +2256,7 @@ impl<'a> Judge<'a> {
                 );
                 self.reason("the server answered with an SSL 2.0 ServerHello; SSL 2.0 handshakes are not followed further");
                 self.v.explanation = cat!("The server at ", Endpoint(self.i.tcp.server), " negotiated SSL 2.0, a protocol broken since 1996 (RFC 6176 forbids it): the connection went ahead, but no current client should accept it.");
+                self.after_handshake();
             }
             TlsEventKind::NotTls(n) => {
                 self.set(

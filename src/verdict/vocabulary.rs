@@ -258,3 +258,53 @@ impl Party {
         }
     }
 }
+
+/// How a connection whose handshake completed ended (`after_handshake.ended`).
+///
+/// | value | meaning |
+/// |---|---|
+/// | `closed` | a FIN came first (an orderly close, by either side) |
+/// | `reset` | an RST came first |
+/// | `open` | neither, by the end of the capture (or when the connection was judged idle) |
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ending {
+    Closed,
+    Reset,
+    Open,
+}
+
+impl Ending {
+    /// The JSON name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ending::Closed => "closed",
+            Ending::Reset => "reset",
+            Ending::Open => "open",
+        }
+    }
+}
+
+/// What the end of a completed connection says (`after_handshake.finding`), when it says something.
+/// Resets by the client, and closes, are how connections normally end: no finding.
+///
+/// | value | meaning |
+/// |---|---|
+/// | `idle_reset` | the server side or a middlebox reset the connection after at least 5 s without a packet (counting back from the packet the reset answered, when it answered one within a second): something in the path forgot the idle flow, as firewalls, NAT gateways and load balancers do (Azure Firewall resets TCP flows idle for 4 minutes) |
+/// | `middlebox_reset` | a reset carrying the server's address that the server cannot have sent (its TTL / hop limit differs from the SYN-ACK's, or the server kept sending after it), with no idle period before it |
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AfterFinding {
+    IdleReset,
+    MiddleboxReset,
+}
+
+impl AfterFinding {
+    /// The JSON name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AfterFinding::IdleReset => "idle_reset",
+            AfterFinding::MiddleboxReset => "middlebox_reset",
+        }
+    }
+}
