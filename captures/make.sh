@@ -887,6 +887,52 @@ sc_reset_after_handshake() {
         "lines echoed, then a RST with TTL 64 (the router) instead of the server's 63 answers the next line"
 }
 
+sc_snat_exhaustion() {
+    # A NAT in the path with too few source ports: the router SNATs the client's connections to
+    # 443 onto two ports. Two connections that stay open hold them; two connections made meanwhile
+    # find no free port and their SYNs are dropped; once the first two have closed (conntrack's
+    # TIME_WAIT shortened to 1 s here, 120 s by default), two more complete. That is SNAT port
+    # exhaustion as Azure Firewall (2,496 ports per public IP and instance) and NAT gateways show
+    # it: intermittent SYN failures to one destination that otherwise accepts connections.
+    local f=snat_exhaustion.pcap tw k h1 h2
+    start_server tsrv $SRV 443 $PY "$TOOLS/tls_server.py" --port 443 --cert "$PKI/az.pem" --key "$PKI/az.key"
+    tw=$(ip netns exec $FW sysctl -n net.netfilter.nf_conntrack_tcp_timeout_time_wait)
+    ip netns exec $FW sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_time_wait=1
+    ip netns exec $FW nft add chain inet tlsautopsy c_post '{ type nat hook postrouting priority srcnat; policy accept; }'
+    ip netns exec $FW nft add rule inet tlsautopsy c_post ip daddr $S4 tcp dport 443 snat ip to $R4S:40000-40001
+    cap_start $f $CLI eth0 "$PORTF"
+    bg holder1 $CLI $PY "$TOOLS/tls_client.py" $S4 443 --sni $AZ --cafile "$PKI/root.pem" --duration 4 --interval 0.5 --line "hold\n"
+    h1=$BG_PID
+    sleep 0.3
+    bg holder2 $CLI $PY "$TOOLS/tls_client.py" $S4 443 --sni $AZ --cafile "$PKI/root.pem" --duration 4 --interval 0.5 --line "hold\n"
+    h2=$BG_PID
+    sleep 0.5
+    for k in 3 4; do
+        run_client 6 $f "${CURL[@]}" --connect-timeout 1 "${CA[@]}" --resolve $AZ:443:$S4 https://$AZ/ok.txt
+    done
+    for ((k = 0; k < 100; k++)); do alive $h1 || alive $h2 || break; sleep 0.1; done
+    stop_pid $h1; stop_pid $h2
+    sleep 1.5
+    for k in 5 6; do
+        run_client 6 $f "${CURL[@]}" --connect-timeout 1 "${CA[@]}" --resolve $AZ:443:$S4 https://$AZ/ok.txt
+    done
+    cap_stop; scenario_end
+    ip netns exec $FW nft delete chain inet tlsautopsy c_post
+    ip netns exec $FW sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_time_wait="$tw"
+    check $f "tcp.flags.syn==1 && tcp.flags.ack==0 && !tcp.analysis.retransmission" 6 6
+    check $f "tcp.flags.syn==1 && tcp.flags.ack==1" 4 4
+    check $f "tls.handshake.type==2" 4 4
+    for k in 1 2 3 4 5 6; do
+        if ((k == 3 || k == 4)); then
+            row $f 443 $k syn_unanswered unknown none - - - \
+                "2 python3 ssl clients holding connections, then curl x4 -> tls_server.py; fw: snat to 2 source ports" "connection $k of 6: both NAT ports held, the SYN is dropped"
+        else
+            row $f 443 $k handshake_complete none none - auto - \
+                "2 python3 ssl clients holding connections, then curl x4 -> tls_server.py; fw: snat to 2 source ports" "connection $k of 6: a NAT port was free"
+        fi
+    done
+}
+
 sc_silent_drop_after_ch() {
     local f=silent_drop_after_ch.pcap
     s_server ssd -WWW "${S_AZ[@]}"
@@ -1154,7 +1200,7 @@ SCENARIOS=(
     syn_unanswered syn_rejected syn_unreachable_v4 syn_unreachable_v6
     no_client_hello no_client_hello_openssl no_client_hello_gnutls probe_then_connect
     azfw_close_after_ch azfw_close_after_ch_v6 azfw_reset_after_ch
-    injected_rst injected_rst_v6 silent_drop_after_ch large_ch_silence idle_reset reset_after_handshake
+    injected_rst injected_rst_v6 silent_drop_after_ch large_ch_silence idle_reset reset_after_handshake snat_exhaustion
     http_470 not_tls_http_server not_tls_python_http_server
     proxy_403 proxy_407 proxy_tunnel_ok
     aborted_after_sh version_mismatch_reset in_progress midstream

@@ -428,9 +428,9 @@ pub fn bundle(a: BundleArgs) -> anyhow::Result<u8> {
         stats.packets,
         stats.connections,
         summary.totals.connections,
-        summary.failed,
-        summary.ok,
-        summary.undetermined
+        summary.counts.failed,
+        summary.counts.ok,
+        summary.counts.undetermined
     );
     let _ = out.write_all(anon_text(&msg).as_bytes());
     Ok(0)
@@ -452,7 +452,7 @@ fn readme(
     ));
     r.push_str(&format!(
         "{} TCP connections: {} failed, {} ok, {} undetermined.\n",
-        s.totals.connections, s.failed, s.ok, s.undetermined
+        s.totals.connections, s.counts.failed, s.counts.ok, s.counts.undetermined
     ));
     let failed: Vec<_> = c.selected().iter().filter(|x| x.failed).collect();
     if !failed.is_empty() {

@@ -106,7 +106,7 @@ pub fn warning_line(name: &str, warning: &str) -> String {
 pub fn exit_status(summary: &Summary) -> u8 {
     if summary.nothing_analysed() {
         2
-    } else if summary.failed > 0 {
+    } else if summary.counts.failed > 0 {
         1
     } else {
         0
@@ -281,7 +281,7 @@ fn single_after_begin(
     let mut emit = |summary: &mut Summary,
                     conn: Box<crate::analyze::Connection>,
                     v: crate::verdict::Verdict| {
-        summary.count(&v);
+        summary.count(&v, conn.tcp.server);
         if io_err.is_none() {
             if let Err(e) = sink.connection(&ConnReport {
                 conn: &conn,
@@ -396,7 +396,7 @@ fn run_apart(
                 // The rules run here too, beside the printing (the same verdict as on the
                 // analysing thread: the connection does not change once judged).
                 let v = judgment.verdict(conn);
-                summary.count(&v);
+                summary.count(&v, conn.tcp.server);
                 if io_err.is_none() {
                     io_err = sink
                         .connection(&ConnReport {

@@ -1095,7 +1095,7 @@ fn merge(
                 let (conn, verdict, tail) = &mut *b;
                 conn.id = m.ids.remove(&(shard, conn.id)).unwrap_or(0);
                 m.live = m.live.saturating_sub(1);
-                summary.count(verdict);
+                summary.count(verdict, conn.tcp.server);
                 sink.connection(&ConnReport {
                     conn,
                     verdict,

@@ -25,6 +25,7 @@ struct Connection {
     reasons: Vec<String>,
     candidates: Vec<String>,
     sni: Option<String>,
+    endpoint: Option<KnownEndpoint>,
     alpn: Vec<String>,
     tls_version: Option<String>,
     cipher_suite: Option<String>,
@@ -46,6 +47,16 @@ struct Connection {
     decisive_frame: Option<u64>,
     notes: Vec<String>,
     wireshark_filter: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct KnownEndpoint {
+    service: String,
+    role: String,
+    service_tag: Option<String>,
+    cloud: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -241,6 +252,31 @@ struct Summary {
     limits: Limits,
     inputs: Vec<Input>,
     input_order: InputOrder,
+    servers: Vec<Server>,
+    servers_omitted: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Server {
+    server: String,
+    names: Vec<String>,
+    other_names: u64,
+    connections: u64,
+    ok: u64,
+    failed: u64,
+    undetermined: u64,
+    outcomes: std::collections::BTreeMap<String, u64>,
+    after_handshake: std::collections::BTreeMap<String, u64>,
+    pattern: Option<ServerPattern>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum ServerPattern {
+    IntermittentSynFailures,
 }
 
 #[derive(Deserialize)]
@@ -359,6 +395,13 @@ fn every_line_matches_the_documented_schema() {
                         )
                     });
                     assert_eq!(s.schema, 1);
+                    // Every connection is counted once, per server or as omitted.
+                    let per_server: u64 = s.servers.iter().map(|t| t.connections).sum();
+                    assert_eq!(per_server + s.servers_omitted, s.connections, "{line}");
+                    for t in &s.servers {
+                        assert_eq!(t.ok + t.failed + t.undetermined, t.connections, "{line}");
+                        assert!(t.names.len() <= 4, "{line}");
+                    }
                 }
                 other => panic!("unknown type {other:?}"),
             }

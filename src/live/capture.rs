@@ -474,5 +474,9 @@ async fn run(a: LiveArgs, opts: Options) -> anyhow::Result<ExitCode> {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
         Err(e) => return Err(e.into()),
     };
-    Ok(ExitCode::from(if summary.failed > 0 { 1 } else { 0 }))
+    Ok(ExitCode::from(if summary.counts.failed > 0 {
+        1
+    } else {
+        0
+    }))
 }

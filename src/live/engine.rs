@@ -554,7 +554,7 @@ impl Out<'_> {
                 ev.write(&b, &report);
             }
         }
-        self.summary.count(&v);
+        self.summary.count(&v, conn.tcp.server);
         if v.outcome.class() == OutcomeClass::Ok && !v.reported_by_default() && !self.all {
             return;
         }
@@ -695,7 +695,7 @@ impl<'s> Engine<'s> {
     /// Connections judged so far, per class: (failed, ok, undetermined).
     pub fn judged(&self) -> (u64, u64, u64) {
         let s = &self.out.summary;
-        (s.failed, s.ok, s.undetermined)
+        (s.counts.failed, s.counts.ok, s.counts.undetermined)
     }
 
     /// An error writing the verdicts (the caller stops: nobody reads them any more).

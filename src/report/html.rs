@@ -19,6 +19,8 @@ use crate::tcp::Direction;
 use crate::tls::names;
 use crate::verdict::{offer, OutcomeClass};
 
+/// Rows of the servers table at most (the JSON summary lists them all).
+const MAX_SERVER_ROWS: usize = 200;
 /// Rows of the connection table at most (the summary counts them all).
 pub const MAX_TABLE_ROWS: usize = 50_000;
 /// Failed connections described in full at most.
@@ -340,14 +342,14 @@ impl<W: Write> HtmlReport<W> {
                     meta http-equiv="Content-Security-Policy" content=(content_security_policy());
                     meta name="viewport" content="width=device-width, initial-scale=1";
                     meta name="generator" content={ "tlsautopsy " (env!("CARGO_PKG_VERSION")) };
-                    title { "tlsautopsy report: " (s.failed) " failed of " (tot.connections) " connections" }
+                    title { "tlsautopsy report: " (s.counts.failed) " failed of " (tot.connections) " connections" }
                     style { (PreEscaped(CSS)) }
                 }
                 body {
                     h1 { "tlsautopsy report" }
                     p {
                         (tot.connections) " TCP connections: "
-                        strong { (s.failed) " failed" } ", " (s.ok) " ok, " (s.undetermined) " undetermined. "
+                        strong { (s.counts.failed) " failed" } ", " (s.counts.ok) " ok, " (s.counts.undetermined) " undetermined. "
                         span.muted { "Made by tlsautopsy " (env!("CARGO_PKG_VERSION")) " from the packets alone." }
                     }
                     @if self.anon.is_some() {
@@ -401,6 +403,54 @@ impl<W: Write> HtmlReport<W> {
 
                     h2 #outcomes { "Outcomes" }
                     (svg::outcome_chart(s))
+                    @if s.counts.after_handshake_findings() > 0 {
+                        p {
+                            (s.counts.after_handshake_findings()) " completed handshake(s) reset afterwards by the path: "
+                            @for (i, (f, n)) in s.counts.after_handshake.iter().enumerate() {
+                                @if i > 0 { ", " }
+                                code { (f.as_str()) } " " (n)
+                            }
+                        }
+                    }
+
+                    @if s.servers.len() > 1 {
+                        h2 #servers { "Servers" }
+                        div.table-wrap { table {
+                            thead { tr {
+                                th { "server" } th { "names asked for" } th.num { "connections" } th.num { "failed" }
+                                th.num { "ok" } th.num { "undetermined" } th { "outcomes" } th { "pattern" }
+                            } }
+                            tbody {
+                                @for (addr, t) in s.servers_by_failures().into_iter().take(MAX_SERVER_ROWS) {
+                                    tr {
+                                        td.mono { (endpoint(addr)) }
+                                        td {
+                                            (t.names.join(", "))
+                                            @if t.other_names > 0 { " (+" (t.other_names) " more)" }
+                                        }
+                                        td.num { (t.counts.connections) }
+                                        td.num { (t.counts.failed) }
+                                        td.num { (t.counts.ok) }
+                                        td.num { (t.counts.undetermined) }
+                                        td {
+                                            @for (i, (o, n)) in t.counts.outcomes.iter().enumerate() {
+                                                @if i > 0 { ", " }
+                                                (o.as_str()) " " (n)
+                                            }
+                                        }
+                                        td {
+                                            @if let Some(p) = t.pattern() {
+                                                span title="at least 2 connections got no SYN-ACK while at least 2 others to this address were accepted: a SNAT port shortage on a firewall or NAT gateway, or a listener refusing under load" { code { (p.as_str()) } }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        } }
+                        @if s.servers.len() > MAX_SERVER_ROWS {
+                            p.muted { (s.servers.len() - MAX_SERVER_ROWS) " more servers are not listed (the JSON summary lists them all)." }
+                        }
+                    }
 
                     h2 #connections { "Connections" }
                     div #controls .controls hidden {

@@ -49,6 +49,7 @@ pub struct JsonConnection<'a> {
     pub reasons: &'a [String],
     pub candidates: Vec<&'static str>,
     pub sni: Option<&'a str>,
+    pub endpoint: Option<JsonEndpoint>,
     pub alpn: &'a [String],
     pub tls_version: Option<Cow<'static, str>>,
     pub cipher_suite: Option<Cow<'static, str>>,
@@ -181,6 +182,15 @@ pub struct JsonDirection {
     pub rst: Option<u64>,
 }
 
+/// The agent endpoint the connection's name is (`verdict::endpoints`).
+#[derive(Serialize)]
+pub struct JsonEndpoint {
+    pub service: &'static str,
+    pub role: &'static str,
+    pub service_tag: Option<&'static str>,
+    pub cloud: Option<&'static str>,
+}
+
 /// How a connection whose handshake completed ended afterwards.
 #[derive(Serialize)]
 pub struct JsonAfterHandshake {
@@ -209,13 +219,17 @@ write_object!(JsonConnection<'_> {
     "schema" => schema, "type" => kind, "id" => id, "file" => file, "client" => client,
     "server" => server, "outcome" => outcome, "class" => class, "cause" => cause,
     "ended_by" => ended_by, "confidence" => confidence, "explanation" => explanation,
-    "reasons" => reasons, "candidates" => candidates, "sni" => sni, "alpn" => alpn,
+    "reasons" => reasons, "candidates" => candidates, "sni" => sni, "endpoint" => endpoint,
+    "alpn" => alpn,
     "tls_version" => tls_version, "cipher_suite" => cipher_suite, "alert" => alert,
     "alert_code" => alert_code, "alert_from" => alert_from, "alerts" => alerts,
     "http_status" => http_status, "proxy" => proxy, "tunnel" => tunnel, "client_hello" => client_hello,
     "server_hello" => server_hello, "certificates" => certificates, "timing" => timing,
     "ttl" => ttl, "tcp" => tcp, "after_handshake" => after_handshake, "evidence" => evidence, "decisive_frame" => decisive_frame,
     "notes" => notes, "wireshark_filter" => wireshark_filter,
+});
+write_object!(JsonEndpoint {
+    "service" => service, "role" => role, "service_tag" => service_tag, "cloud" => cloud,
 });
 write_object!(JsonAfterHandshake {
     "ended" => ended, "by" => by, "frame" => frame, "after_ms" => after_ms, "idle_ms" => idle_ms,
@@ -448,6 +462,25 @@ pub struct JsonSummary<'a> {
     /// `as_given`, `reordered` (read one after the other in time order, not as given) or
     /// `interleaved` (inputs overlapped in time: packets merged by timestamp).
     pub input_order: &'static str,
+    /// Per server address, failed first ([`super::Summary::servers_by_failures`]).
+    pub servers: Vec<JsonServer<'a>>,
+    /// Connections to servers beyond the first [`super::MAX_SERVERS`].
+    pub servers_omitted: u64,
+}
+
+/// What the connections to one server address came to.
+#[derive(Serialize)]
+pub struct JsonServer<'a> {
+    pub server: Endpoint,
+    pub names: &'a [String],
+    pub other_names: u64,
+    pub connections: u64,
+    pub ok: u64,
+    pub failed: u64,
+    pub undetermined: u64,
+    pub outcomes: std::collections::BTreeMap<&'static str, u64>,
+    pub after_handshake: std::collections::BTreeMap<&'static str, u64>,
+    pub pattern: Option<&'static str>,
 }
 
 /// A limit's value and how often it was hit.
@@ -562,6 +595,12 @@ pub fn connection<'a>(c: &'a ConnReport<'a>) -> JsonConnection<'a> {
         reasons: &v.reasons,
         candidates: v.candidates.iter().map(|c| c.as_str()).collect(),
         sni: ch.and_then(|c| c.sni.as_deref()),
+        endpoint: v.endpoint.map(|m| JsonEndpoint {
+            service: m.known.service,
+            role: m.known.role,
+            service_tag: m.known.service_tag,
+            cloud: m.cloud,
+        }),
         alpn: ch.map_or(&[], |c| c.alpn.as_slice()),
         tls_version: tls.version().map(names::version_str),
         cipher_suite: tls
@@ -764,11 +803,17 @@ impl<W: Write> ReportSink for JsonLinesReport<W> {
             schema: SCHEMA,
             kind: "summary",
             connections: s.totals.connections,
-            ok: s.ok,
-            failed: s.failed,
-            undetermined: s.undetermined,
-            outcomes: s.outcomes.iter().map(|(k, v)| (k.as_str(), *v)).collect(),
+            ok: s.counts.ok,
+            failed: s.counts.failed,
+            undetermined: s.counts.undetermined,
+            outcomes: s
+                .counts
+                .outcomes
+                .iter()
+                .map(|(k, v)| (k.as_str(), *v))
+                .collect(),
             after_handshake: s
+                .counts
                 .after_handshake
                 .iter()
                 .map(|(k, v)| (k.as_str(), *v))
@@ -800,6 +845,33 @@ impl<W: Write> ReportSink for JsonLinesReport<W> {
                 })
                 .collect(),
             input_order: s.input_order.as_str(),
+            servers: s
+                .servers_by_failures()
+                .into_iter()
+                .map(|(addr, t)| JsonServer {
+                    server: Endpoint(*addr),
+                    names: &t.names,
+                    other_names: t.other_names,
+                    connections: t.counts.connections,
+                    ok: t.counts.ok,
+                    failed: t.counts.failed,
+                    undetermined: t.counts.undetermined,
+                    outcomes: t
+                        .counts
+                        .outcomes
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), *v))
+                        .collect(),
+                    after_handshake: t
+                        .counts
+                        .after_handshake
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), *v))
+                        .collect(),
+                    pattern: t.pattern().map(|p| p.as_str()),
+                })
+                .collect(),
+            servers_omitted: s.servers_omitted,
         };
         serde_json::to_writer(&mut self.out, &summary)?;
         self.out.write_all(b"\n")?;

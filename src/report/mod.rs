@@ -77,6 +77,23 @@ pub struct Summary {
     /// How the order the inputs were read in compares with the order given.
     pub input_order: InputOrder,
     pub totals: Totals,
+    /// What all connections came to.
+    pub counts: Tally,
+    /// The same per server address (the first [`MAX_SERVERS`] seen).
+    pub servers: BTreeMap<SocketAddr, ServerTally>,
+    /// Connections to servers beyond the first [`MAX_SERVERS`], not in `servers`.
+    pub servers_omitted: u64,
+}
+
+/// Servers the summary keeps a tally for (a hostile capture may have a server per connection).
+pub const MAX_SERVERS: usize = 4096;
+/// Names (SNI or `CONNECT` target) kept per server.
+pub const MAX_NAMES: usize = 4;
+
+/// What a set of connections came to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub connections: u64,
     /// Connections per outcome.
     pub outcomes: BTreeMap<Outcome, u64>,
     /// Completed handshakes per finding about how they ended (`idle_reset`, `middlebox_reset`).
@@ -86,12 +103,85 @@ pub struct Summary {
     pub undetermined: u64,
 }
 
-impl Summary {
+impl Tally {
+    fn add(&mut self, v: &Verdict) {
+        self.connections += 1;
+        *self.outcomes.entry(v.outcome).or_insert(0) += 1;
+        if let Some(f) = v.after_finding() {
+            *self.after_handshake.entry(f).or_insert(0) += 1;
+        }
+        match v.outcome.class() {
+            OutcomeClass::Ok => self.ok += 1,
+            OutcomeClass::Failed => self.failed += 1,
+            OutcomeClass::Undetermined => self.undetermined += 1,
+        }
+    }
+
     /// Completed handshakes whose connection the path reset afterwards (any finding).
     pub fn after_handshake_findings(&self) -> u64 {
         self.after_handshake.values().sum()
     }
 
+    /// Connections with this outcome.
+    pub fn of(&self, o: Outcome) -> u64 {
+        self.outcomes.get(&o).copied().unwrap_or(0)
+    }
+}
+
+/// What the connections to one server address came to, and the names they asked for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServerTally {
+    /// The first [`MAX_NAMES`] distinct names (SNI, else `CONNECT` target, else HTTP `Host`), in
+    /// the order seen.
+    pub names: Vec<String>,
+    /// Connections that asked for a name not in `names`.
+    pub other_names: u64,
+    pub counts: Tally,
+}
+
+/// A pattern across the connections to one server.
+///
+/// | value | meaning |
+/// |---|---|
+/// | `intermittent_syn_failures` | at least 2 connections got no SYN-ACK (silence or a reset) while at least 2 others to the same address were accepted: a SNAT port shortage on a firewall or NAT gateway in the path (Azure Firewall has 2,496 ports per public IP and instance; ports stay taken while their connections linger in TIME_WAIT), or a listener refusing under load |
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerPattern {
+    IntermittentSynFailures,
+}
+
+impl ServerPattern {
+    /// The JSON name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerPattern::IntermittentSynFailures => "intermittent_syn_failures",
+        }
+    }
+}
+
+impl ServerTally {
+    /// Connections whose SYN got no SYN-ACK: unanswered or reset.
+    pub fn syn_failures(&self) -> u64 {
+        self.counts.of(Outcome::SynUnanswered) + self.counts.of(Outcome::SynRejected)
+    }
+
+    /// Connections the server (or what answered in its name) accepted: those that got past the
+    /// SYN, the ones seen only midstream left out.
+    pub fn accepted(&self) -> u64 {
+        self.counts.connections.saturating_sub(
+            self.syn_failures()
+                + self.counts.of(Outcome::SynUnreachable)
+                + self.counts.of(Outcome::Midstream),
+        )
+    }
+
+    /// What the connections to this server show together, if anything.
+    pub fn pattern(&self) -> Option<ServerPattern> {
+        (self.syn_failures() >= 2 && self.accepted() >= 2)
+            .then_some(ServerPattern::IntermittentSynFailures)
+    }
+}
+
+impl Summary {
     /// True when no input could be read, held a packet, or had a frame on a link type that is decoded.
     pub fn nothing_analysed(&self) -> bool {
         let unsupported: u64 = self
@@ -104,17 +194,38 @@ impl Summary {
         self.totals.frames <= unsupported
     }
 
-    /// Count one verdict.
-    pub fn count(&mut self, v: &Verdict) {
-        *self.outcomes.entry(v.outcome).or_insert(0) += 1;
-        if let Some(f) = v.after_handshake.as_ref().and_then(|a| a.finding) {
-            *self.after_handshake.entry(f).or_insert(0) += 1;
+    /// Count one verdict, of a connection to `server`.
+    pub fn count(&mut self, v: &Verdict, server: SocketAddr) {
+        self.counts.add(v);
+        if self.servers.len() >= MAX_SERVERS && !self.servers.contains_key(&server) {
+            self.servers_omitted += 1;
+            return;
         }
-        match v.outcome.class() {
-            OutcomeClass::Ok => self.ok += 1,
-            OutcomeClass::Failed => self.failed += 1,
-            OutcomeClass::Undetermined => self.undetermined += 1,
+        let tally = self.servers.entry(server).or_default();
+        tally.counts.add(v);
+        if let Some(name) = &v.server_name {
+            if !tally.names.iter().any(|n| n == name) {
+                if tally.names.len() < MAX_NAMES {
+                    tally.names.push(name.clone());
+                } else {
+                    tally.other_names += 1;
+                }
+            }
         }
+    }
+
+    /// The servers, those with failed connections first (most first), then by connections, then
+    /// by address: the order the reports list them in.
+    pub fn servers_by_failures(&self) -> Vec<(&SocketAddr, &ServerTally)> {
+        let mut v: Vec<_> = self.servers.iter().collect();
+        v.sort_by(|a, b| {
+            b.1.counts
+                .failed
+                .cmp(&a.1.counts.failed)
+                .then(b.1.counts.connections.cmp(&a.1.counts.connections))
+                .then(a.0.cmp(b.0))
+        });
+        v
     }
 }
 

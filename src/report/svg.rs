@@ -243,6 +243,7 @@ pub fn ladder(c: &ConnReport<'_>) -> Markup {
 /// A horizontal bar chart of the outcomes, coloured by class.
 pub fn outcome_chart(s: &Summary) -> Markup {
     let rows: Vec<(&'static str, OutcomeClass, u64)> = s
+        .counts
         .outcomes
         .iter()
         .map(|(o, n)| (o.as_str(), o.class(), *n))

@@ -168,6 +168,88 @@ impl<W: Write> TextReport<W> {
     }
 }
 
+/// Servers listed in the text summary at most (`--json` lists them all).
+const TEXT_SERVERS: usize = 20;
+
+impl<W: Write> TextReport<W> {
+    /// The summary's per-server lines, failed first: with more than one connection, so a reader
+    /// sees at once which endpoints fail and how, and what the connections to one server show
+    /// together ([`crate::report::ServerPattern`]).
+    fn servers(&mut self, s: &Summary) -> io::Result<()> {
+        if s.counts.connections < 2 || s.servers.is_empty() {
+            return Ok(());
+        }
+        writeln!(self.out, "  by server (failed first):")?;
+        let all = s.servers_by_failures();
+        for (addr, t) in all.iter().take(TEXT_SERVERS) {
+            let mut names = t
+                .names
+                .iter()
+                .map(|n| match crate::verdict::endpoints::lookup(n) {
+                    Some(m) => format!("{n} ({})", m.known.service),
+                    None => n.clone(),
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            if t.other_names > 0 {
+                names.push_str(&format!(" (+{} more)", t.other_names));
+            }
+            let c = &t.counts;
+            let mut parts = Vec::new();
+            for (n, what) in [
+                (c.failed, "failed"),
+                (c.ok, "ok"),
+                (c.undetermined, "undetermined"),
+            ] {
+                if n > 0 {
+                    parts.push(format!("{n} {what}"));
+                }
+            }
+            let outcomes: Vec<String> = c
+                .outcomes
+                .iter()
+                .map(|(o, n)| format!("{} {n}", o.as_str()))
+                .collect();
+            writeln!(
+                self.out,
+                "    {:<22} {}{}{} connection{}: {} ({})",
+                endpoint(addr),
+                names,
+                if names.is_empty() { "" } else { ": " },
+                c.connections,
+                if c.connections == 1 { "" } else { "s" },
+                parts.join(", "),
+                outcomes.join(", ")
+            )?;
+            if t.pattern() == Some(crate::report::ServerPattern::IntermittentSynFailures) {
+                writeln!(
+                    self.out,
+                    "      intermittent: {} of {} connections got no SYN-ACK while {} others were accepted: a SNAT port shortage on a firewall or NAT gateway (Azure Firewall has 2,496 ports per public IP and instance, held while connections linger in TIME_WAIT), or a listener refusing under load",
+                    t.syn_failures(),
+                    c.connections,
+                    t.accepted()
+                )?;
+            }
+        }
+        if all.len() > TEXT_SERVERS {
+            writeln!(
+                self.out,
+                "    ... and {} more servers (--json lists them all)",
+                all.len() - TEXT_SERVERS
+            )?;
+        }
+        if s.servers_omitted > 0 {
+            writeln!(
+                self.out,
+                "    ({} connections to further servers were not tallied per server: at most {} servers are)",
+                s.servers_omitted,
+                crate::report::MAX_SERVERS
+            )?;
+        }
+        Ok(())
+    }
+}
+
 impl<W: Write> ReportSink for TextReport<W> {
     fn begin(&mut self, _inputs: &[String]) -> io::Result<()> {
         Ok(())
@@ -204,7 +286,10 @@ impl<W: Write> ReportSink for TextReport<W> {
         )?;
         let mut facts = Vec::new();
         if let Some(sni) = tls.client_hello().and_then(|c| c.sni.as_deref()) {
-            facts.push(format!("SNI {sni}"));
+            match crate::verdict::endpoints::lookup(sni) {
+                Some(m) => facts.push(format!("SNI {sni} ({})", m.known.service)),
+                None => facts.push(format!("SNI {sni}")),
+            }
         }
         if let Some(ver) = tls.version() {
             facts.push(names::version_name(ver));
@@ -330,18 +415,19 @@ impl<W: Write> ReportSink for TextReport<W> {
         writeln!(
             self.out,
             "  {} TCP connections: {} failed, {} ok, {} undetermined",
-            tot.connections, s.failed, s.ok, s.undetermined
+            tot.connections, s.counts.failed, s.counts.ok, s.counts.undetermined
         )?;
-        for (o, n) in &s.outcomes {
+        for (o, n) in &s.counts.outcomes {
             writeln!(self.out, "    {:<28} {n}", o.as_str())?;
         }
-        if s.after_handshake_findings() > 0 {
+        if s.counts.after_handshake_findings() > 0 {
             let parts: Vec<String> = s
+                .counts
                 .after_handshake
                 .iter()
                 .map(|(f, n)| format!("{n} {}", f.as_str()))
                 .collect();
-            let n = s.after_handshake_findings();
+            let n = s.counts.after_handshake_findings();
             writeln!(
                 self.out,
                 "  {n} completed {} reset afterwards by the path ({})",
@@ -353,12 +439,13 @@ impl<W: Write> ReportSink for TextReport<W> {
                 parts.join(", ")
             )?;
         }
+        self.servers(s)?;
         if s.nothing_analysed() {
             writeln!(
                 self.out,
                 "  nothing could be analysed (the reasons are above, per file)"
             )?;
-        } else if self.printed == 0 && s.failed == 0 && !self.all {
+        } else if self.printed == 0 && s.counts.failed == 0 && !self.all {
             writeln!(
                 self.out,
                 "  (no failed connection; --all shows every connection)"

@@ -5,6 +5,7 @@
 //! [`rules`], the offer assessment (is this ClientHello acceptable to a modern server?) in [`offer`],
 //! and the "was this packet really from the server?" checks in [`provenance`].
 
+pub mod endpoints;
 pub mod offer;
 pub mod provenance;
 pub mod rules;
@@ -122,6 +123,12 @@ pub struct Verdict {
     pub proxy_target: Option<String>,
     /// How the connection ended after its handshake completed (`handshake_complete` only).
     pub after_handshake: Option<AfterHandshake>,
+    /// The name the client asked for: the ClientHello's SNI, else the `CONNECT` target, else a
+    /// plain HTTP request's `Host`. Kept by
+    /// [`Verdict::release_text`]: the summary counts connections per server with it.
+    pub server_name: Option<String>,
+    /// The agent endpoint `server_name` is ([`endpoints::lookup`]).
+    pub endpoint: Option<endpoints::Match>,
 }
 
 /// How a connection whose handshake completed ended afterwards: the first FIN or RST, who sent

@@ -11,8 +11,8 @@ use super::offer::{self, Offer};
 use super::provenance;
 use super::text::{cat, cat_to, Piece};
 use super::{
-    AfterFinding, AfterHandshake, AlertInfo, Cause, Confidence, Config, ConnInput, EndedBy, Ending,
-    Evidence, Outcome, Party, TlsEventAt, Verdict,
+    endpoints, AfterFinding, AfterHandshake, AlertInfo, Cause, Confidence, Config, ConnInput,
+    EndedBy, Ending, Evidence, Outcome, OutcomeClass, Party, TlsEventAt, Verdict,
 };
 use crate::addr::Endpoint;
 use crate::capture::Timestamp;
@@ -241,6 +241,8 @@ impl<'a> Judge<'a> {
                 ttl_decisive: None,
                 proxy_target: None,
                 after_handshake: None,
+                server_name: None,
+                endpoint: None,
             },
         }
     }
@@ -524,7 +526,57 @@ impl<'a> Judge<'a> {
 
     fn finish(mut self) -> Verdict {
         self.v.evidence.sort_by_key(|e| e.at);
+        self.v.server_name = self
+            .i
+            .tls
+            .client_hello()
+            .and_then(|c| c.sni.clone())
+            .or_else(|| self.v.proxy_target.clone())
+            .or_else(|| self.i.tls.http_request().and_then(|r| r.host.clone()));
+        self.v.endpoint = self.v.server_name.as_deref().and_then(endpoints::lookup);
+        self.known_endpoint();
         self.v
+    }
+
+    /// A failed connection to an endpoint an agent needs says which, and what to change:
+    /// allow it (a block), or exempt it from TLS inspection (a rejected certificate).
+    fn known_endpoint(&mut self) {
+        if self.v.outcome.class() != OutcomeClass::Failed {
+            return;
+        }
+        let (Some(name), Some(m)) = (self.v.server_name.as_deref(), self.v.endpoint) else {
+            return;
+        };
+        let what = cat!(name, " is ", m.describe());
+        let advice = match self.v.cause {
+            Cause::FirewallBlock | Cause::ProxyDenied => {
+                let tag = m
+                    .known
+                    .service_tag
+                    .map(|t| cat!(" (or, in a network rule, the service tag ", t, ")"))
+                    .unwrap_or_default();
+                let http = self.v.outcome == Outcome::HttpBlocked;
+                cat!(
+                    " ",
+                    what,
+                    ": the agent needs it. Allow ",
+                    if http { "HTTP (port 80)" } else { "HTTPS" },
+                    " to ",
+                    name,
+                    " in the firewall or proxy",
+                    tag,
+                    "."
+                )
+            }
+            Cause::CertificateRejected => cat!(
+                " ",
+                what,
+                ": the agent needs it with Microsoft's own certificate. Exempt it from TLS inspection."
+            ),
+            _ => String::new(),
+        };
+        self.reason(what);
+        self.v.explanation.push_str(&advice);
     }
 
     fn decide(&mut self) {
