@@ -178,7 +178,11 @@ fn section_comments(
         env!("CARGO_PKG_VERSION"),
         plan.packets(),
         c.selected().len(),
-        if o.all { "all" } else { "the failed ones" },
+        if o.all {
+            "all"
+        } else {
+            "the failed ones and those the path reset after their handshake"
+        },
         c.judged(),
         command_line()
     );
@@ -359,7 +363,11 @@ pub fn bundle(a: BundleArgs) -> anyhow::Result<u8> {
     let mut html = HtmlReport::new(create(&dir.join("report.html"))?, anon.clone());
     html.set_context(vec![format!(
         "This report is part of a bundle: evidence.pcapng holds the packets of {} ({}), verdicts.jsonl the verdicts as JSON lines, README.txt explains it all and SHA256SUMS lets you check the files.",
-        if a.evidence_all { "every connection" } else { "the failed connections" },
+        if a.evidence_all {
+            "every connection"
+        } else {
+            "the failed connections and those the path reset after their handshake"
+        },
         if a.no_redact { "not redacted" } else { "application data cut" }
     )]);
     let json_out: Box<dyn Write> = match &anon {
@@ -467,12 +475,31 @@ fn readme(
             ));
         }
     }
+    if !c.options().all {
+        let reset: Vec<_> = c.selected().iter().filter(|x| !x.failed).collect();
+        if !reset.is_empty() {
+            r.push_str("\nCompleted handshakes the path reset afterwards (after_handshake in verdicts.jsonl):\n");
+            for f in reset.iter().take(SECTION_CONNECTIONS) {
+                r.push_str(&format!("  {}\n", f.line()));
+            }
+            if reset.len() > SECTION_CONNECTIONS {
+                r.push_str(&format!(
+                    "  ... and {} more: see report.html\n",
+                    reset.len() - SECTION_CONNECTIONS
+                ));
+            }
+        }
+    }
     r.push_str("\nFiles\n-----\n");
-    r.push_str("report.html      The report: open it in any web browser. It needs no network and runs no\n                 code from anywhere else. It has the capture facts, a chart of the outcomes,\n                 a table of all connections (click a column to sort, type to filter) and, for\n                 each failed connection, the verdict, the explanation, the evidence packets, a\n                 Wireshark display filter and a ladder diagram of its packets.\n");
+    r.push_str("report.html      The report: open it in any web browser. It needs no network and runs no\n                 code from anywhere else. It has the capture facts, a chart of the outcomes,\n                 a table of all connections (click a column to sort, type to filter) and, for\n                 each failed connection (and each the path reset after its handshake), the\n                 verdict, the explanation, the evidence packets, a Wireshark display filter\n                 and a ladder diagram of its packets.\n");
     r.push_str(&format!(
         "evidence.pcapng  {} packets: those of {} ({} connection(s)), in their original order with\n                 their original timestamps. Open it in Wireshark. The packets that prove a\n                 verdict carry a packet comment: display filter  frame.comment contains \"tlsautopsy\"\n                 (Statistics > Capture File Properties shows the file's own comment). Frame\n                 numbers differ from the original captures; each comment names the original frame.\n",
         stats.packets,
-        if c.options().all { "every connection" } else { "the failed connections" },
+        if c.options().all {
+            "every connection"
+        } else {
+            "the failed connections and those the path reset after their handshake"
+        },
         stats.connections
     ));
     r.push_str("verdicts.jsonl   One JSON object per connection, then a summary line (the schema is\n                 docs/json-schema.md in tlsautopsy's sources).\n");
