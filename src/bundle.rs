@@ -462,32 +462,29 @@ fn readme(
         "{} TCP connections: {} failed, {} ok, {} undetermined.\n",
         s.totals.connections, s.counts.failed, s.counts.ok, s.counts.undetermined
     ));
-    let failed: Vec<_> = c.selected().iter().filter(|x| x.failed).collect();
-    if !failed.is_empty() {
-        r.push_str("\nFailed connections:\n");
-        for f in failed.iter().take(SECTION_CONNECTIONS) {
+    // The connections listed: the failed ones, and (without --evidence-all) those the path reset
+    // after their handshake, each list cut at SECTION_CONNECTIONS.
+    let mut lists = vec![("Failed connections", true)];
+    if !c.options().all {
+        lists.push((
+            "Completed handshakes the path reset afterwards (after_handshake in verdicts.jsonl)",
+            false,
+        ));
+    }
+    for (title, failed) in lists {
+        let conns: Vec<_> = c.selected().iter().filter(|x| x.failed == failed).collect();
+        if conns.is_empty() {
+            continue;
+        }
+        r.push_str(&format!("\n{title}:\n"));
+        for f in conns.iter().take(SECTION_CONNECTIONS) {
             r.push_str(&format!("  {}\n", f.line()));
         }
-        if failed.len() > SECTION_CONNECTIONS {
+        if conns.len() > SECTION_CONNECTIONS {
             r.push_str(&format!(
                 "  ... and {} more: see report.html\n",
-                failed.len() - SECTION_CONNECTIONS
+                conns.len() - SECTION_CONNECTIONS
             ));
-        }
-    }
-    if !c.options().all {
-        let reset: Vec<_> = c.selected().iter().filter(|x| !x.failed).collect();
-        if !reset.is_empty() {
-            r.push_str("\nCompleted handshakes the path reset afterwards (after_handshake in verdicts.jsonl):\n");
-            for f in reset.iter().take(SECTION_CONNECTIONS) {
-                r.push_str(&format!("  {}\n", f.line()));
-            }
-            if reset.len() > SECTION_CONNECTIONS {
-                r.push_str(&format!(
-                    "  ... and {} more: see report.html\n",
-                    reset.len() - SECTION_CONNECTIONS
-                ));
-            }
         }
     }
     r.push_str("\nFiles\n-----\n");

@@ -441,12 +441,8 @@ pub struct JsonSummary<'a> {
     pub schema: u32,
     #[serde(rename = "type")]
     pub kind: &'static str,
-    pub connections: u64,
-    pub ok: u64,
-    pub failed: u64,
-    pub undetermined: u64,
-    pub outcomes: std::collections::BTreeMap<&'static str, u64>,
-    pub after_handshake: std::collections::BTreeMap<&'static str, u64>,
+    #[serde(flatten)]
+    pub counts: JsonCounts,
     pub frames: u64,
     pub tcp_packets: u64,
     pub icmp_errors: u64,
@@ -474,13 +470,37 @@ pub struct JsonServer<'a> {
     pub server: Endpoint,
     pub names: &'a [String],
     pub other_names: u64,
+    #[serde(flatten)]
+    pub counts: JsonCounts,
+    pub pattern: Option<&'static str>,
+}
+
+/// Connections by class, outcome and after-handshake finding: the run's, or a server's.
+#[derive(Serialize)]
+pub struct JsonCounts {
     pub connections: u64,
     pub ok: u64,
     pub failed: u64,
     pub undetermined: u64,
     pub outcomes: std::collections::BTreeMap<&'static str, u64>,
     pub after_handshake: std::collections::BTreeMap<&'static str, u64>,
-    pub pattern: Option<&'static str>,
+}
+
+impl JsonCounts {
+    fn new(connections: u64, t: &super::Tally) -> Self {
+        JsonCounts {
+            connections,
+            ok: t.ok,
+            failed: t.failed,
+            undetermined: t.undetermined,
+            outcomes: t.outcomes.iter().map(|(k, v)| (k.as_str(), *v)).collect(),
+            after_handshake: t
+                .after_handshake
+                .iter()
+                .map(|(k, v)| (k.as_str(), *v))
+                .collect(),
+        }
+    }
 }
 
 /// A limit's value and how often it was hit.
@@ -802,22 +822,7 @@ impl<W: Write> ReportSink for JsonLinesReport<W> {
         let summary = JsonSummary {
             schema: SCHEMA,
             kind: "summary",
-            connections: s.totals.connections,
-            ok: s.counts.ok,
-            failed: s.counts.failed,
-            undetermined: s.counts.undetermined,
-            outcomes: s
-                .counts
-                .outcomes
-                .iter()
-                .map(|(k, v)| (k.as_str(), *v))
-                .collect(),
-            after_handshake: s
-                .counts
-                .after_handshake
-                .iter()
-                .map(|(k, v)| (k.as_str(), *v))
-                .collect(),
+            counts: JsonCounts::new(s.totals.connections, &s.counts),
             frames: s.totals.frames,
             tcp_packets: s.totals.tcp_packets,
             icmp_errors: s.totals.icmp_errors,
@@ -852,22 +857,7 @@ impl<W: Write> ReportSink for JsonLinesReport<W> {
                     server: Endpoint(*addr),
                     names: &t.names,
                     other_names: t.other_names,
-                    connections: t.counts.connections,
-                    ok: t.counts.ok,
-                    failed: t.counts.failed,
-                    undetermined: t.counts.undetermined,
-                    outcomes: t
-                        .counts
-                        .outcomes
-                        .iter()
-                        .map(|(k, v)| (k.as_str(), *v))
-                        .collect(),
-                    after_handshake: t
-                        .counts
-                        .after_handshake
-                        .iter()
-                        .map(|(k, v)| (k.as_str(), *v))
-                        .collect(),
+                    counts: JsonCounts::new(t.counts.connections, &t.counts),
                     pattern: t.pattern().map(|p| p.as_str()),
                 })
                 .collect(),

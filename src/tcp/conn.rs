@@ -822,11 +822,9 @@ mod tests {
         FrameRef::new(k, 0, k, Timestamp(k))
     }
 
-    /// The ladder keeps the first LADDER_HEAD rows and the last LADDER_TAIL in order, however many
-    /// times its ring of last rows wrapped, and labels only rows it still keeps.
-    #[test]
-    fn ladder_keeps_head_and_last_rows_in_order() {
-        let row = |k: u64| LadderRow {
+    /// A plain ACK row for frame `k`.
+    fn ladder_row(k: u64, duplicate: bool) -> LadderRow {
+        LadderRow {
             at: frame(k),
             dir: Direction::ToServer,
             flags: TcpFlags::from_bits(0x10),
@@ -834,8 +832,15 @@ mod tests {
             len: 0,
             ttl: 64,
             labels: None,
-            duplicate: false,
-        };
+            duplicate,
+        }
+    }
+
+    /// The ladder keeps the first LADDER_HEAD rows and the last LADDER_TAIL in order, however many
+    /// times its ring of last rows wrapped, and labels only rows it still keeps.
+    #[test]
+    fn ladder_keeps_head_and_last_rows_in_order() {
+        let row = |k: u64| ladder_row(k, false);
         for n in [0, 1, 63, 64, 65, 75, 76, 77, 100, 64 + 12 * 7 + 5] {
             let mut l = Ladder::default();
             for k in 0..n {
@@ -875,17 +880,8 @@ mod tests {
     /// rows pushed, for ladders before, at and after the ring's wrapping.
     #[test]
     fn ladder_before_is_the_previous_kept_rows() {
-        let row = |k: u64| LadderRow {
-            at: frame(k),
-            dir: Direction::ToServer,
-            flags: TcpFlags::from_bits(0x10),
-            rel_seq: k,
-            len: 0,
-            ttl: 64,
-            labels: None,
-            // every 7th packet is a capture duplicate of the one before
-            duplicate: k % 7 == 6,
-        };
+        // every 7th packet is a capture duplicate of the one before
+        let row = |k: u64| ladder_row(k, k % 7 == 6);
         for n in [0, 1, 2, 3, 63, 64, 65, 66, 76, 77, 90, 64 + 12 * 5 + 3] {
             let mut l = Ladder::default();
             for k in 0..n {
