@@ -70,7 +70,10 @@ fn idle_reset_by_the_path_is_found_and_shown() {
     let text = c["explanation"].as_str().unwrap_or_default();
     assert!(text.starts_with("The TLS handshake completed"), "{text}");
     assert!(text.contains("without a packet, a middlebox"), "{text}");
-    assert!(text.contains("forgot the idle connection"), "{text}");
+    assert!(
+        text.contains("it had forgotten the idle connection"),
+        "{text}"
+    );
     assert!(
         !text.contains("at least 4 minutes"),
         "a 6 s silence: {text}"

@@ -120,6 +120,8 @@ struct Row {
     server: String,
     sni: String,
     outcome: &'static str,
+    /// `after_handshake.finding`, shown after the outcome.
+    after: Option<&'static str>,
     class: &'static str,
     cause: &'static str,
     ended_by: &'static str,
@@ -233,6 +235,7 @@ fn detail(c: &ConnReport<'_>) -> Markup {
             h3 {
                 "#" (conn.id) " " (endpoint(&t.client)) " → " (endpoint(&t.server)) " "
                 span.verdict { (v.outcome.as_str()) }
+                @if let Some(f) = v.after_finding() { " " span.verdict { "then " (f.as_str()) } }
             }
             dl.kv {
                 dt { "cause" } dd.mono { (v.cause.as_str()) }
@@ -481,6 +484,7 @@ impl<W: Write> HtmlReport<W> {
                                     td { (r.sni) }
                                     td.outcome {
                                         @if r.detail { a href={ "#conn-" (r.id) } { (r.outcome) } } @else { (r.outcome) }
+                                        @if let Some(f) = r.after { ", then " (f) }
                                     }
                                     td { (r.cause) }
                                     td { (r.ended_by) }
@@ -544,6 +548,7 @@ impl<W: Write> ReportSink for HtmlReport<W> {
                 .and_then(|h| h.sni.clone())
                 .unwrap_or_default(),
             outcome: v.outcome.as_str(),
+            after: v.after_finding().map(|f| f.as_str()),
             class: class_name(v.outcome.class()),
             cause: v.cause.as_str(),
             ended_by: v.ended_by.as_str(),

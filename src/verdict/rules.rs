@@ -2139,7 +2139,7 @@ impl<'a> Judge<'a> {
         let Some(finding) = finding else { return };
         let who = match by {
             Party::Middlebox => "a middlebox (not the server)",
-            _ => "the server side",
+            _ => "the server side (the server, or a device answering in its name)",
         };
         let later = after_ns
             .map(|n| cat!(", ", ms(n), " after the handshake"))
@@ -2183,7 +2183,7 @@ impl<'a> Judge<'a> {
                     who,
                     " reset the connection",
                     later,
-                    ": something in the path forgot the idle connection, as firewalls, NAT gateways and load balancers do (Azure Firewall resets TCP flows idle for 4 minutes).",
+                    ": it had forgotten the idle connection, as firewalls, NAT gateways and load balancers in the path do (Azure Firewall resets TCP flows idle for 4 minutes).",
                     azfw,
                     " TCP keep-alives more frequent than the path's idle timeout keep such a connection open."
                 );
