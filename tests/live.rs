@@ -665,6 +665,109 @@ fn check_evidence_redacted(write: &Path, evidence: &Path, seen: &[(u16, Value)])
 
 /// SIGINT: open connections are flushed as in progress, with what was seen, then the capture
 /// statistics and the summary.
+/// A TLS server that answers one line, then stays silent for 6 s and resets the connection
+/// (linger 0): a server side that timed the idle connection out.
+const IDLE_RESETTER: &str = r#"
+import socket, ssl, struct, sys, time
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16)
+while True:
+    c, _ = s.accept()
+    t = ctx.wrap_socket(c, server_side=True)
+    t.sendall(t.recv(4096))
+    time.sleep(6)
+    t.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    t.close()
+"#;
+
+/// Its client: a line, its answer, then it waits for the server.
+const IDLE_CLIENT: &str = r#"
+import socket, ssl, sys
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))), server_hostname="localhost")
+t.sendall(b"ping\n"); t.recv(4096)
+t.settimeout(15)
+try:
+    t.recv(4096)
+except OSError as e:
+    print("after the idle period:", type(e).__name__, flush=True)
+"#;
+
+/// Without `--all`, live prints a completed handshake only when the path or the server reset it
+/// afterwards (`after_handshake.finding`): the healthy one stays quiet, the one reset after 6 s of
+/// silence is printed, as `analyze` shows it.
+#[test]
+fn live_prints_a_completed_connection_reset_after_an_idle_period() {
+    if let Some(why) = cannot_run(&["openssl", "curl", "ss"]) {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let Some(ns) = Netns::new("live-idle") else {
+        eprintln!("skipped: needs root (cannot create a network namespace)");
+        return;
+    };
+    let mut procs = Procs::default();
+    let dir = temp_dir("idle");
+    let (cert, key) = common::self_signed(&dir, "localhost");
+    let mut c = ns.cmd("openssl");
+    c.args(["s_server", "-accept", "127.0.0.1:4431", "-www", "-tls1_3"])
+        .arg("-cert")
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key);
+    procs.spawn(c);
+    let mut c = ns.cmd(python());
+    c.args(["-c", IDLE_RESETTER, "4437"]).arg(&cert).arg(&key);
+    procs.spawn(c);
+    ns.wait_listening(&[4431, 4437]);
+    let mut live = Live::start(&ns, &["-i", "lo", "--json", "--close-grace", "0.5"]);
+    let mut curl = ns.cmd("curl");
+    curl.args([
+        "-sk",
+        "--max-time",
+        "5",
+        "-o",
+        "/dev/null",
+        "https://127.0.0.1:4431/",
+    ]);
+    run_client(curl, 15);
+    let mut client = ns.cmd(python());
+    client.args(["-c", IDLE_CLIENT, "4437"]);
+    run_client(client, 20);
+    let mut skipped = Vec::new();
+    let got = live.next(Duration::from_secs(20), &mut skipped, |v| {
+        v["type"] == "connection"
+    });
+    let Some((_, c)) = got else {
+        panic!("no verdict printed; stderr: {}", live.stderr);
+    };
+    assert_eq!(
+        server_port(&c),
+        4437,
+        "the healthy connection was printed: {c:#}"
+    );
+    assert_eq!(c["outcome"], "handshake_complete", "{c:#}");
+    let a = &c["after_handshake"];
+    assert_eq!(a["ended"], "reset", "{a}");
+    assert_eq!(a["by"], "server", "{a}");
+    assert_eq!(a["finding"], "idle_reset", "{a}");
+    assert!(a["idle_ms"].as_f64().unwrap_or(0.0) >= 5000.0, "{a}");
+    let (status, lines, stderr) = live.interrupt(Duration::from_secs(20));
+    assert_eq!(status, 0, "{stderr}");
+    let printed: Vec<u16> = lines
+        .iter()
+        .filter(|l| l["type"] == "connection")
+        .map(server_port)
+        .collect();
+    assert!(!printed.contains(&4431), "{lines:#?}");
+    let summary = lines.last().expect("a summary line");
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(summary["after_handshake"]["idle_reset"], 1, "{summary}");
+    assert_eq!(summary["ok"], 2, "{summary}");
+    drop(procs);
+}
+
 #[test]
 fn sigint_flushes_open_connections_and_prints_statistics() {
     if let Some(why) = cannot_run(&["curl", "ss"]) {

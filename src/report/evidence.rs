@@ -176,9 +176,12 @@ impl EvidenceCollector {
             for e in &v.evidence {
                 let decisive = Some(e.at) == v.decisive;
                 let text = format!(
-                    "tlsautopsy #{} {} ({}): {}{}; {}. [input {} frame {}]",
+                    "tlsautopsy #{} {}{} ({}): {}{}; {}. [input {} frame {}]",
                     c.conn.id,
                     v.outcome.as_str(),
+                    v.after_finding()
+                        .map(|f| format!(", then {}", f.as_str()))
+                        .unwrap_or_default(),
                     v.cause.as_str(),
                     if decisive { "DECISIVE packet: " } else { "" },
                     e.what,
