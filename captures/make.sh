@@ -43,6 +43,7 @@ PY=/usr/bin/python3
 
 # ----------------------------------------------------------------------------- names and addresses
 CLI=cli FW=fw SRV=srv
+CRLHOST=crl.contoso.test   # resolved in the cli namespace by /etc/netns/cli/hosts (revocation_blocked only)
 C4=192.0.2.10          R4C=192.0.2.1        R4S=198.51.100.1     S4=198.51.100.20
 C6=2001:db8:1::10      R6C=2001:db8:1::1    R6S=2001:db8:2::1    S6=2001:db8:2::20
 # raw-IP tunnel (TUN devices, socat over UDP between cli and fw) and the 802.1Q trunk
@@ -92,6 +93,7 @@ cleanup() {
         wait "$p" 2>/dev/null || true
     done
     for ns in $CLI $FW $SRV; do ip netns del "$ns" 2>/dev/null || true; done
+    [[ -n ${NETNS_ETC:-} ]] && rm -rf "$NETNS_ETC"
     if ((rc)); then
         log "failed (rc=$rc); logs kept in $LOGS"
     else
@@ -413,9 +415,9 @@ CNF
         $o req -x509 -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.pem" -days 3650 -sha256 \
             -subj "/O=tlsautopsy tests/CN=$2" -extensions tlsca -config ca.cnf
     }
-    mkleaf() {   # mkleaf NAME DNSNAME CA
+    mkleaf() {   # mkleaf NAME DNSNAME CA [EXTRA-EXTENSION-LINE]
         $o req -new -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.csr" -subj "/CN=$2" -config ca.cnf
-        printf '[leaf]\nbasicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature, keyEncipherment\nextendedKeyUsage = serverAuth\nsubjectAltName = DNS:%s\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n' "$2" >"$1.ext"
+        printf '[leaf]\nbasicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature, keyEncipherment\nextendedKeyUsage = serverAuth\nsubjectAltName = DNS:%s\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n%s\n' "$2" "${4:-}" >"$1.ext"
         $o x509 -req -in "$1.csr" -CA "$3.pem" -CAkey "$3.key" -CAcreateserial -days 825 -sha256 \
             -extfile "$1.ext" -extensions leaf -out "$1.pem"
     }
@@ -425,6 +427,8 @@ CNF
     mkleaf api $API root
     mkleaf other other.example root
     mkleaf az-inspected $AZ inspect
+    # a leaf whose CRL is published over HTTP, as public CAs publish theirs
+    mkleaf az-crl $AZ root "crlDistributionPoints = URI:http://$CRLHOST/pki/root.crl"
     cat az-inspected.pem inspect.pem >az-inspected-chain.pem
     $o verify -CAfile root.pem az.pem api.pem >/dev/null
     ! $o verify -CAfile root.pem az-inspected.pem >/dev/null 2>&1
@@ -933,6 +937,33 @@ sc_snat_exhaustion() {
     done
 }
 
+sc_revocation_blocked() {
+    # The client checks revocation (openssl s_client -crl_check -crl_download, as Windows SChannel
+    # does by default): it fetches the leaf's CRL from its distribution point over HTTP, the
+    # firewall denies that with Azure Firewall's 470, and the client rejects the certificate.
+    local f=revocation_blocked.pcap
+    s_server srev -tls1_2 -cert "$PKI/az-crl.pem" -key "$PKI/az-crl.key"
+    start_server crl470 $FW 15080 $PY "$TOOLS/http_deny_proxy.py" --port 15080
+    fw_rule c_pre ip daddr $S4 tcp dport 80 redirect to :15080
+    NETNS_ETC=/etc/netns/$CLI
+    mkdir -p "$NETNS_ETC"
+    echo "$S4 $CRLHOST" >"$NETNS_ETC/hosts"
+    cap_start $f $CLI eth0 "tcp port 443 or tcp port 80"
+    run_client 15 $f openssl s_client -connect $S4:443 -servername $AZ -CAfile "$PKI/root.pem" \
+        -crl_check -crl_download -verify_return_error
+    cap_stop; scenario_end
+    rm -rf "$NETNS_ETC"; NETNS_ETC=
+    check $f "http.request.uri==\"/pki/root.crl\"" 1 1
+    check $f "http.response.code==470" 1 1
+    check $f "tls.handshake.type==11" 1 1
+    check $f "tls.alert_message.desc" 1 1
+    row $f 443 1 client_alert certificate_rejected client unknown_ca auto - \
+        "openssl s_client -crl_check -crl_download -> s_server -tls1_2 (leaf with a CRL distribution point); the CRL fetch -> nft redirect -> http_deny_proxy.py" \
+        "the client fetches the CRL over HTTP during the handshake, gets 470, and rejects the certificate"
+    row $f 80 1 http_blocked firewall_block server - - 470 \
+        "same file: the CRL fetch" "GET /pki/root.crl answered by Azure Firewall's 470"
+}
+
 sc_silent_drop_after_ch() {
     local f=silent_drop_after_ch.pcap
     s_server ssd -WWW "${S_AZ[@]}"
@@ -1200,7 +1231,7 @@ SCENARIOS=(
     syn_unanswered syn_rejected syn_unreachable_v4 syn_unreachable_v6
     no_client_hello no_client_hello_openssl no_client_hello_gnutls probe_then_connect
     azfw_close_after_ch azfw_close_after_ch_v6 azfw_reset_after_ch
-    injected_rst injected_rst_v6 silent_drop_after_ch large_ch_silence idle_reset reset_after_handshake snat_exhaustion
+    injected_rst injected_rst_v6 silent_drop_after_ch large_ch_silence idle_reset reset_after_handshake snat_exhaustion revocation_blocked
     http_470 not_tls_http_server not_tls_python_http_server
     proxy_403 proxy_407 proxy_tunnel_ok
     aborted_after_sh version_mismatch_reset in_progress midstream

@@ -77,3 +77,37 @@ fn only_failed_known_endpoints_get_advice() {
         }
     }
 }
+
+/// `revocation_blocked.pcap`: a real client checking revocation (openssl -crl_check -crl_download)
+/// whose CRL fetch got Azure Firewall's 470: the summary says revocation checks were blocked. The
+/// deny page alone (`http_470.pcap`) or a rejected certificate alone (`cert_rejected_tls12.pcap`)
+/// does not.
+#[test]
+fn a_blocked_crl_fetch_and_a_rejected_certificate_are_a_blocked_revocation_check() {
+    let f = common::root().join("captures/revocation_blocked.pcap");
+    let run = common::analyze_json(&[&f], &[]);
+    let s = run.summary.expect("summary");
+    let r = &s["revocation_check_blocked"];
+    assert_eq!(r["fetches_failed"], 1, "{s}");
+    assert_eq!(r["certificates_rejected"], 1, "{s}");
+    assert_eq!(r["hosts"], serde_json::json!(["crl.contoso.test"]));
+    let tls = run
+        .connections
+        .iter()
+        .find(|c| c["server"] == "198.51.100.20:443")
+        .expect("the TLS connection");
+    assert_eq!(tls["alert"], "unknown_ca");
+    let e = tls["explanation"].as_str().unwrap_or_default();
+    assert!(!e.contains("Exempt it from TLS inspection"), "{e}");
+    assert!(e.contains("its revocation checks"), "{e}");
+    let (_, text, _) = common::tlsautopsy(&["analyze", f.to_str().unwrap_or_default()]);
+    assert!(
+        text.contains("revocation checks blocked: 1 certificate or revocation fetch over HTTP (crl.contoso.test) failed"),
+        "{text}"
+    );
+    for alone in ["http_470.pcap", "cert_rejected_tls12.pcap"] {
+        let run = common::analyze_json(&[&common::root().join("captures").join(alone)], &[]);
+        let s = run.summary.expect("summary");
+        assert!(s["revocation_check_blocked"].is_null(), "{alone}: {s}");
+    }
+}

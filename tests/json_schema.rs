@@ -254,6 +254,16 @@ struct Summary {
     input_order: InputOrder,
     servers: Vec<Server>,
     servers_omitted: u64,
+    revocation_check_blocked: Option<Revocation>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Revocation {
+    fetches_failed: u64,
+    hosts: Vec<String>,
+    certificates_rejected: u64,
 }
 
 #[derive(Deserialize)]

@@ -416,6 +416,15 @@ impl<W: Write> HtmlReport<W> {
                         }
                     }
 
+                    @if s.revocation.blocked() {
+                        p.banner {
+                            strong { "Revocation checks blocked: " }
+                            (s.revocation.fetches_failed) " certificate or revocation fetch(es) over HTTP ("
+                            (s.revocation.hosts.join(", "))
+                            ") failed, and " (s.revocation.certificates_rejected)
+                            " TLS handshake(s) ended with the client rejecting the certificate. A client that checks revocation (Windows SChannel by default) fails when it cannot fetch the CRL or OCSP answer: allow HTTP (port 80) to those hosts."
+                        }
+                    }
                     @if s.servers.len() > 1 {
                         h2 #servers { "Servers" }
                         div.table-wrap { table {

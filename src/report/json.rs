@@ -462,6 +462,16 @@ pub struct JsonSummary<'a> {
     pub servers: Vec<JsonServer<'a>>,
     /// Connections to servers beyond the first [`super::MAX_SERVERS`].
     pub servers_omitted: u64,
+    /// Failed certificate / revocation fetches together with certificates the client rejected.
+    pub revocation_check_blocked: Option<JsonRevocation<'a>>,
+}
+
+/// Revocation checks that could not be made ([`super::Revocation`]).
+#[derive(Serialize)]
+pub struct JsonRevocation<'a> {
+    pub fetches_failed: u64,
+    pub hosts: &'a [String],
+    pub certificates_rejected: u64,
 }
 
 /// What the connections to one server address came to.
@@ -862,6 +872,11 @@ impl<W: Write> ReportSink for JsonLinesReport<W> {
                 })
                 .collect(),
             servers_omitted: s.servers_omitted,
+            revocation_check_blocked: s.revocation.blocked().then(|| JsonRevocation {
+                fetches_failed: s.revocation.fetches_failed,
+                hosts: &s.revocation.hosts,
+                certificates_rejected: s.revocation.certificates_rejected,
+            }),
         };
         serde_json::to_writer(&mut self.out, &summary)?;
         self.out.write_all(b"\n")?;

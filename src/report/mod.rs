@@ -83,6 +83,31 @@ pub struct Summary {
     pub servers: BTreeMap<SocketAddr, ServerTally>,
     /// Connections to servers beyond the first [`MAX_SERVERS`], not in `servers`.
     pub servers_omitted: u64,
+    /// Failed certificate and revocation fetches, and certificates the client rejected: together,
+    /// revocation checks that could not be made ([`Revocation::blocked`]).
+    pub revocation: Revocation,
+}
+
+/// What says that clients could not check certificates: plain HTTP fetches of CRLs, OCSP answers or
+/// CA certificates that failed (a firewall's deny page, a proxy's refusal...), and TLS handshakes
+/// the client ended by rejecting the server's certificate. Both in one run is decision-table row 14
+/// of `failure-signatures.md`: a client that checks revocation (Windows SChannel by default) fails
+/// its handshakes when the CRL or OCSP host is blocked, although the certificate is fine.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Revocation {
+    /// Failed fetches (connections).
+    pub fetches_failed: u64,
+    /// The first [`MAX_NAMES`] hosts they went to.
+    pub hosts: Vec<String>,
+    /// Connections the client ended by rejecting the certificate (`certificate_rejected`).
+    pub certificates_rejected: u64,
+}
+
+impl Revocation {
+    /// Both seen: revocation checks were most likely blocked.
+    pub fn blocked(&self) -> bool {
+        self.fetches_failed > 0 && self.certificates_rejected > 0
+    }
 }
 
 /// Servers the summary keeps a tally for (a hostile capture may have a server per connection).
@@ -197,6 +222,18 @@ impl Summary {
     /// Count one verdict, of a connection to `server`.
     pub fn count(&mut self, v: &Verdict, server: SocketAddr) {
         self.counts.add(v);
+        if v.pki_fetch && v.outcome.class() == OutcomeClass::Failed {
+            let r = &mut self.revocation;
+            r.fetches_failed += 1;
+            if let Some(h) = &v.server_name {
+                if r.hosts.len() < MAX_NAMES && !r.hosts.contains(h) {
+                    r.hosts.push(h.clone());
+                }
+            }
+        }
+        if v.cause == crate::verdict::Cause::CertificateRejected {
+            self.revocation.certificates_rejected += 1;
+        }
         if self.servers.len() >= MAX_SERVERS && !self.servers.contains_key(&server) {
             self.servers_omitted += 1;
             return;

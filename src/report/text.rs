@@ -440,6 +440,18 @@ impl<W: Write> ReportSink for TextReport<W> {
             )?;
         }
         self.servers(s)?;
+        if s.revocation.blocked() {
+            let r = &s.revocation;
+            writeln!(
+                self.out,
+                "  revocation checks blocked: {} certificate or revocation fetch{} over HTTP ({}) failed, and {} TLS handshake{} ended with the client rejecting the certificate: a client that checks revocation (Windows SChannel does by default: CRYPT_E_REVOCATION_OFFLINE) fails when it cannot fetch the CRL or OCSP answer, although the certificate is fine. Allow HTTP (port 80) to those hosts.",
+                r.fetches_failed,
+                if r.fetches_failed == 1 { "" } else { "es" },
+                r.hosts.join(", "),
+                r.certificates_rejected,
+                if r.certificates_rejected == 1 { "" } else { "s" }
+            )?;
+        }
         if s.nothing_analysed() {
             writeln!(
                 self.out,

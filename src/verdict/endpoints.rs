@@ -344,6 +344,25 @@ impl Match {
     }
 }
 
+/// Does an HTTP request for `target` (its path) on `host` fetch what a TLS client fetches to check
+/// a certificate: a CRL or an OCSP answer (revocation), or a CA certificate (AIA, chain building)?
+/// Such fetches go over plain HTTP (port 80) by design, and a client that cannot make them fails
+/// its TLS handshakes (Windows SChannel: `CRYPT_E_REVOCATION_OFFLINE`).
+pub fn is_pki_fetch(target: &str, host: Option<&str>) -> bool {
+    let path = target.split(['?', '#']).next().unwrap_or(target);
+    let path = path.to_ascii_lowercase();
+    let by_path = [".crl", ".crt", ".cer", ".p7c"]
+        .iter()
+        .any(|ext| path.ends_with(ext))
+        || path.contains("/ocsp")
+        || path.contains("/pkiops/");
+    let by_host = host.is_some_and(|h| {
+        let first = h.split('.').next().unwrap_or(h).to_ascii_lowercase();
+        first.starts_with("crl") || first.starts_with("ocsp")
+    });
+    by_path || by_host
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -394,6 +413,27 @@ mod tests {
         assert_eq!(role("evil-windows.net"), None);
         assert_eq!(role(""), None);
         assert_eq!(role(&"a".repeat(300)), None);
+    }
+
+    #[test]
+    fn certificate_and_revocation_fetches_are_told_apart() {
+        assert!(is_pki_fetch("/pki/root.crl", Some("crl.contoso.test")));
+        assert!(is_pki_fetch(
+            "/pkiops/certs/x.crt",
+            Some("www.microsoft.com")
+        ));
+        assert!(is_pki_fetch(
+            "/DigiCertGlobalRootG2.CRL?x=1",
+            Some("x.test")
+        ));
+        assert!(is_pki_fetch("/", Some("ocsp.digicert.com")));
+        assert!(is_pki_fetch(
+            "/MFEwTzBNMEswSTAJBgUr",
+            Some("crl3.digicert.com")
+        ));
+        assert!(!is_pki_fetch("/index.html", Some("www.contoso.test")));
+        assert!(!is_pki_fetch("/crl-report", Some("api.contoso.test")));
+        assert!(!is_pki_fetch("/", None));
     }
 
     #[test]

@@ -129,6 +129,9 @@ pub struct Verdict {
     pub server_name: Option<String>,
     /// The agent endpoint `server_name` is ([`endpoints::lookup`]).
     pub endpoint: Option<endpoints::Match>,
+    /// The connection's plain HTTP request fetched a certificate, a CRL or an OCSP answer (a
+    /// revocation check or a chain download: [`endpoints::is_pki_fetch`]).
+    pub pki_fetch: bool,
 }
 
 /// How a connection whose handshake completed ended afterwards: the first FIN or RST, who sent

@@ -243,6 +243,7 @@ impl<'a> Judge<'a> {
                 after_handshake: None,
                 server_name: None,
                 endpoint: None,
+                pki_fetch: false,
             },
         }
     }
@@ -534,6 +535,11 @@ impl<'a> Judge<'a> {
             .or_else(|| self.v.proxy_target.clone())
             .or_else(|| self.i.tls.http_request().and_then(|r| r.host.clone()));
         self.v.endpoint = self.v.server_name.as_deref().and_then(endpoints::lookup);
+        self.v.pki_fetch = self
+            .i
+            .tls
+            .http_request()
+            .is_some_and(|r| endpoints::is_pki_fetch(&r.target, r.host.as_deref()));
         self.known_endpoint();
         self.v
     }
@@ -568,11 +574,22 @@ impl<'a> Judge<'a> {
                     "."
                 )
             }
-            Cause::CertificateRejected => cat!(
-                " ",
-                what,
-                ": the agent needs it with Microsoft's own certificate. Exempt it from TLS inspection."
-            ),
+            Cause::CertificateRejected => {
+                let certs = self.i.tls.certificates();
+                let advice = if certs.is_empty() {
+                    "TLS 1.3 hid the certificate: if a TLS-inspection device is in the path, exempt the name from it; otherwise check that the client can validate Microsoft's certificate (its trust store, and its revocation checks: the CRL and OCSP hosts over HTTP)."
+                } else if certs.iter().any(|c| inspection_vendor(&c.issuer)) {
+                    "Exempt it from TLS inspection."
+                } else {
+                    "Check that the client can validate the certificate: its trust store, and its revocation checks (the CRL and OCSP hosts over HTTP, port 80)."
+                };
+                cat!(
+                    " ",
+                    what,
+                    ": the agent needs it with Microsoft's own certificate. ",
+                    advice
+                )
+            }
             _ => String::new(),
         };
         self.reason(what);
