@@ -791,6 +791,42 @@ impl<'a> Judge<'a> {
 
     // ---- plain HTTP ----------------------------------------------------------------------------
 
+    /// A plain-text connection (not TLS) whose bytes the capture lost `lost` of, with no answer
+    /// read: what the server said (a deny page?) is unknown, so nothing is judged.
+    fn plain_text_cut(&mut self, lost: u64, http: bool) {
+        let (what, hidden) = if http {
+            (
+                "plain HTTP",
+                "a deny page (Azure Firewall's HTTP 470, a proxy's 403) would look like this",
+            )
+        } else {
+            (
+                "another protocol",
+                "TLS carried inside it (SOCKS, STARTTLS) may be among the lost bytes",
+            )
+        };
+        self.undetermined();
+        self.reason(cat!(
+            "the connection starts with ",
+            what,
+            ", not TLS, and the capture lost ",
+            lost,
+            " bytes of it: what followed cannot be read"
+        ));
+        self.v.explanation = cat!(
+            "This connection to ",
+            Endpoint(self.i.tcp.server),
+            " starts with ",
+            what,
+            ", not TLS, but the capture lost ",
+            lost,
+            " bytes of it (a snaplen too small, or lost packets), so what followed cannot be read: ",
+            hidden,
+            ". ",
+            WHOLE_PACKETS
+        );
+    }
+
     fn plain_http(&mut self) {
         let tls = self.i.tls;
         let req = tls.http_request().cloned().unwrap_or_default();
@@ -875,6 +911,13 @@ impl<'a> Judge<'a> {
             }
             None => {
                 if self.tcp_handshake_failed() {
+                    return;
+                }
+                // The server's answer may be in what the capture lost (a snaplen that kept the
+                // request but cut the response): not "no response".
+                let lost = self.missed(Direction::ToServer) + self.missed(Direction::ToClient);
+                if lost > 0 {
+                    self.plain_text_cut(lost, true);
                     return;
                 }
                 let close = self.close_of(Direction::ToClient);
@@ -1183,34 +1226,7 @@ impl<'a> Judge<'a> {
                 .is_some();
             if lost > 0 && !answered {
                 let http = crate::tls::starts_http_request(t.first_bytes(Direction::ToServer));
-                let (what, hidden) = if http {
-                    ("plain HTTP", "a deny page (Azure Firewall's HTTP 470, a proxy's 403) would look like this")
-                } else {
-                    (
-                        "another protocol",
-                        "TLS carried inside it (SOCKS, STARTTLS) may be among the lost bytes",
-                    )
-                };
-                self.undetermined();
-                self.reason(cat!(
-                    "the connection starts with ",
-                    what,
-                    ", not TLS, and the capture lost ",
-                    lost,
-                    " bytes of it: what followed cannot be read"
-                ));
-                self.v.explanation = cat!(
-                    "This connection to ",
-                    Endpoint(t.server),
-                    " starts with ",
-                    what,
-                    ", not TLS, but the capture lost ",
-                    lost,
-                    " bytes of it (a snaplen too small, or lost packets), so what followed cannot be read: ",
-                    hidden,
-                    ". ",
-                    WHOLE_PACKETS
-                );
+                self.plain_text_cut(lost, http);
                 return;
             }
             // The client spoke, but not TLS.
