@@ -26,7 +26,7 @@ use crate::report::anonymize::Anonymizer;
 use crate::report::evidence::{EvidenceCollector, EvidenceOptions, EvidenceStats};
 use crate::report::{time, ConnReport, InputInfo, ReportSink, Summary};
 use crate::run::link_name;
-use crate::verdict::{Outcome, OutcomeClass, Verdict};
+use crate::verdict::{Outcome, Verdict};
 
 /// A judged flow is remembered this long after its last packet, so that its stragglers (SYN
 /// retransmissions after a "SYN unanswered" verdict, a late ACK after the close) are not taken for
@@ -525,7 +525,7 @@ impl Out<'_> {
                 "the capture dropped {dropped} packet(s) while this connection was live (kernel buffer or interface): some of its packets may be missing"
             ));
         }
-        let failed = v.reported_by_default();
+        let wanted = v.needs_evidence();
         if let Some(ev) = self.evidence.as_mut() {
             let mut b = ev.take(&k);
             if let Some(cur) = current.and_then(|c| c.take_if(|c| c.key == k && !c.new_syn)) {
@@ -537,7 +537,7 @@ impl Out<'_> {
                     data: cur.data.into(),
                 });
             }
-            if failed {
+            if wanted {
                 if b.omitted > 0 {
                     v.notes.push(format!(
                         "the evidence file has the first {} packets of this connection ({} more not kept)",
@@ -555,7 +555,7 @@ impl Out<'_> {
             }
         }
         self.summary.count(&v, conn.tcp.server);
-        if v.outcome.class() == OutcomeClass::Ok && !v.reported_by_default() && !self.all {
+        if v.healthy() && !self.all {
             return;
         }
         if why == JudgedBecause::Evicted && v.outcome == Outcome::InProgress {

@@ -1545,34 +1545,38 @@ struct Probed<'a> {
     files: &'a [String],
 }
 
+impl Probed<'_> {
+    /// The proxy the attempts went through (its CONNECT), if they did.
+    fn proxy(&self) -> Option<SocketAddr> {
+        self.findings
+            .first()
+            .filter(|f| f.attempt.connect.is_some())
+            .map(|f| f.attempt.remote)
+    }
+}
+
 fn print_json(out: &mut dyn Write, probed: &Probed<'_>) -> io::Result<()> {
-    let Probed {
-        target,
-        proxy_from,
-        addrs,
-        findings,
-        conclusion,
-        info,
-        files,
-    } = *probed;
+    let (addrs, findings, info, conclusion) = (
+        probed.addrs,
+        probed.findings,
+        probed.info,
+        probed.conclusion,
+    );
     print_judged(
         &mut crate::report::json::JsonLinesReport::new(&mut *out),
         findings,
-        files,
+        probed.files,
     )?;
     let line = ProbeLine {
         schema: 1,
         kind: "probe",
         target: TargetJson {
-            host: target.host.clone(),
-            port: target.port,
+            host: probed.target.host.clone(),
+            port: probed.target.port,
             address: addrs.first().map(|a| a.ip().to_string()),
             addresses: addrs.iter().map(|a| a.ip().to_string()).collect(),
-            proxy: findings
-                .first()
-                .filter(|f| f.attempt.connect.is_some())
-                .map(|f| endpoint(&f.attempt.remote)),
-            proxy_from: proxy_from.map(str::to_string),
+            proxy: probed.proxy().map(|a| endpoint(&a)),
+            proxy_from: probed.proxy_from.map(str::to_string),
         },
         capture: CaptureJson {
             captured: info.interface.is_some(),
@@ -1610,11 +1614,11 @@ fn print_text(
     } = *probed;
     let mut ips = addrs.iter().map(|a| a.ip().to_string());
     write!(out, "probe {} port {}", target.host, target.port)?;
-    if let Some(f) = findings.first().filter(|f| f.attempt.connect.is_some()) {
+    if let Some(proxy) = probed.proxy() {
         write!(
             out,
             " through the proxy {} (which resolves the name",
-            endpoint(&f.attempt.remote)
+            endpoint(&proxy)
         )?;
         match proxy_from {
             Some(var) => write!(out, "; from {var}, --no-proxy to go direct)")?,

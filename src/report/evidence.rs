@@ -171,7 +171,7 @@ impl EvidenceCollector {
             t.server.port(),
         );
         let failed = v.outcome.class() == OutcomeClass::Failed;
-        let idx = if v.reported_by_default() || self.opts.all {
+        let idx = if v.needs_evidence() || self.opts.all {
             let mut comments = Vec::new();
             for e in &v.evidence {
                 let decisive = Some(e.at) == v.decisive;

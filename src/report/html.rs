@@ -533,9 +533,9 @@ impl<W: Write> ReportSink for HtmlReport<W> {
     fn connection(&mut self, c: &ConnReport<'_>) -> io::Result<()> {
         let v = c.verdict;
         let t = &c.conn.tcp;
-        let failed = v.reported_by_default();
-        let detail_kept = failed && self.details.len() < MAX_DETAILS;
-        if failed && !detail_kept {
+        let wanted = v.needs_evidence();
+        let detail_kept = wanted && self.details.len() < MAX_DETAILS;
+        if wanted && !detail_kept {
             self.details_dropped += 1;
         }
         if detail_kept {

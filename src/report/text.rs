@@ -7,7 +7,7 @@ use super::{endpoint, time, wireshark_filter, ConnReport, ReportSink, Summary};
 use crate::decode::SkipReason;
 use crate::tcp::Direction;
 use crate::tls::names;
-use crate::verdict::{offer, OutcomeClass};
+use crate::verdict::offer;
 
 /// Width of the arrow column of the ladder.
 const LANE: usize = 58;
@@ -258,7 +258,7 @@ impl<W: Write> ReportSink for TextReport<W> {
     fn connection(&mut self, c: &ConnReport<'_>) -> io::Result<()> {
         let v = c.verdict;
         // A completed handshake is shown when the path reset the connection afterwards.
-        if v.outcome.class() == OutcomeClass::Ok && !v.reported_by_default() && !self.all {
+        if v.healthy() && !self.all {
             return Ok(());
         }
         self.printed += 1;
@@ -286,7 +286,8 @@ impl<W: Write> ReportSink for TextReport<W> {
         )?;
         let mut facts = Vec::new();
         if let Some(sni) = tls.client_hello().and_then(|c| c.sni.as_deref()) {
-            match crate::verdict::endpoints::lookup(sni) {
+            // With an SNI, the verdict's endpoint is that name's.
+            match v.endpoint {
                 Some(m) => facts.push(format!("SNI {sni} ({})", m.known.service)),
                 None => facts.push(format!("SNI {sni}")),
             }

@@ -155,10 +155,16 @@ pub struct AfterHandshake {
 }
 
 impl Verdict {
-    /// What the reports show without `--all` (`--evidence-all`): failed connections, and completed
-    /// ones that the path reset afterwards ([`AfterFinding`]).
-    pub fn reported_by_default(&self) -> bool {
+    /// Failed, or completed and then reset by the path ([`AfterFinding`]): what the evidence
+    /// pcapng and the HTML report's details take without `--evidence-all`.
+    pub fn needs_evidence(&self) -> bool {
         self.outcome.class() == OutcomeClass::Failed || self.after_finding().is_some()
+    }
+
+    /// Completed, and not reset by the path afterwards: what the text report and `live` print
+    /// only with `--all`.
+    pub fn healthy(&self) -> bool {
+        self.outcome.class() == OutcomeClass::Ok && self.after_finding().is_none()
     }
 
     /// What the end of a completed connection says, when it says something ([`AfterFinding`]).
